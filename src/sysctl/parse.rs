@@ -3,8 +3,8 @@
 //! parser of the project: `apply`, `merge` (boot-time order), `state` and
 //! `status` all read files through it.
 //!
-//! Rules (procps src/sysctl.c, 4.0.2): lines shorter than 2 bytes are
-//! skipped; leading blanks are stripped; a line whose first non-blank is `#`
+//! Rules (procps src/sysctl.c, 4.0.2): blanks are stripped from both ends,
+//! then lines shorter than 2 bytes are skipped; a line whose first non-blank is `#`
 //! or `;` is a comment; the line splits at the first `=`; the key is
 //! right-trimmed, the value trimmed on both sides (so CR goes); a leading `-`
 //! on the key means "ignore failures of this key"; `-pattern` without `=` is
@@ -46,15 +46,8 @@ pub fn parse_sysctl_text(text: &str) -> Vec<SysctlLine> {
 }
 
 fn parse_line(raw: &str) -> Option<LineKind> {
-    if raw.len() < 2 {
-        return None;
-    }
-    let line = raw.trim_start_matches(|c: char| c.is_ascii_whitespace());
-    if line.starts_with('#') || line.starts_with(';') {
-        return None;
-    }
-    let trimmed = line.trim_end_matches(|c: char| c.is_ascii_whitespace());
-    if trimmed.is_empty() {
+    let trimmed = raw.trim_matches(|c: char| c.is_ascii_whitespace());
+    if trimmed.len() < 2 || trimmed.starts_with('#') || trimmed.starts_with(';') {
         return None;
     }
     match trimmed.split_once('=') {
