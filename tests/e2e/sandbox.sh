@@ -25,8 +25,9 @@ mount_chroot_fs() {
 	mount -t proc proc "$root/proc"
 	mount --bind "$root/proc/sys" "$root/proc/sys"
 	mount -o remount,bind,ro "$root/proc/sys"
-	# A fresh bind mount is read-write even though its parent is not.
+	# A bind mount copies the read-only flag of its source: make it rw again.
 	mount --bind "$root/proc/sys/net" "$root/proc/sys/net"
+	mount -o remount,bind,rw "$root/proc/sys/net"
 	# A private /dev with only the nodes apt and dpkg use: no host disks.
 	mount -t tmpfs -o mode=0755,size=1m e2e-dev "$root/dev"
 	local spec name type major minor
@@ -40,6 +41,9 @@ mount_chroot_fs() {
 	ln -s /proc/self/fd/2 "$root/dev/stderr"
 	mkdir -m 1777 "$root/dev/shm"
 	mkdir -m 0755 "$root/dev/pts"
+	# apt logs through a pty; a new devpts instance, not the host's.
+	mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 e2e-devpts "$root/dev/pts"
+	ln -s pts/ptmx "$root/dev/ptmx"
 }
 
 # The environment every command in the chroot gets: nothing from the caller.
