@@ -216,6 +216,41 @@ pub fn interrupted_postinst(name: &str, debs: impl FnOnce() -> Deb) {
         .expect_pristine("after purge of the recovered install");
 }
 
+/// Scenario 9: the real piuparts install/purge test, offline, in private
+/// namespaces, from the same cached base (tests/e2e/piuparts.sh).
+pub fn piuparts(name: &str, debs: impl FnOnce() -> Deb) {
+    if let Some(reason) = crate::harness::gate::skip_reason() {
+        return crate::harness::gate::announce_skip(name, &reason);
+    }
+    let base = crate::harness::base().expect("gate passed");
+    let deb = debs();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(crate::harness::base::e2e_dir().join("piuparts.sh"))
+        .arg(&base.tar)
+        .arg(&base.mirror)
+        .arg(&deb.path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("piuparts.sh");
+    let log = String::from_utf8_lossy(&out.stdout);
+    let verdicts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("PASS:") || l.contains("FAIL:") || l.contains("ERROR:"))
+        .collect();
+    eprintln!(
+        "[{name}] piuparts {} in {:.1} s:\n  {}",
+        out.status,
+        started.elapsed().as_secs_f64(),
+        verdicts.join("\n  ")
+    );
+    assert!(
+        out.status.success() && log.contains("PASS: All tests."),
+        "piuparts failed for {}:\n{log}{}",
+        deb.package,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The saved-state files (STATE_DIR) of a snapshot.
 fn state_files(snap: &Snapshot) -> Vec<(String, String)> {
     snap.files

@@ -93,6 +93,11 @@ mod fixture_proves_harness {
     fn interrupted_postinst() {
         flows::interrupted_postinst("fx-interrupted", || fixture(Fixture::Correct, "1.0"));
     }
+
+    #[test]
+    fn piuparts() {
+        flows::piuparts("fx-piuparts", || fixture(Fixture::Correct, "1.0"));
+    }
 }
 
 mod real_packages {
@@ -154,5 +159,10 @@ mod real_packages {
     #[test]
     fn s8_interrupted_postinst_then_configure_a_converges() {
         flows::interrupted_postinst("s8-interrupted", || dist().default.clone());
+    }
+
+    #[test]
+    fn s9_piuparts_install_purge() {
+        flows::piuparts("s9-piuparts", || dist().default.clone());
     }
 }

@@ -52,7 +52,11 @@ chmod 0644 "$root/etc/apt/sources.list"
 # Download with network (no maintainer script runs), install without.
 unshare --mount --propagation private -- chroot "$root" /usr/bin/env -i \
 	PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-	sh -c "apt-get update && apt-get install -y --download-only ${extra_packages[*]}" </dev/null
+	sh -c "apt-get update && apt-get dist-upgrade -y --download-only &&
+		apt-get install -y --download-only ${extra_packages[*]}" </dev/null
+# Current with bookworm-updates/-security: scenarios and piuparts (which runs
+# `apt-get dist-upgrade`) then have nothing to fetch, and they have no network.
+"$here/sandbox.sh" run "$root" apt-get dist-upgrade -y --no-download
 "$here/sandbox.sh" run "$root" apt-get install -y --no-download "${extra_packages[@]}"
 
 # The Proxmox VE-like sysctl layout, owned by root like a package's files.

@@ -24,8 +24,14 @@ pub fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
+/// The cached base and the Debian archive it came from.
+pub struct Base {
+    pub tar: PathBuf,
+    pub mirror: String,
+}
+
 /// The pristine base tar, built first if the cache has none for this recipe.
-pub fn ensure_base() -> Result<PathBuf, String> {
+pub fn ensure_base() -> Result<Base, String> {
     let mirror = mirror::detect(
         Path::new("/etc/apt"),
         Path::new("/var/lib/apt/lists"),
@@ -37,8 +43,13 @@ pub fn ensure_base() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
     let key = recipe_key(&sources)?;
     let tar = cache.join(format!("base-bookworm-{}.tar", &key[..16]));
+    remove_stale(&cache, &key[..16]);
+    let base = Base {
+        tar: tar.clone(),
+        mirror: mirror.archive.uri.clone(),
+    };
     if tar.exists() {
-        return Ok(tar);
+        return Ok(base);
     }
     let sources_file = cache.join(format!("base-bookworm-{}.sources", &key[..16]));
     std::fs::write(&sources_file, &sources)
@@ -69,7 +80,34 @@ pub fn ensure_base() -> Result<PathBuf, String> {
         "e2e: base chroot built in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(tar)
+    Ok(base)
+}
+
+/// Bases of other recipes, and fixture/build dirs of test processes that
+/// are gone (they live as long as the process, so nothing else removes them).
+fn remove_stale(cache: &Path, key: &str) {
+    let list = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect()
+    };
+    for path in list(cache) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("base-bookworm-") && !name.contains(key) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    for path in list(&cache.join("runs")) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let pid = name
+            .strip_prefix("fixtures.")
+            .or(name.strip_prefix("upgrade-debs."));
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists()) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn recipe_key(sources: &str) -> Result<String, String> {

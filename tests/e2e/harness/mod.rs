@@ -17,7 +17,6 @@ pub mod packages;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 pub use chroot::Chroot;
@@ -28,16 +27,16 @@ pub const CHRONY_DEFAULT: &str = "/etc/default/chrony";
 pub const CHRONY_ORIG: &str = "/etc/default/chrony.orig";
 pub const STATE_DIR: &str = "/var/lib/pve-tcp-hardening";
 
-/// The base tar, built once per test process; `None` if the suite is
-/// skipped here. A failing build is a test failure, not a skip.
-fn base_tar() -> Option<&'static PathBuf> {
-    static BASE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+/// The base, built once per test process; `None` if the suite is skipped
+/// here. A failing build is a test failure, not a skip.
+pub fn base() -> Option<&'static base::Base> {
+    static BASE: OnceLock<Result<base::Base, String>> = OnceLock::new();
     static SKIP: OnceLock<Option<String>> = OnceLock::new();
     if SKIP.get_or_init(gate::skip_reason).is_some() {
         return None;
     }
     match BASE.get_or_init(base::ensure_base) {
-        Ok(tar) => Some(tar),
+        Ok(base) => Some(base),
         Err(e) => panic!("cannot prepare the e2e base chroot: {e}"),
     }
 }
@@ -59,7 +58,7 @@ impl Scenario {
             gate::announce_skip(name, &reason);
             return None;
         }
-        let chroot = Chroot::fresh(base_tar()?, name);
+        let chroot = Chroot::fresh(&base()?.tar, name);
         let chrony_original = chroot.read(CHRONY_DEFAULT);
         Some(Scenario {
             chroot,
