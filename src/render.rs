@@ -46,9 +46,21 @@ impl Renderer {
     /// Parse every `*.tera` file of `dir`; a syntax error names the file and
     /// the line.
     pub fn load(dir: &Path) -> Result<Renderer> {
+        Renderer::load_files(template_files(dir, true)?)
+    }
+
+    /// Also register every file of the `debian/` directory under its own
+    /// name (`postinst`, `templates`...), for packaging.
+    pub fn load_with_debian(dir: &Path, debian_dir: &Path) -> Result<Renderer> {
+        let mut files = template_files(dir, true)?;
+        files.extend(template_files(debian_dir, false)?);
+        Renderer::load_files(files)
+    }
+
+    fn load_files(files: Vec<PathBuf>) -> Result<Renderer> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
-        for path in template_files(dir)? {
+        for path in files {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -79,17 +91,14 @@ impl Renderer {
         }
         Ok(out)
     }
-
-    pub fn has_template(&self, name: &str) -> bool {
-        self.tera.get_template_names().any(|n| n == name)
-    }
 }
 
-fn template_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Files of `dir`: only `*.tera` ones when `tera_only`, else every file.
+fn template_files(dir: &Path, tera_only: bool) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for entry in fs_err::read_dir(dir).context("cannot list the templates directory")? {
-        let path = entry.context("cannot list the templates directory")?.path();
-        if path.extension().is_some_and(|e| e == "tera") {
+    for entry in fs_err::read_dir(dir).context("cannot list a templates directory")? {
+        let path = entry.context("cannot list a templates directory")?.path();
+        if path.is_file() && (!tera_only || path.extension().is_some_and(|e| e == "tera")) {
             files.push(path);
         }
     }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use pve_tcp_hardening::atomic::{write_atomic, NewFileMode};
 use pve_tcp_hardening::catalog::Catalog;
+use pve_tcp_hardening::package::{build_package, BuildSettings};
 use pve_tcp_hardening::profile::{profile_names, Profile, ProfileLoader};
 use pve_tcp_hardening::render::Renderer;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,35 @@ struct DataDirs {
     /// Directory holding the tera templates.
     #[arg(long, global = true, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))]
     templates_dir: PathBuf,
+    /// Directory holding the maintainer files (rendered per profile).
+    #[arg(long, global = true, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/debian"))]
+    debian_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Profiles to build (default: `default`).
+    #[arg(conflicts_with = "all")]
+    profiles: Vec<String>,
+    /// Build every profile of the profiles directory.
+    #[arg(long)]
+    all: bool,
+    /// Output directory for the .deb files.
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    out: PathBuf,
+    /// Debian version of the packages (with a revision).
+    #[arg(long, value_name = "V", default_value = concat!(env!("CARGO_PKG_VERSION"), "-1"))]
+    version: String,
+    /// Maintainer field of the packages.
+    #[arg(
+        long,
+        value_name = "NAME <EMAIL>",
+        default_value = "pve-tcp-hardening maintainers <pve-tcp-hardening@example.org>"
+    )]
+    maintainer: String,
+    /// The release build of the helper to ship.
+    #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/pve-tcp-hardening"))]
+    helper: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +80,8 @@ enum Command {
     Diff { a: String, b: String },
     /// Validate every profile; lists all problems, exits 1 if any.
     Check,
+    /// Build one Debian package per profile into the output directory.
+    Build(BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +111,7 @@ fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Check => check(&loader, &catalog, &cli.dirs),
+        Command::Build(args) => build(&loader, &catalog, &cli.dirs, args),
     }
 }
 
@@ -177,6 +210,65 @@ fn check(loader: &ProfileLoader, catalog: &Catalog, dirs: &DataDirs) -> Result<(
     let names = profile_names(&dirs.profiles_dir)?;
     println!("{} profiles OK: {}", profiles.len(), names.join(", "));
     Ok(())
+}
+
+fn build(
+    loader: &ProfileLoader,
+    catalog: &Catalog,
+    dirs: &DataDirs,
+    args: &BuildArgs,
+) -> Result<()> {
+    let profiles: Vec<Profile> = if args.all {
+        loader.load_all()?
+    } else if args.profiles.is_empty() {
+        vec![loader.load("default")?]
+    } else {
+        args.profiles
+            .iter()
+            .map(|p| loader.load(p))
+            .collect::<Result<_>>()?
+    };
+    if !args.helper.is_file() {
+        anyhow::bail!(
+            "the helper {} is missing: run `cargo build --release --locked` first (or `make deb`)",
+            args.helper.display()
+        );
+    }
+    let renderer = Renderer::load_with_debian(&dirs.templates_dir, &dirs.debian_dir)?;
+    let settings = BuildSettings {
+        version: args.version.clone(),
+        maintainer: args.maintainer.clone(),
+        helper_binary: fs_err::canonicalize(&args.helper)?,
+        work_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pkg"),
+        out_dir: args.out.clone(),
+        source_date_epoch: source_date_epoch()?,
+    };
+    for profile in &profiles {
+        let built = build_package(profile, catalog, &renderer, &settings)
+            .with_context(|| format!("cannot build the package of profile `{}`", profile.name))?;
+        println!("{}", built.deb.display());
+    }
+    Ok(())
+}
+
+/// SOURCE_DATE_EPOCH, else the time of the current git commit, so two builds
+/// of one commit are byte-identical.
+fn source_date_epoch() -> Result<u64> {
+    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
+        return value
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"));
+    }
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .context("cannot run git to find the commit time; set SOURCE_DATE_EPOCH")?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("no git commit time found; set SOURCE_DATE_EPOCH")
 }
 
 fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
