@@ -62,6 +62,9 @@ struct BuildArgs {
     /// The release build of the helper to ship.
     #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/pve-tcp-hardening"))]
     helper: PathBuf,
+    /// Scratch directory for the per-profile staging crates.
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/pkg"))]
+    work_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,7 +242,7 @@ fn build(
         version: args.version.clone(),
         maintainer: args.maintainer.clone(),
         helper_binary: fs_err::canonicalize(&args.helper)?,
-        work_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pkg"),
+        work_dir: args.work_dir.clone(),
         out_dir: args.out.clone(),
         source_date_epoch: source_date_epoch()?,
     };
