@@ -491,3 +491,300 @@ fn strerror(e: &io::Error) -> String {
         None => text,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use tempfile::TempDir;
+
+    /// A fake `/proc/sys` with a few net keys, and a directory for files.
+    struct Fixture {
+        root: TempDir,
+        files: TempDir,
+    }
+
+    const KEYS: &[(&str, &str)] = &[
+        ("net/ipv4/tcp_fin_timeout", "60"),
+        ("net/ipv4/tcp_sack", "1"),
+        ("net/ipv4/tcp_syncookies", "1"),
+        ("net/ipv4/conf/all/rp_filter", "0"),
+        ("net/ipv4/conf/default/rp_filter", "0"),
+        ("net/ipv4/conf/lo/rp_filter", "0"),
+    ];
+
+    impl Fixture {
+        fn new() -> Self {
+            let root = tempfile::tempdir().expect("tempdir");
+            for (rel, value) in KEYS {
+                let path = root.path().join(rel);
+                fs_err::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                fs_err::write(&path, format!("{value}\n")).expect("write key");
+            }
+            // A key whose writes fail the way an EINVAL from the kernel does.
+            symlink("/dev/full", root.path().join("net/ipv4/full")).expect("symlink");
+            Self {
+                root,
+                files: tempfile::tempdir().expect("tempdir"),
+            }
+        }
+
+        fn file(&self, name: &str, text: &str) -> String {
+            let path = self.files.path().join(name);
+            fs_err::write(&path, text).expect("write conf");
+            path.to_string_lossy().into_owned()
+        }
+
+        fn value(&self, rel: &str) -> String {
+            read_value(self.root.path(), rel).expect("read key")
+        }
+
+        fn run(&self, files: &[String], opts: ApplyOptions, stdin: &str) -> Outcome {
+            let opts = ApplyOptions {
+                proc_root: self.root.path().to_path_buf(),
+                ..opts
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let report =
+                apply_files_with_stdin(files, &opts, &mut stdin.as_bytes(), &mut out, &mut err);
+            let dir = self.files.path().to_string_lossy().into_owned();
+            let text =
+                |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf8").replace(&dir, "DIR");
+            Outcome {
+                stdout: text(out),
+                stderr: text(err),
+                status: report.exit_status,
+                report,
+            }
+        }
+    }
+
+    struct Outcome {
+        stdout: String,
+        stderr: String,
+        status: u8,
+        report: ApplyReport,
+    }
+
+    struct Case {
+        name: &'static str,
+        conf: &'static str,
+        quiet: bool,
+        ignore_missing: bool,
+        stdout: &'static str,
+        stderr: &'static str,
+        status: u8,
+        /// Keys (paths below the root) and their values afterwards.
+        values: &'static [(&'static str, &'static str)],
+    }
+
+    const CASE: Case = Case {
+        name: "",
+        conf: "",
+        quiet: false,
+        ignore_missing: false,
+        stdout: "",
+        stderr: "",
+        status: 0,
+        values: &[],
+    };
+
+    #[test]
+    fn table_of_files() {
+        let cases = [
+            Case {
+                name: "ok lines, tabs, CRLF, comments",
+                conf: "# c\n; c\nnet.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_sack=0\r\n\tnet.ipv4.tcp_syncookies\t=\t2 \n",
+                stdout: "net.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_sack = 0\nnet.ipv4.tcp_syncookies = 2\n",
+                values: &[("net/ipv4/tcp_fin_timeout", "30"), ("net/ipv4/tcp_sack", "0"), ("net/ipv4/tcp_syncookies", "2")],
+                ..CASE
+            },
+            Case {
+                name: "duplicates are both written",
+                conf: "net.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_fin_timeout = 31\n",
+                stdout: "net.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_fin_timeout = 31\n",
+                values: &[("net/ipv4/tcp_fin_timeout", "31")],
+                ..CASE
+            },
+            Case {
+                name: "quiet",
+                conf: "net.ipv4.tcp_fin_timeout = 30\n",
+                quiet: true,
+                values: &[("net/ipv4/tcp_fin_timeout", "30")],
+                ..CASE
+            },
+            Case {
+                name: "missing key fails, even with a dash",
+                conf: "net.ipv4.does_not_exist = 1\n-net.ipv4.nope = 1\nnet.ipv4.tcp_sack = 0\n",
+                stdout: "net.ipv4.tcp_sack = 0\n",
+                stderr: "sysctl: cannot stat /proc/sys/net/ipv4/does_not_exist: No such file or directory\n\
+                         sysctl: cannot stat /proc/sys/net/ipv4/nope: No such file or directory\n",
+                status: 1,
+                ..CASE
+            },
+            Case {
+                name: "missing key with -e",
+                conf: "net.ipv4.does_not_exist = 1\n",
+                ignore_missing: true,
+                ..CASE
+            },
+            Case {
+                name: "below a file is Not a directory",
+                conf: "net.ipv4.tcp_sack.x = 1\n",
+                stderr: "sysctl: cannot stat /proc/sys/net/ipv4/tcp_sack/x: Not a directory\n",
+                status: 1,
+                ..CASE
+            },
+            Case {
+                name: "the kernel refusing the value fails, even with a dash",
+                conf: "net.ipv4.full = abc\n-net.ipv4.full = 1\n",
+                stderr: "sysctl: setting key \"net.ipv4.full\": No space left on device\n\
+                         sysctl: setting key \"net.ipv4.full\": No space left on device\n",
+                status: 1,
+                ..CASE
+            },
+            Case {
+                name: "a directory is reported but not a failure",
+                conf: "net.ipv4 = 1\n",
+                stderr: "sysctl: setting key \"net.ipv4\": Invalid argument\n",
+                ..CASE
+            },
+            Case {
+                name: "glob, exact key wins, literal exclusion",
+                conf: "net.ipv4.conf.*.rp_filter = 2\nnet.ipv4.conf.all.rp_filter = 1\n-net.ipv4.conf.lo.rp_filter\n",
+                stdout: "net.ipv4.conf.default.rp_filter = 2\nnet.ipv4.conf.all.rp_filter = 1\n",
+                values: &[("net/ipv4/conf/all/rp_filter", "1"), ("net/ipv4/conf/default/rp_filter", "2"), ("net/ipv4/conf/lo/rp_filter", "0")],
+                ..CASE
+            },
+            Case {
+                name: "a glob exclusion excludes nothing; unmatched globs are silent",
+                conf: "net.ipv4.conf.*.rp_filter = 2\n-net.ipv4.conf.*.rp_filter\nnet.ipv4.conf.*.nothere = 1\n",
+                stdout: "net.ipv4.conf.all.rp_filter = 2\nnet.ipv4.conf.default.rp_filter = 2\nnet.ipv4.conf.lo.rp_filter = 2\n",
+                values: &[("net/ipv4/conf/lo/rp_filter", "2")],
+                ..CASE
+            },
+            Case {
+                name: "slash and dot keys",
+                conf: "net/ipv4/tcp_sack = 0\nnet..ipv4.tcp_fin_timeout = 5\n",
+                stdout: "net.ipv4.tcp_sack = 0\nnet..ipv4.tcp_fin_timeout = 5\n",
+                stderr: "sysctl: separators should not be repeated: ..ipv4.tcp_fin_timeout\n\
+                         sysctl: separators should not be repeated: //ipv4/tcp_fin_timeout\n",
+                values: &[("net/ipv4/tcp_sack", "0"), ("net/ipv4/tcp_fin_timeout", "5")],
+                ..CASE
+            },
+            Case {
+                name: "=1 names the root itself",
+                conf: "=1\n",
+                stderr: "sysctl: Path is not under /proc/sys/: /proc/sys/\n",
+                status: 1,
+                ..CASE
+            },
+            Case {
+                name: "a path leaving the root",
+                conf: "/.. = 1\n",
+                stderr: "sysctl: Path is not under /proc/sys/: /proc/sys//..\n",
+                status: 1,
+                ..CASE
+            },
+            Case {
+                name: "invalid syntax does not fail",
+                conf: "x\nnet.ipv4.tcp_sack\n",
+                stderr: "sysctl: DIR/t.conf(1): invalid syntax, continuing...\n\
+                         sysctl: DIR/t.conf(2): invalid syntax, continuing...\n",
+                ..CASE
+            },
+        ];
+        for case in cases {
+            let fixture = Fixture::new();
+            let file = fixture.file("t.conf", case.conf);
+            let opts = ApplyOptions {
+                quiet: case.quiet,
+                ignore_missing: case.ignore_missing,
+                ..ApplyOptions::default()
+            };
+            let got = fixture.run(&[file], opts, "");
+            assert_eq!(got.stdout, case.stdout, "stdout of {}", case.name);
+            assert_eq!(got.stderr, case.stderr, "stderr of {}", case.name);
+            assert_eq!(got.status, case.status, "status of {}", case.name);
+            for (rel, want) in case.values {
+                assert_eq!(fixture.value(rel), *want, "{rel} after {}", case.name);
+            }
+        }
+    }
+
+    #[test]
+    fn unopenable_file_fails_but_others_apply() {
+        let fixture = Fixture::new();
+        let missing = fixture.files.path().join("missing.conf");
+        let files = [
+            missing.to_string_lossy().into_owned(),
+            fixture.file("ok.conf", "net.ipv4.tcp_sack = 0\n"),
+        ];
+        let got = fixture.run(&files, ApplyOptions::default(), "");
+        assert_eq!(
+            got.stderr,
+            "sysctl: cannot open \"DIR/missing.conf\": No such file or directory\n"
+        );
+        assert_eq!(got.stdout, "net.ipv4.tcp_sack = 0\n");
+        assert_eq!(got.status, 1);
+    }
+
+    #[test]
+    fn stdin_and_globbed_files_count_lines_on() {
+        let fixture = Fixture::new();
+        fixture.file("a.conf", "net.ipv4.tcp_sack = 0\n");
+        fixture.file("b.conf", "junk\n");
+        let pattern = format!("{}/*.conf", fixture.files.path().display());
+        let files = ["-".to_string(), pattern];
+        let got = fixture.run(&files, ApplyOptions::default(), "# c\nbad\n");
+        assert_eq!(
+            got.stderr,
+            "sysctl: -(2): invalid syntax, continuing...\n\
+             sysctl: DIR/b.conf(2): invalid syntax, continuing...\n"
+        );
+        assert_eq!(got.stdout, "net.ipv4.tcp_sack = 0\n");
+        assert_eq!(got.status, 0);
+    }
+
+    #[test]
+    fn report_lists_every_write_attempt() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "t.conf",
+            "net.ipv4.tcp_sack = 0\nnet.ipv4.nope = 1\nnet.ipv4 = 1\nnet.ipv4.full = 1\n",
+        );
+        let got = fixture.run(&[file], ApplyOptions::default(), "");
+        let results: Vec<(usize, &str, &KeyResult)> = got
+            .report
+            .outcomes
+            .iter()
+            .map(|o| (o.lineno, o.key.as_str(), &o.result))
+            .collect();
+        let full = KeyResult::Invalid("No space left on device".into());
+        assert_eq!(
+            results,
+            [
+                (1, "net.ipv4.tcp_sack", &KeyResult::Applied),
+                (2, "net.ipv4.nope", &KeyResult::Missing),
+                (3, "net.ipv4", &KeyResult::ReadOnly),
+                (4, "net.ipv4.full", &full),
+            ]
+        );
+    }
+
+    #[test]
+    fn lexical_root_check() {
+        let cases = [
+            ("net/ipv4/tcp_sack", true),
+            ("", false),
+            ("./.", false),
+            ("net/..", false),
+            ("/../../etc", false),
+            ("../sys/net", true),
+            ("net/../net/ipv4", true),
+        ];
+        for (rel, inside) in cases {
+            assert_eq!(stays_below_root(rel), inside, "{rel:?}");
+        }
+    }
+}
