@@ -37,6 +37,9 @@ pub struct Setting {
     pub value: String,
     /// The profile in the `extends` chain that set this value.
     pub set_by: String,
+    /// From the catalog: the change takes full effect only after a reboot.
+    #[serde(default)]
+    pub reboot: bool,
     /// Set for keys outside the catalog (the per-key escape hatch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_reason: Option<String>,
@@ -391,6 +394,7 @@ impl ProfileFile<'_> {
                 key: name.clone(),
                 value,
                 set_by: self.name.to_string(),
+                reboot: info.reboot,
                 custom_reason: None,
             }),
             Err(msg) => {
@@ -437,6 +441,7 @@ impl ProfileFile<'_> {
                 key: name.clone(),
                 value,
                 set_by: self.name.to_string(),
+                reboot: false,
                 custom_reason: Some(c.reason.trim().to_string()),
             }),
             (Some(msg), _) | (None, Err(msg)) => {
