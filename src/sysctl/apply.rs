@@ -16,6 +16,12 @@
 //! files with `std::fs` and prints the bare `strerror` text instead of the
 //! `fs_err`/`anyhow` context used elsewhere.
 //!
+//! Known differences, none reachable with Debian's `/proc/sys` in the C
+//! locale: glob matches sort bytewise (procps uses `strcoll`); keys and
+//! values that are not UTF-8 are written lossily; on EINVAL procps retries
+//! the identical `write` once (same outcome, so we do not); a fake proc root
+//! used by root cannot refuse writes to 0444 files the way `/proc/sys` does.
+//!
 //! Not here: the boot-time order of sysctl.d files (`merge`), snapshots
 //! (`state`).
 
