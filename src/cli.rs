@@ -32,7 +32,11 @@ pub struct MaintArgs {
     #[arg(long, value_name = "DIR", default_value = "/proc/sys")]
     pub proc_root: PathBuf,
     /// The resolved profile the package ships (relative paths are under --root).
-    #[arg(long, value_name = "FILE", default_value = "usr/share/pve-tcp-hardening/profile.json")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "usr/share/pve-tcp-hardening/profile.json"
+    )]
     pub profile: PathBuf,
     /// Which maintainer script is calling.
     #[arg(value_enum)]

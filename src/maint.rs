@@ -64,7 +64,8 @@ pub fn run_cli(args: &MaintArgs) -> Result<ExitCode> {
 
 pub fn load_profile(path: &Path) -> Result<Profile> {
     let text = fs_err::read_to_string(path).context("cannot read the shipped profile")?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid profile", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid profile", path.display()))
 }
 
 /// postinst: every action that leaves the package configured converges on
@@ -124,7 +125,10 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
     let before = live_values(host, &wanted);
     // Keys a previous variant set and this one does not: back to before us.
     for failure in snapshot.restore(&host.proc_root, |k| !wanted.iter().any(|w| w == k)) {
-        say(&format!("could not restore {}: {}", failure.key, failure.message));
+        say(&format!(
+            "could not restore {}: {}",
+            failure.key, failure.message
+        ));
     }
     if file_keys.is_some() {
         apply_sysctl_file(host, &file)?;
@@ -185,7 +189,8 @@ fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let report = apply_files(&[name], &opts, &mut out, &mut err);
     eprint!("{}", String::from_utf8_lossy(&err));
-    let count = |pred: fn(&KeyResult) -> bool| report.outcomes.iter().filter(|o| pred(&o.result)).count();
+    let count =
+        |pred: fn(&KeyResult) -> bool| report.outcomes.iter().filter(|o| pred(&o.result)).count();
     let applied = count(|r| matches!(r, KeyResult::Applied));
     let missing: Vec<&str> = report
         .outcomes
@@ -196,7 +201,10 @@ fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
     let failed = count(|r| !matches!(r, KeyResult::Applied | KeyResult::Missing));
     let mut summary = format!("applied {applied} settings from {}", display(file, host));
     if !missing.is_empty() {
-        summary.push_str(&format!("; skipped, not on this kernel: {}", missing.join(", ")));
+        summary.push_str(&format!(
+            "; skipped, not on this kernel: {}",
+            missing.join(", ")
+        ));
     }
     if failed > 0 {
         summary.push_str(&format!("; {failed} refused by the kernel (see above)"));
@@ -292,7 +300,11 @@ pub fn announce_reboot(host: &Host, profile: &Profile) -> Result<()> {
     let pkgs = host.path("/run/reboot-required.pkgs");
     fs_err::create_dir_all(host.path("/run")).context("cannot create /run")?;
     if !flag.exists() {
-        crate::atomic::write_atomic(&flag, b"*** System restart required ***\n", Default::default())?;
+        crate::atomic::write_atomic(
+            &flag,
+            b"*** System restart required ***\n",
+            Default::default(),
+        )?;
     }
     let listed = match fs_err::read_to_string(&pkgs) {
         Ok(text) => text,

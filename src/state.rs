@@ -164,13 +164,23 @@ mod tests {
     #[test]
     fn first_value_wins_and_survives_a_round_trip() {
         let root = tempfile::tempdir().unwrap();
-        let proc = proc_tree(&[("net.ipv4.tcp_sack", "1"), ("net.ipv4.tcp_rmem", "4096\t131072\t6291456")]);
+        let proc = proc_tree(&[
+            ("net.ipv4.tcp_sack", "1"),
+            ("net.ipv4.tcp_rmem", "4096\t131072\t6291456"),
+        ]);
         let mut snap = Snapshot::default();
-        let keys = vec!["net.ipv4.tcp_sack".to_string(), "net.ipv4.tcp_rmem".to_string()];
+        let keys = vec![
+            "net.ipv4.tcp_sack".to_string(),
+            "net.ipv4.tcp_rmem".to_string(),
+        ];
         assert!(snap.record(&keys, proc.path()).is_empty());
         fs_err::write(proc.path().join("net/ipv4/tcp_sack"), "0\n").unwrap();
         snap.record(&keys, proc.path());
-        assert_eq!(snap.value("net.ipv4.tcp_sack"), Some("1"), "a later value must not replace the first");
+        assert_eq!(
+            snap.value("net.ipv4.tcp_sack"),
+            Some("1"),
+            "a later value must not replace the first"
+        );
         snap.save(root.path()).unwrap();
         assert_eq!(Snapshot::load(root.path()).unwrap(), snap);
     }
@@ -186,7 +196,10 @@ mod tests {
 
     #[test]
     fn restore_writes_selected_keys_back() {
-        let proc = proc_tree(&[("net.ipv4.tcp_sack", "0"), ("net.ipv4.tcp_fin_timeout", "10")]);
+        let proc = proc_tree(&[
+            ("net.ipv4.tcp_sack", "0"),
+            ("net.ipv4.tcp_fin_timeout", "10"),
+        ]);
         let snap = Snapshot {
             entries: vec![
                 ("net.ipv4.tcp_sack".into(), "1".into()),
