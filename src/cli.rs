@@ -18,6 +18,38 @@ pub struct HelperCli {
 pub enum HelperCommand {
     /// Apply sysctl files exactly like procps `sysctl -p FILE...`.
     Apply(ApplyArgs),
+    /// Entry points of the package's maintainer scripts (not for admins).
+    #[command(hide = true)]
+    Maint(MaintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MaintArgs {
+    /// Root of the host tree (tests and image builds use a directory).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Where the sysctl tree is mounted.
+    #[arg(long, value_name = "DIR", default_value = "/proc/sys")]
+    pub proc_root: PathBuf,
+    /// The resolved profile the package ships (relative paths are under --root).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "usr/share/pve-tcp-hardening/profile.json"
+    )]
+    pub profile: PathBuf,
+    /// Which maintainer script is calling.
+    #[arg(value_enum)]
+    pub script: MaintScript,
+    /// The arguments dpkg gave the script (`configure 0.1.0-1`, `remove`...).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MaintScript {
+    Postinst,
+    Prerm,
 }
 
 #[derive(Debug, Args)]

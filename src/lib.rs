@@ -12,6 +12,7 @@ pub mod atomic;
 pub mod catalog;
 pub mod chrony;
 pub mod cli;
+pub mod diagnostic;
 pub mod maint;
 pub mod package;
 pub mod profile;

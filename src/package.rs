@@ -1,1 +1,354 @@
-//! TODO(skeleton): filled by its owner.
+//! One Debian package per profile, built with cargo-deb.
+//!
+//! cargo-deb only reads package metadata from a Cargo manifest (variants
+//! must be written in it by hand), so for each profile we generate a tiny
+//! staging crate under `target/pkg/<package>/`: a manifest whose
+//! `[package.metadata.deb]` lists the rendered assets, plus the rendered
+//! maintainer files. `cargo deb --no-build` packs it; the result is moved into
+//! the output directory with a rename, so a failed build leaves no .deb.
+
+use crate::atomic::{write_atomic, NewFileMode};
+use crate::catalog::Catalog;
+use crate::cli::HelperCli;
+use crate::profile::Profile;
+use crate::render::{Renderer, SYSCTL_FILE_NAME};
+use anyhow::{bail, Context, Result};
+use clap::CommandFactory;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The virtual package every variant provides, conflicts with and replaces,
+/// so apt swaps variants and two can never be installed together.
+pub const VIRTUAL_PACKAGE: &str = "pve-tcp-hardening-profile";
+
+/// Maintainer files rendered from `debian/` into every package.
+const MAINTAINER_FILES: [&str; 5] = ["config", "postinst", "prerm", "postrm", "templates"];
+
+/// What every package of one build shares.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    /// Debian version, e.g. `0.1.0-1`.
+    pub version: String,
+    pub maintainer: String,
+    /// The release build of the helper to ship.
+    pub helper_binary: PathBuf,
+    /// Where staging crates go (`target/pkg`).
+    pub work_dir: PathBuf,
+    /// Where finished .debs go (`dist`).
+    pub out_dir: PathBuf,
+    /// Timestamp for the changelog; cargo-deb reads the same variable.
+    pub source_date_epoch: u64,
+}
+
+/// Files produced for one profile.
+#[derive(Debug, Clone)]
+pub struct BuiltPackage {
+    pub package: String,
+    /// `dist/<package>_<version>_<arch>.deb`
+    pub deb: PathBuf,
+    /// `dist/<package>.deb`, the stable name for `apt install ./...`.
+    pub stable: PathBuf,
+}
+
+/// Build the package of `profile`.
+pub fn build_package(
+    profile: &Profile,
+    catalog: &Catalog,
+    renderer: &Renderer,
+    settings: &BuildSettings,
+) -> Result<BuiltPackage> {
+    check_version(&settings.version)?;
+    let stage = settings.work_dir.join(&profile.package);
+    stage_crate(&stage, profile, catalog, renderer, settings)
+        .with_context(|| format!("cannot stage the package in {}", stage.display()))?;
+    let arch = dpkg_architecture()?;
+    let file_name = format!("{}_{}_{arch}.deb", profile.package, settings.version);
+    fs_err::create_dir_all(&settings.out_dir).context("cannot create the output directory")?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".build-")
+        .tempdir_in(&settings.out_dir)
+        .context("cannot create a scratch directory in the output directory")?;
+    let built = scratch.path().join(&file_name);
+    run_cargo_deb(&stage, &built, settings)?;
+    let deb = settings.out_dir.join(&file_name);
+    let stable = settings.out_dir.join(format!("{}.deb", profile.package));
+    let stable_tmp = scratch.path().join("stable.deb");
+    fs_err::copy(&built, &stable_tmp).context("cannot copy the package to its stable name")?;
+    fs_err::rename(&built, &deb).context("cannot move the package into place")?;
+    fs_err::rename(&stable_tmp, &stable).context("cannot move the package into place")?;
+    Ok(BuiltPackage {
+        package: profile.package.clone(),
+        deb,
+        stable,
+    })
+}
+
+/// Debian versions sort in ways cargo does not know; only reject what dpkg
+/// would refuse and insist on a revision (changelog.Debian.gz is for
+/// non-native packages).
+fn check_version(version: &str) -> Result<()> {
+    let ok_chars = version
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".+~-:".contains(&b));
+    let starts_with_digit = version.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    if !ok_chars || !starts_with_digit || !version.contains('-') {
+        bail!(
+            "`{version}` is not a Debian version with a revision: use e.g. `0.1.0-1` \
+             (digits first; letters, digits and . + ~ - : only)"
+        );
+    }
+    Ok(())
+}
+
+fn dpkg_architecture() -> Result<String> {
+    let out = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .context("cannot run `dpkg --print-architecture` (is dpkg installed?)")?;
+    if !out.status.success() {
+        bail!("`dpkg --print-architecture` failed");
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Write the staging crate: manifest, empty lib, rendered assets and
+/// maintainer files.
+fn stage_crate(
+    stage: &Path,
+    profile: &Profile,
+    catalog: &Catalog,
+    renderer: &Renderer,
+    settings: &BuildSettings,
+) -> Result<()> {
+    if stage.exists() {
+        fs_err::remove_dir_all(stage)?;
+    }
+    fs_err::create_dir_all(stage.join("debian"))?;
+    let context = package_context(profile, settings)?;
+    let write = |name: &str, bytes: &[u8]| -> Result<()> {
+        write_atomic(&stage.join(name), bytes, NewFileMode::default())
+            .with_context(|| format!("cannot write {name}"))
+    };
+    write("lib.rs", b"")?;
+    write(
+        SYSCTL_FILE_NAME,
+        renderer.render_sysctl(profile, catalog)?.as_bytes(),
+    )?;
+    write("profile.json", profile_json(profile)?.as_bytes())?;
+    write("pve-tcp-hardening.8", &man_page()?)?;
+    write("pve-tcp-hardening.bash", &bash_completion())?;
+    write(
+        "copyright",
+        renderer.render("copyright", &context)?.as_bytes(),
+    )?;
+    write(
+        "lintian-overrides",
+        renderer.render("lintian-overrides", &context)?.as_bytes(),
+    )?;
+    write(
+        "debian/changelog",
+        renderer.render("changelog", &context)?.as_bytes(),
+    )?;
+    for name in MAINTAINER_FILES {
+        write(
+            &format!("debian/{name}"),
+            renderer.render(name, &context)?.as_bytes(),
+        )?;
+    }
+    if profile.disable_ipv6 {
+        write(
+            "debian/triggers",
+            renderer.render("triggers", &context)?.as_bytes(),
+        )?;
+    }
+    let description = renderer.render("description", &context)?;
+    write(
+        "Cargo.toml",
+        manifest(profile, settings, &description)?.as_bytes(),
+    )
+}
+
+/// The profile as the helper reads it on the host.
+pub fn profile_json(profile: &Profile) -> Result<String> {
+    let mut json = serde_json::to_string_pretty(profile).context("cannot serialize the profile")?;
+    json.push('\n');
+    Ok(json)
+}
+
+fn package_context(profile: &Profile, settings: &BuildSettings) -> Result<tera::Context> {
+    let mut context = tera::Context::new();
+    context
+        .try_insert("profile", profile)
+        .and_then(|()| context.try_insert("version", &settings.version))
+        .and_then(|()| context.try_insert("maintainer", &settings.maintainer))
+        .and_then(|()| context.try_insert("date", &rfc2822(settings.source_date_epoch)))
+        .context("cannot build the template context")?;
+    Ok(context)
+}
+
+fn man_page() -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(HelperCli::command())
+        .section("8")
+        .render(&mut out)
+        .context("cannot render the man page")?;
+    Ok(out)
+}
+
+fn bash_completion() -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        clap_complete::Shell::Bash,
+        &mut HelperCli::command(),
+        "pve-tcp-hardening",
+        &mut out,
+    );
+    out
+}
+
+/// The staging crate's manifest. Values go through the toml serializer so
+/// no profile text can break the manifest's syntax.
+fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> Result<String> {
+    let (summary, extended) = description.split_once('\n').unwrap_or((description, ""));
+    let helper = settings.helper_binary.to_str().with_context(|| {
+        format!(
+            "helper path is not UTF-8: {}",
+            settings.helper_binary.display()
+        )
+    })?;
+    let copyright = format!("usr/share/doc/{}/copyright", profile.package);
+    let overrides = format!("usr/share/lintian/overrides/{}", profile.package);
+    let assets = [
+        [helper, "usr/sbin/", "755"],
+        [SYSCTL_FILE_NAME, "etc/sysctl.d/", "644"],
+        ["profile.json", "usr/share/pve-tcp-hardening/", "644"],
+        ["pve-tcp-hardening.8", "usr/share/man/man8/", "644"],
+        [
+            "pve-tcp-hardening.bash",
+            "usr/share/bash-completion/completions/pve-tcp-hardening",
+            "644",
+        ],
+        ["copyright", copyright.as_str(), "644"],
+        ["lintian-overrides", overrides.as_str(), "644"],
+    ];
+    let mut deb = toml::Table::new();
+    let mut put = |k: &str, v: toml::Value| {
+        deb.insert(k.to_string(), v);
+    };
+    let s = |v: &str| toml::Value::String(v.to_string());
+    put("name", s(&profile.package));
+    put("maintainer", s(&settings.maintainer));
+    put("section", s("admin"));
+    put("priority", s("optional"));
+    put("depends", s("$auto, debconf (>= 0.5) | debconf-2.0"));
+    put("provides", s(VIRTUAL_PACKAGE));
+    put("conflicts", s(VIRTUAL_PACKAGE));
+    put("replaces", s(VIRTUAL_PACKAGE));
+    put("extended-description", s(extended.trim_end()));
+    put("maintainer-scripts", s("debian/"));
+    put("changelog", s("debian/changelog"));
+    if profile.disable_ipv6 {
+        put("triggers-file", s("debian/triggers"));
+    }
+    let asset_list = assets
+        .iter()
+        .map(|a| toml::Value::Array(a.iter().map(|x| s(x)).collect()))
+        .collect();
+    put("assets", toml::Value::Array(asset_list));
+    let mut package = toml::Table::new();
+    package.insert("name".into(), s(&profile.package));
+    // cargo wants semver here; the Debian version comes from --deb-version.
+    package.insert("version".into(), s("0.0.0"));
+    package.insert("edition".into(), s("2021"));
+    package.insert("description".into(), s(summary));
+    package.insert("license".into(), s("MIT"));
+    package.insert("publish".into(), toml::Value::Boolean(false));
+    let mut metadata = toml::Table::new();
+    metadata.insert("deb".into(), toml::Value::Table(deb));
+    package.insert("metadata".into(), toml::Value::Table(metadata));
+    let mut lib = toml::Table::new();
+    lib.insert("path".into(), s("lib.rs"));
+    let mut root = toml::Table::new();
+    root.insert("package".into(), toml::Value::Table(package));
+    root.insert("lib".into(), toml::Value::Table(lib));
+    // Its own workspace: never part of the project's.
+    root.insert("workspace".into(), toml::Value::Table(toml::Table::new()));
+    toml::to_string(&root).context("cannot write the staging manifest")
+}
+
+fn run_cargo_deb(stage: &Path, output: &Path, settings: &BuildSettings) -> Result<()> {
+    let out = Command::new("cargo")
+        .arg("deb")
+        .args(["--no-build", "--no-strip", "--offline"])
+        .arg("--manifest-path")
+        .arg(stage.join("Cargo.toml"))
+        .arg("--deb-version")
+        .arg(&settings.version)
+        .arg("--output")
+        .arg(output)
+        .env("SOURCE_DATE_EPOCH", settings.source_date_epoch.to_string())
+        .output()
+        .context("cannot run `cargo deb` (install it with `make deps`)")?;
+    if !out.status.success() || !output.is_file() {
+        bail!(
+            "cargo deb failed for {}:\n{}{}",
+            stage.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `Tue, 24 Nov 2026 20:00:00 +0000`, as Debian changelogs want it.
+pub fn rfc2822(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} +0000",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changelog_dates() {
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc2822(1_795_550_400), "Tue, 24 Nov 2026 20:00:00 +0000");
+        assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn versions_need_a_revision() {
+        assert!(check_version("0.1.0-1").is_ok());
+        assert!(check_version("1:2.0~rc1-3").is_ok());
+        assert!(check_version("0.1.0").is_err());
+        assert!(check_version("v1-1").is_err());
+        assert!(check_version("1.0-1 ").is_err());
+    }
+}

@@ -1,3 +1,299 @@
 //! `pve-tcp-hardening-build`: the build-time tool (never shipped in a .deb).
+//! It lists, checks, renders, explains and compares profiles, and builds one
+//! Debian package per profile.
 
-fn main() {}
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use pve_tcp_hardening::atomic::{write_atomic, NewFileMode};
+use pve_tcp_hardening::catalog::Catalog;
+use pve_tcp_hardening::package::{build_package, BuildSettings};
+use pve_tcp_hardening::profile::{profile_names, Profile, ProfileLoader};
+use pve_tcp_hardening::render::Renderer;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Build tool of pve-tcp-hardening: profiles in, sysctl files and .debs out.
+#[derive(Debug, Parser)]
+#[command(name = "pve-tcp-hardening-build", version, about)]
+struct Cli {
+    #[command(flatten)]
+    dirs: DataDirs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct DataDirs {
+    /// Directory holding the profiles (`NAME.toml`).
+    #[arg(long, global = true, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles"))]
+    profiles_dir: PathBuf,
+    /// The key catalog.
+    #[arg(long, global = true, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/catalog/keys.toml"))]
+    catalog: PathBuf,
+    /// Directory holding the tera templates.
+    #[arg(long, global = true, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))]
+    templates_dir: PathBuf,
+    /// Directory holding the maintainer files (rendered per profile).
+    #[arg(long, global = true, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/debian"))]
+    debian_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Profiles to build (default: `default`).
+    #[arg(conflicts_with = "all")]
+    profiles: Vec<String>,
+    /// Build every profile of the profiles directory.
+    #[arg(long)]
+    all: bool,
+    /// Output directory for the .deb files.
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    out: PathBuf,
+    /// Debian version of the packages (with a revision).
+    #[arg(long, value_name = "V", default_value = concat!(env!("CARGO_PKG_VERSION"), "-1"))]
+    version: String,
+    /// Maintainer field of the packages.
+    #[arg(
+        long,
+        value_name = "NAME <EMAIL>",
+        default_value = "pve-tcp-hardening maintainers <pve-tcp-hardening@example.org>"
+    )]
+    maintainer: String,
+    /// The release build of the helper to ship.
+    #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/pve-tcp-hardening"))]
+    helper: PathBuf,
+    /// Scratch directory for the per-profile staging crates.
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/pkg"))]
+    work_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List profiles with their package name and description.
+    List,
+    /// Render a profile's sysctl.d file to stdout, or atomically to FILE.
+    Render {
+        profile: String,
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Show every key of a profile: value, the profile that set it, why.
+    Explain { profile: String },
+    /// Keys added, removed or changed from profile A to profile B.
+    Diff { a: String, b: String },
+    /// Validate every profile; lists all problems, exits 1 if any.
+    Check,
+    /// Build one Debian package per profile into the output directory.
+    Build(BuildArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let catalog = Catalog::load(&cli.dirs.catalog)?;
+    let loader = ProfileLoader::new(&cli.dirs.profiles_dir, &catalog);
+    match &cli.command {
+        Command::List => list(&loader),
+        Command::Render { profile, output } => {
+            let renderer = Renderer::load(&cli.dirs.templates_dir)?;
+            let text = renderer.render_sysctl(&loader.load(profile)?, &catalog)?;
+            write_output(output.as_deref(), &text)
+        }
+        Command::Explain { profile } => explain(&loader.load(profile)?, &catalog),
+        Command::Diff { a, b } => {
+            print!("{}", diff(&loader.load(a)?, &loader.load(b)?));
+            Ok(())
+        }
+        Command::Check => check(&loader, &catalog, &cli.dirs),
+        Command::Build(args) => build(&loader, &catalog, &cli.dirs, args),
+    }
+}
+
+fn write_output(output: Option<&Path>, text: &str) -> Result<()> {
+    match output {
+        Some(path) => write_atomic(path, text.as_bytes(), NewFileMode::default())
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn list(loader: &ProfileLoader) -> Result<()> {
+    let rows: Vec<[String; 3]> = loader
+        .load_all()?
+        .into_iter()
+        .map(|p| [p.name, p.package, p.description])
+        .collect();
+    print_table(["PROFILE", "PACKAGE", "DESCRIPTION"], &rows);
+    Ok(())
+}
+
+fn explain(profile: &Profile, catalog: &Catalog) -> Result<()> {
+    println!(
+        "profile {} (package {}): {}",
+        profile.name, profile.package, profile.description
+    );
+    println!("extends chain: {}", profile.chain.join(" -> "));
+    println!(
+        "IPv6 off (chronyd made IPv4-only): {}",
+        if profile.disable_ipv6 { "yes" } else { "no" }
+    );
+    println!();
+    let active = profile.settings.iter().map(|s| (s, ""));
+    let commented = profile.commented.iter().map(|s| (s, "# "));
+    let rows: Vec<[String; 4]> = active
+        .chain(commented)
+        .map(|(s, mark)| {
+            let why = match (&s.custom_reason, catalog.get(&s.key)) {
+                (Some(reason), _) => format!("(custom) {reason}"),
+                (None, Some(info)) => info
+                    .rationale
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                (None, None) => String::new(),
+            };
+            [
+                format!("{mark}{}", s.key),
+                s.value.clone(),
+                s.set_by.clone(),
+                why,
+            ]
+        })
+        .collect();
+    print_table(["KEY", "VALUE", "SET BY", "WHY"], &rows);
+    Ok(())
+}
+
+/// A key's state in a profile: its value, marked `# ` when commented out.
+fn key_states(p: &Profile) -> std::collections::BTreeMap<&str, String> {
+    let active = p.settings.iter().map(|s| (s.key.as_str(), s.value.clone()));
+    let commented = p
+        .commented
+        .iter()
+        .map(|s| (s.key.as_str(), format!("# {}", s.value)));
+    active.chain(commented).collect()
+}
+
+fn diff(a: &Profile, b: &Profile) -> String {
+    let (sa, sb) = (key_states(a), key_states(b));
+    let mut keys: Vec<&str> = sa.keys().chain(sb.keys()).copied().collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = format!("--- {}\n+++ {}\n", a.name, b.name);
+    for key in keys {
+        match (sa.get(key), sb.get(key)) {
+            (None, Some(v)) => out.push_str(&format!("+ {key} = {v}\n")),
+            (Some(v), None) => out.push_str(&format!("- {key} = {v}\n")),
+            (Some(x), Some(y)) if x != y => out.push_str(&format!("~ {key} = {x} -> {y}\n")),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Validate every profile, then render each so template errors show too.
+fn check(loader: &ProfileLoader, catalog: &Catalog, dirs: &DataDirs) -> Result<()> {
+    let profiles = loader.load_all()?;
+    let renderer = Renderer::load(&dirs.templates_dir)?;
+    for p in &profiles {
+        renderer.render_sysctl(p, catalog)?;
+    }
+    let names = profile_names(&dirs.profiles_dir)?;
+    println!("{} profiles OK: {}", profiles.len(), names.join(", "));
+    Ok(())
+}
+
+fn build(
+    loader: &ProfileLoader,
+    catalog: &Catalog,
+    dirs: &DataDirs,
+    args: &BuildArgs,
+) -> Result<()> {
+    let profiles: Vec<Profile> = if args.all {
+        loader.load_all()?
+    } else if args.profiles.is_empty() {
+        vec![loader.load("default")?]
+    } else {
+        args.profiles
+            .iter()
+            .map(|p| loader.load(p))
+            .collect::<Result<_>>()?
+    };
+    if !args.helper.is_file() {
+        anyhow::bail!(
+            "the helper {} is missing: run `cargo build --release --locked` first (or `make deb`)",
+            args.helper.display()
+        );
+    }
+    let renderer = Renderer::load_with_debian(&dirs.templates_dir, &dirs.debian_dir)?;
+    let settings = BuildSettings {
+        version: args.version.clone(),
+        maintainer: args.maintainer.clone(),
+        helper_binary: fs_err::canonicalize(&args.helper)?,
+        work_dir: args.work_dir.clone(),
+        out_dir: args.out.clone(),
+        source_date_epoch: source_date_epoch()?,
+    };
+    for profile in &profiles {
+        let built = build_package(profile, catalog, &renderer, &settings)
+            .with_context(|| format!("cannot build the package of profile `{}`", profile.name))?;
+        println!("{}", built.deb.display());
+    }
+    Ok(())
+}
+
+/// SOURCE_DATE_EPOCH, else the time of the current git commit, so two builds
+/// of one commit are byte-identical.
+fn source_date_epoch() -> Result<u64> {
+    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
+        return value
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"));
+    }
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .context("cannot run git to find the commit time; set SOURCE_DATE_EPOCH")?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("no git commit time found; set SOURCE_DATE_EPOCH")
+}
+
+fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,14 +1,18 @@
 //! Parsing of sysctl files with procps-ng 4.0.2 `sysctl -p` rules, and the
 //! mapping between sysctl keys and paths under a proc root. This is the one
 //! parser of the project: `apply`, `merge` (boot-time order), `state` and
-//! `status` all read files through it.
+//! `status` all read files through it. It is pure: no file system access and
+//! no warnings printed; callers decide what to report.
 //!
-//! Rules (procps src/sysctl.c, 4.0.2): blanks are stripped from both ends,
-//! then lines shorter than 2 bytes are skipped; a line whose first non-blank is `#`
-//! or `;` is a comment; the line splits at the first `=`; the key is
-//! right-trimmed, the value trimmed on both sides (so CR goes); a leading `-`
-//! on the key means "ignore failures of this key"; `-pattern` without `=` is
-//! a glob exclusion; anything else is `invalid syntax`.
+//! Rules (procps src/sysctl.c, 4.0.2, checked against Debian 12's binary):
+//! lines are split at `\n` only and read as C strings (a NUL ends the line);
+//! a line shorter than 2 bytes (newline included) is skipped; leading blanks
+//! are stripped and the rest must still be 2 bytes or more; a first non-blank
+//! `#` or `;` makes a comment; the line splits at the first `=`; the value is
+//! trimmed on both sides (so CR goes), the key right-trimmed; a leading `-` on
+//! the key means "ignore failures of this key"; `-key` without `=` is an
+//! exclusion; anything else is `invalid syntax`. "Blank" is C `isspace`,
+//! which includes `\v` (Rust's `is_ascii_whitespace` does not).
 
 /// One meaningful line of a sysctl file (comments and blanks are dropped).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +30,9 @@ pub enum LineKind {
         value: String,
         ignore_failure: bool,
     },
-    /// `-pattern` with no `=`: keys matching the glob are not written.
+    /// `-key` with no `=`: this exact key is not written by a glob line
+    /// (procps 4.0.2 compares paths literally, so a glob here excludes
+    /// nothing but a key spelled the same way).
     Exclude { pattern: String },
     /// Neither `=` nor a leading `-`: procps warns `invalid syntax`.
     Invalid,
@@ -34,7 +40,13 @@ pub enum LineKind {
 
 /// Parse the text of a sysctl file into its meaningful lines.
 pub fn parse_sysctl_text(text: &str) -> Vec<SysctlLine> {
-    text.split_inclusive('\n')
+    parse_sysctl_bytes(text.as_bytes())
+}
+
+/// Parse raw file contents (procps reads bytes; keys and values that are not
+/// UTF-8 are converted lossily).
+pub fn parse_sysctl_bytes(data: &[u8]) -> Vec<SysctlLine> {
+    data.split_inclusive(|&b| b == b'\n')
         .enumerate()
         .filter_map(|(i, raw)| {
             parse_line(raw).map(|kind| SysctlLine {
@@ -45,33 +57,107 @@ pub fn parse_sysctl_text(text: &str) -> Vec<SysctlLine> {
         .collect()
 }
 
-fn parse_line(raw: &str) -> Option<LineKind> {
-    let trimmed = raw.trim_matches(|c: char| c.is_ascii_whitespace());
-    if trimmed.len() < 2 || trimmed.starts_with('#') || trimmed.starts_with(';') {
+/// How many lines procps counts in `data` (getline records): line numbers
+/// keep counting across the files one glob argument expands to.
+pub fn count_lines(data: &[u8]) -> usize {
+    data.split_inclusive(|&b| b == b'\n').count()
+}
+
+/// C `isspace` in the C locale.
+pub fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+fn parse_line(raw: &[u8]) -> Option<LineKind> {
+    // procps skips on getline's length, before it looks at the C string.
+    if raw.len() < 2 {
         return None;
     }
-    match trimmed.split_once('=') {
-        Some((key, value)) => {
-            let key = key.trim_end_matches(|c: char| c.is_ascii_whitespace());
-            let (key, ignore_failure) = match key.strip_prefix('-') {
+    let line = raw.split(|&b| b == 0).next().unwrap_or_default();
+    let line = strip_leading_space(line);
+    if line.len() < 2 || line[0] == b'#' || line[0] == b';' {
+        return None;
+    }
+    match line.iter().position(|&b| b == b'=') {
+        Some(eq) => {
+            let (key, ignore_failure) = match line[..eq].strip_prefix(b"-") {
                 Some(rest) => (rest, true),
-                None => (key, false),
+                None => (&line[..eq], false),
             };
+            let value = strip_trailing_space(strip_leading_space(&line[eq + 1..]));
             Some(LineKind::Setting {
-                key: key.to_string(),
-                value: value
-                    .trim_matches(|c: char| c.is_ascii_whitespace())
-                    .to_string(),
+                key: lossy(strip_trailing_space(key)),
+                value: lossy(value),
                 ignore_failure,
             })
         }
-        None => match trimmed.strip_prefix('-') {
+        None => match line.strip_prefix(b"-") {
             Some(pattern) => Some(LineKind::Exclude {
-                pattern: pattern.to_string(),
+                pattern: lossy(strip_trailing_space(pattern)),
             }),
             None => Some(LineKind::Invalid),
         },
     }
+}
+
+fn strip_leading_space(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_c_space(b)).unwrap_or(s.len());
+    &s[start..]
+}
+
+/// procps' `rstrip` never removes the first byte, so a key that is a single
+/// blank (from `- = 1`) stays a blank.
+fn strip_trailing_space(s: &[u8]) -> &[u8] {
+    let keep = s.iter().rposition(|&b| !is_c_space(b)).map_or(1, |i| i + 1);
+    &s[..keep.min(s.len())]
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The result of procps' `slashdot`: the converted text and, when the text
+/// repeats a separator, the rest of the original text from the first
+/// repetition on (procps warns `separators should not be repeated: REST`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeparatorSwap {
+    pub text: String,
+    pub repeated_at: Option<String>,
+}
+
+/// Swap `.` and `/` everywhere unless the first separator already is
+/// `wanted` (then the text is kept as is and nothing is reported).
+pub fn swap_separators(text: &str, wanted: char) -> SeparatorSwap {
+    let unchanged = SeparatorSwap {
+        text: text.to_string(),
+        repeated_at: None,
+    };
+    let Some(first) = text.find(['.', '/']) else {
+        return unchanged;
+    };
+    if text[first..].starts_with(wanted) {
+        return unchanged;
+    }
+    let bytes = text.as_bytes();
+    let repeated_at = (first..bytes.len().saturating_sub(1))
+        .find(|&i| is_separator(bytes[i]) && is_separator(bytes[i + 1]))
+        .map(|i| text[i..].to_string());
+    let swapped = text
+        .chars()
+        .map(|c| match c {
+            '.' => '/',
+            '/' => '.',
+            c => c,
+        })
+        .collect();
+    SeparatorSwap {
+        text: swapped,
+        repeated_at,
+    }
+}
+
+fn is_separator(b: u8) -> bool {
+    b == b'.' || b == b'/'
 }
 
 /// Map a key to its path relative to the proc root. The first separator
@@ -79,40 +165,31 @@ fn parse_line(raw: &str) -> Option<LineKind> {
 /// `.` and `/` are swapped (so `net.ipv4.conf.eth0/100.rp_filter` reaches the
 /// VLAN interface `eth0.100`).
 pub fn key_to_relative_path(key: &str) -> String {
-    match key.find(['.', '/']) {
-        Some(i) if key.as_bytes()[i] == b'.' => key
-            .chars()
-            .map(|c| match c {
-                '.' => '/',
-                '/' => '.',
-                c => c,
-            })
-            .collect(),
-        _ => key.to_string(),
-    }
+    swap_separators(key, '/').text
 }
 
-/// The reverse mapping, used when printing `key = value`.
+/// The reverse mapping, used when printing `key = value`; like procps it
+/// leaves a path whose first separator is a `.` alone.
 pub fn relative_path_to_key(path: &str) -> String {
-    path.chars()
-        .map(|c| match c {
-            '/' => '.',
-            '.' => '/',
-            c => c,
-        })
-        .collect()
+    swap_separators(path, '.').text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn setting(key: &str, value: &str, ignore_failure: bool) -> LineKind {
-        LineKind::Setting {
+    fn setting(key: &str, value: &str, ignore_failure: bool) -> Option<LineKind> {
+        Some(LineKind::Setting {
             key: key.into(),
             value: value.into(),
             ignore_failure,
-        }
+        })
+    }
+
+    fn exclude(pattern: &str) -> Option<LineKind> {
+        Some(LineKind::Exclude {
+            pattern: pattern.into(),
+        })
     }
 
     #[test]
@@ -120,29 +197,42 @@ mod tests {
         let cases: &[(&str, Option<LineKind>)] = &[
             (
                 "net.ipv4.tcp_sack = 0\n",
-                Some(setting("net.ipv4.tcp_sack", "0", false)),
+                setting("net.ipv4.tcp_sack", "0", false),
             ),
-            ("  k=1\r\n", Some(setting("k", "1", false))),
+            ("  k=1\r\n", setting("k", "1", false)),
             (
                 "\tk\t=\t4096 87380\t6291456 \n",
-                Some(setting("k", "4096 87380\t6291456", false)),
+                setting("k", "4096 87380\t6291456", false),
             ),
-            ("-k = 1\n", Some(setting("k", "1", true))),
-            ("k = a=b # c\n", Some(setting("k", "a=b # c", false))),
+            ("k\x0b=\x0b1\x0b\n", setting("k", "1", false)),
+            ("-k = 1\n", setting("k", "1", true)),
+            ("--k = 1\n", setting("-k", "1", true)),
+            ("- k = 1\n", setting(" k", "1", true)),
+            ("- = 1\n", setting(" ", "1", true)),
+            ("=1\n", setting("", "1", false)),
+            ("k =\n", setting("k", "", false)),
+            ("k == 45\n", setting("k", "= 45", false)),
+            ("k = a=b # c\n", setting("k", "a=b # c", false)),
+            ("k = 1\0 junk\n", setting("k", "1", false)),
             (
                 "-net.ipv4.conf.*.rp_filter\n",
-                Some(LineKind::Exclude {
-                    pattern: "net.ipv4.conf.*.rp_filter".into(),
-                }),
+                exclude("net.ipv4.conf.*.rp_filter"),
             ),
+            ("-k \r\n", exclude("k")),
             ("# k = 1\n", None),
             ("   ; k = 1\n", None),
             ("\n", None),
-            ("x\n", None),
+            ("  \n", None),
+            ("x", None),
+            ("\0x\n", None),
+            ("x\n", Some(LineKind::Invalid)),
+            (" x \n", Some(LineKind::Invalid)),
+            ("xy", Some(LineKind::Invalid)),
+            ("k\r\n", Some(LineKind::Invalid)),
             ("garbage line\n", Some(LineKind::Invalid)),
         ];
         for (input, want) in cases {
-            assert_eq!(parse_line(input), *want, "input {input:?}");
+            assert_eq!(parse_line(input.as_bytes()), *want, "input {input:?}");
         }
     }
 
@@ -150,25 +240,54 @@ mod tests {
     fn line_numbers_count_skipped_lines() {
         let lines = parse_sysctl_text("# c\n\nk = 1\n");
         assert_eq!(lines[0].lineno, 3);
+        assert_eq!(count_lines(b"# c\n\nk = 1\n"), 3);
+        assert_eq!(count_lines(b"a\nb"), 2);
+        assert_eq!(count_lines(b""), 0);
     }
 
     #[test]
     fn key_path_mapping() {
-        assert_eq!(
-            key_to_relative_path("net.ipv4.tcp_sack"),
-            "net/ipv4/tcp_sack"
-        );
-        assert_eq!(
-            key_to_relative_path("net.ipv4.conf.eth0/100.rp_filter"),
-            "net/ipv4/conf/eth0.100/rp_filter"
-        );
-        assert_eq!(
-            key_to_relative_path("net/ipv4/conf/eth0.100/rp_filter"),
-            "net/ipv4/conf/eth0.100/rp_filter"
-        );
-        assert_eq!(
-            relative_path_to_key("net/ipv4/conf/eth0.100/rp_filter"),
-            "net.ipv4.conf.eth0/100.rp_filter"
-        );
+        let cases = [
+            ("net.ipv4.tcp_sack", "net/ipv4/tcp_sack"),
+            (
+                "net.ipv4.conf.eth0/100.rp_filter",
+                "net/ipv4/conf/eth0.100/rp_filter",
+            ),
+            (
+                "net/ipv4/conf/eth0.100/rp_filter",
+                "net/ipv4/conf/eth0.100/rp_filter",
+            ),
+            ("kernel", "kernel"),
+            ("", ""),
+        ];
+        for (key, path) in cases {
+            assert_eq!(key_to_relative_path(key), path, "key {key:?}");
+        }
+        let reverse = [
+            (
+                "net/ipv4/conf/eth0.100/rp_filter",
+                "net.ipv4.conf.eth0/100.rp_filter",
+            ),
+            ("net/ipv4/../ipv4/tcp_sack", "net.ipv4.//.ipv4.tcp_sack"),
+            ("a.b/c", "a.b/c"),
+        ];
+        for (path, key) in reverse {
+            assert_eq!(relative_path_to_key(path), key, "path {path:?}");
+        }
+    }
+
+    #[test]
+    fn repeated_separators_are_reported_from_the_first_repetition() {
+        let cases = [
+            ("net..ipv4.tcp_sack", '/', Some("..ipv4.tcp_sack")),
+            ("net//ipv4/tcp_sack", '/', None),
+            ("net//ipv4/tcp_sack", '.', Some("//ipv4/tcp_sack")),
+            ("net/ipv4/../x", '.', Some("/../x")),
+            ("net.ipv4.tcp_sack", '/', None),
+        ];
+        for (text, wanted, repeated) in cases {
+            let swap = swap_separators(text, wanted);
+            assert_eq!(swap.repeated_at.as_deref(), repeated, "text {text:?}");
+        }
     }
 }

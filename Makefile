@@ -1,0 +1,51 @@
+# pve-tcp-hardening: Debian packages of TCP/IP hardening profiles for Proxmox VE.
+#
+#   make deb                 build the default profile's package (dist/pve-tcp-hardening.deb)
+#   make deb PROFILE=strict  build one profile
+#   make debs                build every profile
+#   make test                every test (root runs the chroot end-to-end tests too)
+#
+# On a fresh Debian 12 machine the targets install what they lack (apt
+# packages as root, a pinned cargo-deb through cargo).
+
+PROFILE    ?= default
+CARGO_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+VERSION    ?= $(CARGO_VERSION)-1
+MAINTAINER ?= pve-tcp-hardening maintainers <pve-tcp-hardening@example.org>
+DIST       ?= dist
+# Reproducible builds: every timestamp in the .debs is the commit time.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+
+CARGO_DEB_VERSION := 3.7.0
+BUILD_APT := dpkg-dev gcc
+TEST_APT  := $(BUILD_APT) lintian debootstrap strace procps systemd util-linux
+BUILD_TOOL := target/release/pve-tcp-hardening-build
+BUILD_FLAGS = --out $(DIST) --version '$(VERSION)' --maintainer '$(MAINTAINER)'
+
+.PHONY: deb debs test deps-build deps-test release clean
+
+deb: deps-build release
+	$(BUILD_TOOL) build $(PROFILE) $(BUILD_FLAGS)
+
+debs: deps-build release
+	$(BUILD_TOOL) build --all $(BUILD_FLAGS)
+
+release:
+	cargo build --release --locked
+
+test: deps-test release
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo test --locked
+
+# Install missing apt packages (as root) and the pinned cargo-deb.
+deps-build:
+	@./tests/install-deps.sh $(CARGO_DEB_VERSION) $(BUILD_APT)
+
+deps-test:
+	@./tests/install-deps.sh $(CARGO_DEB_VERSION) $(TEST_APT)
+
+clean:
+	cargo clean
+	rm -rf $(DIST)

@@ -1,0 +1,265 @@
+//! Differential test of `pve-tcp-hardening apply` against Debian 12's real
+//! `/usr/sbin/sysctl -p` (procps-ng 4.0.2). Each side runs in its own fresh
+//! network namespace (`unshare -n`), so both start from the same defaults
+//! and the host's sysctls are never touched; the fixtures only use `net.*`
+//! keys, which are per namespace. Compared: stdout, stderr, exit status and
+//! every value under `/proc/sys/net` afterwards. Needs root, `unshare` and
+//! procps 4.0.2; otherwise it prints `SKIPPED: ...` on stderr.
+
+use std::path::Path;
+use std::process::Command;
+
+const SYSCTL: &str = "/usr/sbin/sysctl";
+const HELPER: &str = env!("CARGO_BIN_EXE_pve-tcp-hardening");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/apply");
+
+/// Host values the guard checks before and after the whole test.
+const HOST_GUARD: &[&str] = &[
+    "/proc/sys/net/ipv4/tcp_fin_timeout",
+    "/proc/sys/net/ipv4/tcp_sack",
+    "/proc/sys/net/ipv6/conf/all/disable_ipv6",
+];
+
+/// How one invocation is run; file arguments are relative to the fixtures.
+#[derive(Clone, Copy)]
+struct Case {
+    name: &'static str,
+    flags: &'static [&'static str],
+    files: &'static [&'static str],
+    stdin: &'static str,
+    /// Run the command as `nobody` (EACCES on every key).
+    unprivileged: bool,
+    /// Run it with `/proc/sys` bind-mounted read-only (EROFS).
+    read_only_proc: bool,
+}
+
+const CASE: Case = Case {
+    name: "",
+    flags: &[],
+    files: &[],
+    stdin: "",
+    unprivileged: false,
+    read_only_proc: false,
+};
+
+const CASES: &[Case] = &[
+    Case {
+        name: "ok lines",
+        files: &["ok.conf"],
+        ..CASE
+    },
+    Case {
+        name: "ok lines -q",
+        flags: &["-q"],
+        files: &["ok.conf"],
+        ..CASE
+    },
+    Case {
+        name: "every failure",
+        files: &["errors.conf"],
+        ..CASE
+    },
+    Case {
+        name: "every failure -e",
+        flags: &["-e"],
+        files: &["errors.conf"],
+        ..CASE
+    },
+    Case {
+        name: "every failure -q -e",
+        flags: &["-q", "-e"],
+        files: &["errors.conf"],
+        ..CASE
+    },
+    Case {
+        name: "globs",
+        files: &["globs.conf"],
+        ..CASE
+    },
+    Case {
+        name: "slash and dot keys",
+        files: &["slashes.conf"],
+        ..CASE
+    },
+    Case {
+        name: "several files, one missing",
+        files: &["ok.conf", "missing.conf", "globs.conf"],
+        ..CASE
+    },
+    Case {
+        name: "globbed file argument",
+        files: &["multi/*.conf"],
+        ..CASE
+    },
+    Case {
+        name: "brace file argument",
+        files: &["multi/{b,a,c}.conf"],
+        ..CASE
+    },
+    Case {
+        name: "unmatched file glob",
+        files: &["nothing*.conf", "ok.conf"],
+        ..CASE
+    },
+    Case {
+        name: "directory as file",
+        files: &["multi", "ok.conf"],
+        ..CASE
+    },
+    Case {
+        name: "stdin",
+        files: &["-", "ok.conf"],
+        stdin: "net.ipv4.tcp_sack = 0\nbad line\n-net.ipv4.nope = 1\n",
+        ..CASE
+    },
+    Case {
+        name: "permission denied (nobody)",
+        files: &["unprivileged.conf"],
+        unprivileged: true,
+        ..CASE
+    },
+    Case {
+        name: "read-only /proc/sys",
+        files: &["unprivileged.conf"],
+        read_only_proc: true,
+        ..CASE
+    },
+];
+
+/// Everything a run leaves behind.
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    stdout: String,
+    stderr: String,
+    status: String,
+    values: String,
+}
+
+#[test]
+fn apply_matches_procps_sysctl_p() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIPPED: differential test against {SYSCTL}: {reason}");
+        return;
+    }
+    let host_before = host_values();
+    for case in CASES {
+        let procps = observe(case, &procps_command(case));
+        let ours = observe(case, &helper_command(case));
+        assert_eq!(ours.stdout, procps.stdout, "stdout of {:?}", case.name);
+        assert_eq!(ours.stderr, procps.stderr, "stderr of {:?}", case.name);
+        assert_eq!(ours.status, procps.status, "exit status of {:?}", case.name);
+        assert_eq!(ours.values, procps.values, "values after {:?}", case.name);
+    }
+    assert_eq!(host_values(), host_before, "the host's sysctls changed");
+}
+
+/// Guard against a harness that compares nothing: the ok case must really
+/// change values, print, and the failure case must really fail.
+#[test]
+fn differential_harness_sees_effects() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIPPED: differential harness check: {reason}");
+        return;
+    }
+    let ok = CASES[0];
+    let observed = observe(&ok, &helper_command(&ok));
+    assert!(observed.values.contains("./ipv4/tcp_fin_timeout:31\n"));
+    assert!(observed.stdout.contains("net.ipv4.tcp_fin_timeout = 31\n"));
+    let failing = CASES[2];
+    let observed = observe(&failing, &procps_command(&failing));
+    assert_eq!(observed.status, "1");
+    assert!(observed
+        .stderr
+        .contains("cannot stat /proc/sys/net/ipv4/does_not_exist"));
+}
+
+fn procps_command(case: &Case) -> Vec<String> {
+    let mut argv = vec![SYSCTL.to_string()];
+    argv.extend(case.flags.iter().map(|f| f.to_string()));
+    argv.push("-p".into());
+    argv.extend(case.files.iter().map(|f| f.to_string()));
+    argv
+}
+
+fn helper_command(case: &Case) -> Vec<String> {
+    let mut argv = vec![HELPER.to_string(), "apply".into()];
+    argv.extend(case.flags.iter().map(|f| f.to_string()));
+    argv.extend(case.files.iter().map(|f| f.to_string()));
+    argv
+}
+
+/// Run `argv` in a fresh network namespace (and mount namespace when
+/// `/proc/sys` must be read-only), then dump `/proc/sys/net` there.
+fn observe(case: &Case, argv: &[String]) -> Observed {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    fs_err::write(scratch.path().join("in"), case.stdin).expect("write stdin");
+    let mut script = String::from("set -u\n");
+    if case.read_only_proc {
+        script.push_str(
+            "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || exit 97\n",
+        );
+    }
+    let runner = if case.unprivileged {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    script.push_str(&format!(
+        "{runner}\"$@\" >\"$T/out\" 2>\"$T/err\" <\"$T/in\"; echo $? >\"$T/rc\"\n"
+    ));
+    script.push_str("cd /proc/sys/net && grep -r . . 2>/dev/null | sort >\"$T/values\"\nexit 0\n");
+    let mut unshare = Command::new("unshare");
+    unshare.arg("-n");
+    if case.read_only_proc {
+        // A private mount namespace: the read-only remount stays in it.
+        unshare.args(["-m", "--propagation", "private"]);
+    }
+    let status = unshare
+        .args(["sh", "-c", &script, "sh"])
+        .args(argv)
+        .current_dir(FIXTURES)
+        .env("T", scratch.path())
+        .env("LC_ALL", "C")
+        .status()
+        .expect("run unshare");
+    assert!(
+        status.success(),
+        "namespace setup failed for {:?}: {status}",
+        case.name
+    );
+    let read = |name: &str| fs_err::read_to_string(scratch.path().join(name)).expect("read result");
+    Observed {
+        stdout: read("out"),
+        stderr: read("err"),
+        status: read("rc").trim().to_string(),
+        values: read("values"),
+    }
+}
+
+fn host_values() -> Vec<String> {
+    HOST_GUARD
+        .iter()
+        .map(|path| fs_err::read_to_string(path).unwrap_or_else(|e| e.to_string()))
+        .collect()
+}
+
+/// Why the differential test cannot run here, if it cannot.
+fn skip_reason() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root (unshare -n needs root)".into());
+    }
+    if !Path::new(SYSCTL).exists() {
+        return Some(format!("{SYSCTL} is not installed"));
+    }
+    let version = Command::new(SYSCTL).arg("--version").output();
+    match version {
+        Ok(v) if String::from_utf8_lossy(&v.stdout).contains("4.0.2") => {}
+        _ => return Some(format!("{SYSCTL} is not procps-ng 4.0.2")),
+    }
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    if !probe.map(|s| s.success()).unwrap_or(false) {
+        return Some("`unshare -n true` failed".into());
+    }
+    None
+}

@@ -1,0 +1,471 @@
+//! The maintainer lifecycle on a fake host tree: the real helper binary with
+//! `--root`/`--proc-root` pointing into a temp dir (dpkg-divert runs for real
+//! with `--root`), and the shipped sh postrm with `DPKG_ROOT`. Nothing here
+//! touches the machine's own /proc/sys or /etc.
+
+mod common;
+
+use common::{repo_root, Run};
+use pve_tcp_hardening::catalog::Catalog;
+use pve_tcp_hardening::profile::{Profile, ProfileLoader};
+use pve_tcp_hardening::render::Renderer;
+use std::path::PathBuf;
+use std::process::Command;
+
+const CHRONY_STOCK: &str = "tests/fixtures/chrony/debian12-default-chrony";
+
+struct FakeHost {
+    dir: tempfile::TempDir,
+}
+
+fn catalog() -> Catalog {
+    Catalog::load(&repo_root().join("profiles/catalog/keys.toml")).unwrap()
+}
+
+fn profile(name: &str) -> Profile {
+    let catalog = catalog();
+    ProfileLoader::new(&repo_root().join("profiles"), &catalog)
+        .load(name)
+        .unwrap()
+}
+
+impl FakeHost {
+    /// A host with chrony's stock default file and a proc tree holding
+    /// every catalog key at a "stock" value.
+    fn new() -> FakeHost {
+        let host = FakeHost {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(host.path("var/lib/dpkg")).unwrap();
+        std::fs::create_dir_all(host.path("etc/default")).unwrap();
+        std::fs::create_dir_all(host.path("etc/sysctl.d")).unwrap();
+        std::fs::copy(
+            repo_root().join(CHRONY_STOCK),
+            host.path("etc/default/chrony"),
+        )
+        .unwrap();
+        for info in catalog().keys {
+            let stock = match info.name.as_str() {
+                "net.ipv4.tcp_fin_timeout" => "60",
+                "net.ipv4.tcp_syn_retries" => "6",
+                "net.ipv4.tcp_synack_retries" => "5",
+                "net.ipv4.tcp_sack" | "net.ipv4.tcp_syncookies" => "1",
+                "net.ipv4.conf.all.accept_redirects" | "net.ipv4.conf.all.send_redirects" => "1",
+                k if k.ends_with("high_thresh") => "4194304",
+                k if k.ends_with("low_thresh") => "3145728",
+                _ => "0",
+            };
+            host.set_live(&info.name, stock);
+        }
+        host
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel.trim_start_matches('/'))
+    }
+
+    fn proc_root(&self) -> PathBuf {
+        self.path("proc/sys")
+    }
+
+    fn set_live(&self, key: &str, value: &str) {
+        let path = self.proc_root().join(key.replace('.', "/"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("{value}\n")).unwrap();
+    }
+
+    fn live(&self, key: &str) -> String {
+        std::fs::read_to_string(self.proc_root().join(key.replace('.', "/")))
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    /// What dpkg unpacks: the sysctl file and profile.json of `p`.
+    fn unpack(&self, p: &Profile) {
+        let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
+        std::fs::write(
+            self.path("etc/sysctl.d/80_tcp_hardening.conf"),
+            renderer.render_sysctl(p, &catalog()).unwrap(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(self.path("usr/share/pve-tcp-hardening")).unwrap();
+        std::fs::write(
+            self.path("usr/share/pve-tcp-hardening/profile.json"),
+            pve_tcp_hardening::package::profile_json(p).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn maint(&self, script: &str, args: &[&str]) -> Run {
+        Run::helper()
+            .args(["maint", "--root"])
+            .args([self.dir.path()])
+            .args(["--proc-root"])
+            .args([self.proc_root()])
+            .args([script])
+            .args(args)
+    }
+
+    fn diversions(&self) -> String {
+        let out = Command::new("dpkg-divert")
+            .arg("--root")
+            .arg(self.dir.path())
+            .arg("--list")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn install(&self, p: &Profile) -> std::process::Output {
+        self.unpack(p);
+        self.maint("postinst", &["configure"]).run()
+    }
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn count_minus_four(chrony: &str) -> usize {
+    chrony
+        .lines()
+        .filter(|l| l.starts_with("DAEMON_OPTS="))
+        .map(|l| l.split(['"', ' ']).filter(|w| *w == "-4").count())
+        .sum()
+}
+
+#[test]
+fn first_install_snapshots_applies_diverts_and_announces() {
+    let host = FakeHost::new();
+    let stock_chrony = host.read("etc/default/chrony");
+    let out = host.install(&profile("default"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("applied 16 settings from /etc/sysctl.d/80_tcp_hardening.conf"),
+        "{err}"
+    );
+
+    for s in &profile("default").settings {
+        assert_eq!(host.live(&s.key), s.value, "{} not applied", s.key);
+    }
+    let snapshot = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
+    assert!(
+        snapshot.contains("net.ipv4.tcp_fin_timeout = 60\n"),
+        "{snapshot}"
+    );
+    assert!(
+        snapshot.contains("net.ipv6.conf.all.disable_ipv6 = 0\n"),
+        "{snapshot}"
+    );
+
+    assert_eq!(host.read("etc/default/chrony.orig"), stock_chrony);
+    let chrony = host.read("etc/default/chrony");
+    assert!(chrony.contains("DAEMON_OPTS=\"-4 -F 1\"\n"), "{chrony}");
+    assert_eq!(
+        chrony.replace("-4 -F 1", "-F 1"),
+        stock_chrony,
+        "other bytes changed"
+    );
+    assert_eq!(
+        host.diversions(),
+        "diversion of /etc/default/chrony to /etc/default/chrony.orig by pve-tcp-hardening\n"
+    );
+
+    assert_eq!(host.read("run/reboot-required.pkgs"), "pve-tcp-hardening\n");
+    assert!(host.path("run/reboot-required").is_file());
+    assert!(err.contains("reboot required"), "{err}");
+}
+
+#[test]
+fn configure_twice_converges() {
+    let host = FakeHost::new();
+    host.install(&profile("default"));
+    let snapshot = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
+    let chrony = host.read("etc/default/chrony");
+    host.maint("postinst", &["configure", "0.1.0-1"]).run();
+    host.maint("postinst", &["abort-upgrade", "0.1.0-1"]).run();
+    assert_eq!(
+        host.read("var/lib/pve-tcp-hardening/snapshot.conf"),
+        snapshot
+    );
+    assert_eq!(host.read("etc/default/chrony"), chrony);
+    assert_eq!(count_minus_four(&chrony), 1);
+    assert_eq!(host.diversions().lines().count(), 1);
+    assert_eq!(host.read("run/reboot-required.pkgs"), "pve-tcp-hardening\n");
+}
+
+#[test]
+fn keys_missing_from_the_kernel_are_a_warning() {
+    let host = FakeHost::new();
+    std::fs::remove_dir_all(host.proc_root().join("net/ipv6")).unwrap();
+    let out = host.install(&profile("default"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("skipped, not on this kernel: net.ipv6.conf.all.disable_ipv6, net.ipv6.conf.default.disable_ipv6"),
+        "{err}"
+    );
+    assert!(err.contains("applied 14 settings"), "{err}");
+    assert!(!host
+        .read("var/lib/pve-tcp-hardening/snapshot.conf")
+        .contains("ipv6"));
+}
+
+#[test]
+fn chrony_installed_later_gets_minus_four_through_the_trigger() {
+    let host = FakeHost::new();
+    let stock = host.read("etc/default/chrony");
+    std::fs::remove_file(host.path("etc/default/chrony")).unwrap();
+    let out = host.install(&profile("default"));
+    assert!(
+        stderr(&out).contains("chrony is not installed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!host.path("etc/default/chrony").exists());
+    // dpkg unpacks chrony's conffile where the diversion sends it, then
+    // runs our file trigger.
+    std::fs::write(host.path("etc/default/chrony.orig"), &stock).unwrap();
+    host.maint("postinst", &["triggered", "/etc/default/chrony.orig"])
+        .run();
+    assert_eq!(count_minus_four(&host.read("etc/default/chrony")), 1);
+    assert_eq!(host.read("etc/default/chrony.orig"), stock);
+}
+
+#[test]
+fn remove_gives_chrony_its_file_back_and_keeps_values() {
+    let host = FakeHost::new();
+    let stock = host.read("etc/default/chrony");
+    host.install(&profile("default"));
+    host.maint("prerm", &["remove"]).run();
+    assert_eq!(host.read("etc/default/chrony"), stock);
+    assert!(!host.path("etc/default/chrony.orig").exists());
+    assert_eq!(host.diversions(), "");
+    assert_eq!(
+        host.live("net.ipv4.tcp_sack"),
+        "0",
+        "remove keeps values until purge"
+    );
+    host.maint("prerm", &["remove"]).run();
+    assert_eq!(host.read("etc/default/chrony"), stock);
+}
+
+#[test]
+fn admin_edited_chrony_file_is_kept_byte_for_byte() {
+    let host = FakeHost::new();
+    let edited = "# local tweaks\r\nexport  DAEMON_OPTS='-F 1 -r'   # keep -r\nOTHER=1\n";
+    std::fs::write(host.path("etc/default/chrony"), edited).unwrap();
+    host.install(&profile("default"));
+    assert_eq!(
+        host.read("etc/default/chrony"),
+        "# local tweaks\r\nexport  DAEMON_OPTS='-4 -F 1 -r'   # keep -r\nOTHER=1\n"
+    );
+    host.maint("prerm", &["remove"]).run();
+    assert_eq!(host.read("etc/default/chrony"), edited);
+}
+
+#[test]
+fn switching_variants_leaves_exactly_the_new_profile() {
+    let host = FakeHost::new();
+    let stock = host.read("etc/default/chrony");
+    host.install(&profile("stealth"));
+    assert_eq!(host.live("net.ipv4.icmp_echo_ignore_all"), "1");
+    assert_eq!(host.live("net.ipv4.ipfrag_high_thresh"), "262144");
+    // apt: stealth's prerm remove, then default unpacked and configured.
+    host.maint(
+        "prerm",
+        &["remove", "in-favour", "pve-tcp-hardening", "0.1.0-1"],
+    )
+    .run();
+    host.install(&profile("default"));
+    assert_eq!(
+        host.live("net.ipv4.icmp_echo_ignore_all"),
+        "0",
+        "stealth-only key not restored"
+    );
+    assert_eq!(host.live("net.ipv4.tcp_syncookies"), "1");
+    assert_eq!(host.live("net.ipv4.ipfrag_high_thresh"), "4194304");
+    assert_eq!(host.live("net.ipv4.ipfrag_low_thresh"), "3145728");
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "0");
+    assert!(
+        host.diversions().ends_with("by pve-tcp-hardening\n"),
+        "{}",
+        host.diversions()
+    );
+
+    // To the ipv6 profile: IPv6 back on, chrony its own again.
+    host.maint(
+        "prerm",
+        &["remove", "in-favour", "pve-tcp-hardening-ipv6", "0.1.0-1"],
+    )
+    .run();
+    host.install(&profile("ipv6"));
+    assert_eq!(host.live("net.ipv6.conf.all.disable_ipv6"), "0");
+    assert_eq!(host.live("net.ipv6.conf.all.accept_source_route"), "-1");
+    assert_eq!(host.read("etc/default/chrony"), stock);
+    assert_eq!(host.diversions(), "");
+    let snapshot = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
+    assert!(
+        snapshot.contains("net.ipv4.icmp_echo_ignore_all = 0\n"),
+        "first values kept: {snapshot}"
+    );
+}
+
+#[test]
+fn later_sysctl_files_that_win_at_boot_are_named() {
+    let host = FakeHost::new();
+    std::fs::write(
+        host.path("etc/sysctl.d/99-sysctl.conf"),
+        "net.ipv4.tcp_sack = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        host.path("etc/sysctl.d/pve.conf"),
+        "net.ipv4.tcp_fin_timeout = 10\n",
+    )
+    .unwrap();
+    let out = host.install(&profile("default"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: at boot /etc/sysctl.d/99-sysctl.conf:1 sets 1 for net.ipv4.tcp_sack (this profile: 0)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("pve.conf"),
+        "same value is no conflict: {err}"
+    );
+}
+
+#[test]
+fn unknown_actions_fail_and_say_which() {
+    let host = FakeHost::new();
+    host.unpack(&profile("default"));
+    host.maint("postinst", &["bogus"])
+        .status(2)
+        .stderr_contains("postinst called with unknown argument `bogus`")
+        .run();
+}
+
+/// The shipped postrm, rendered for `p`.
+fn postrm(p: &Profile) -> String {
+    let renderer =
+        Renderer::load_with_debian(&repo_root().join("templates"), &repo_root().join("debian"))
+            .unwrap();
+    let mut context = tera::Context::new();
+    context.insert("profile", p);
+    renderer.render("postrm", &context).unwrap()
+}
+
+fn run_postrm(host: &FakeHost, p: &Profile, action: &str) -> std::process::Output {
+    let script = host.path("postrm");
+    std::fs::write(&script, postrm(p)).unwrap();
+    let out = Command::new("sh")
+        .arg(&script)
+        .arg(action)
+        .env("DPKG_ROOT", host.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "postrm {action}: {}", stderr(&out));
+    out
+}
+
+#[test]
+fn purge_restores_every_saved_value_in_plain_sh() {
+    let host = FakeHost::new();
+    let before: Vec<(String, String)> = catalog()
+        .keys
+        .iter()
+        .map(|k| (k.name.clone(), host.live(&k.name)))
+        .collect();
+    let p = profile("stealth");
+    host.install(&p);
+    host.maint("prerm", &["remove"]).run();
+    let out = run_postrm(&host, &p, "purge");
+    for (key, value) in &before {
+        assert_eq!(&host.live(key), value, "{key} not restored");
+    }
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
+    assert!(stderr(&out).contains("IPv6 is back on"), "{}", stderr(&out));
+}
+
+#[test]
+fn purge_without_state_does_nothing() {
+    let host = FakeHost::new();
+    run_postrm(&host, &profile("default"), "purge");
+    run_postrm(&host, &profile("default"), "remove");
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1");
+}
+
+fn can_unshare() -> Result<(), String> {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("not root".into());
+    }
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    match probe {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err("`unshare -n` does not work here".into()),
+    }
+}
+
+/// install -> switch -> purge of real kernel values, in a private network
+/// namespace. The kernel refuses ipfrag_low_thresh > ipfrag_high_thresh, so
+/// this fails unless keys are applied low-first and restored high-first.
+#[test]
+fn lifecycle_on_a_real_kernel_in_a_private_network_namespace() {
+    if let Err(why) = can_unshare() {
+        eprintln!("SKIPPED: lifecycle_on_a_real_kernel_in_a_private_network_namespace: {why}");
+        return;
+    }
+    let host = FakeHost::new();
+    std::fs::remove_dir_all(host.path("proc")).unwrap();
+    std::os::unix::fs::symlink("/proc", host.path("proc")).unwrap();
+    let strict = profile("strict");
+    let keys: Vec<String> = catalog().keys.iter().map(|k| k.name.clone()).collect();
+    let dump = format!(
+        "for k in {}; do printf '%s=' $k; cat /proc/sys/$(echo $k | tr . /); done",
+        keys.join(" ")
+    );
+    host.unpack(&strict);
+    std::fs::write(host.path("postrm"), postrm(&strict)).unwrap();
+    let helper = env!("CARGO_BIN_EXE_pve-tcp-hardening");
+    let root = host.dir.path().display().to_string();
+    let maint = format!("{helper} maint --root {root} --proc-root /proc/sys");
+    let script = format!(
+        "set -e\n{dump} > {root}/before\n\
+         {maint} postinst configure\n{dump} > {root}/installed\n\
+         {maint} prerm remove\nDPKG_ROOT={root} sh {root}/postrm purge\n{dump} > {root}/after\n"
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "lifecycle failed: {}", stderr(&out));
+    let installed = host.read("installed");
+    for s in &strict.settings {
+        assert!(
+            installed.contains(&format!("{}={}\n", s.key, s.value)),
+            "{} not live:\n{installed}",
+            s.key
+        );
+    }
+    assert_eq!(
+        host.read("after"),
+        host.read("before"),
+        "purge did not restore every value"
+    );
+    assert!(
+        !stderr(&out).contains("could not restore"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,352 @@
+//! The built packages, inspected with dpkg-deb and lintian: contents, modes,
+//! owners, conffiles, control fields, size, and byte-for-byte reproducibility.
+//! Needs the release helper (`make test` builds it first) and cargo-deb.
+
+mod common;
+
+use common::{repo_root, Run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PROFILES: [(&str, &str, bool); 4] = [
+    ("default", "pve-tcp-hardening", true),
+    ("ipv6", "pve-tcp-hardening-ipv6", false),
+    ("strict", "pve-tcp-hardening-strict", true),
+    ("stealth", "pve-tcp-hardening-stealth", true),
+];
+const VERSION: &str = "0.1.0-1";
+const EPOCH: &str = "1790000000";
+
+fn release_helper() -> PathBuf {
+    let path = std::env::var_os("PTH_HELPER_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/pve-tcp-hardening"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make test` (it builds the release helper first)",
+        path.display()
+    );
+    path
+}
+
+/// Build every profile into a fresh directory; returns it.
+fn build_all(extra: &[&str]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    Run::build_tool()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args([
+            "build",
+            "--all",
+            "--version",
+            VERSION,
+            "--maintainer",
+            "Test Admin <admin@example.org>",
+        ])
+        .args(["--out"])
+        .args([out.path()])
+        .args(["--work-dir"])
+        .args([work.path()])
+        .args(["--helper"])
+        .args([release_helper()])
+        .args(extra)
+        .run();
+    out
+}
+
+fn arch() -> String {
+    let out = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn dpkg_deb(args: &[&str], deb: &Path) -> String {
+    let out = Command::new("dpkg-deb")
+        .args(args)
+        .arg(deb)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dpkg-deb {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn field(deb: &Path, name: &str) -> String {
+    let out = Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .arg(name)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+fn file_in(deb: &Path, path: &str) -> Vec<u8> {
+    let tar = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .output()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tar_path = dir.path().join("data.tar");
+    std::fs::write(&tar_path, tar.stdout).unwrap();
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(&tar_path)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path} not in {}", deb.display());
+    out.stdout
+}
+
+#[test]
+fn every_profile_gets_a_complete_package() {
+    let out = build_all(&[]);
+    for (profile, package, ipv6_off) in PROFILES {
+        let deb = out
+            .path()
+            .join(format!("{package}_{VERSION}_{}.deb", arch()));
+        assert!(deb.is_file(), "missing {}", deb.display());
+        let stable = out.path().join(format!("{package}.deb"));
+        assert_eq!(
+            std::fs::read(&deb).unwrap(),
+            std::fs::read(&stable).unwrap()
+        );
+
+        // Files, modes, owners.
+        let listing = dpkg_deb(&["-c"], &deb);
+        let mut files: Vec<(String, String, String)> = listing
+            .lines()
+            .filter(|l| !l.starts_with('d'))
+            .map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                (
+                    cols[5].to_string(),
+                    cols[0].to_string(),
+                    cols[1].to_string(),
+                )
+            })
+            .collect();
+        files.sort();
+        let doc = format!("./usr/share/doc/{package}");
+        let mut want = vec![
+            (
+                "./etc/sysctl.d/80_tcp_hardening.conf".to_string(),
+                "-rw-r--r--",
+            ),
+            (format!("{doc}/changelog.Debian.gz"), "-rw-r--r--"),
+            (format!("{doc}/copyright"), "-rw-r--r--"),
+            ("./usr/sbin/pve-tcp-hardening".to_string(), "-rwxr-xr-x"),
+            (
+                "./usr/share/bash-completion/completions/pve-tcp-hardening".to_string(),
+                "-rw-r--r--",
+            ),
+            (
+                format!("./usr/share/lintian/overrides/{package}"),
+                "-rw-r--r--",
+            ),
+            (
+                "./usr/share/man/man8/pve-tcp-hardening.8.gz".to_string(),
+                "-rw-r--r--",
+            ),
+            (
+                "./usr/share/pve-tcp-hardening/profile.json".to_string(),
+                "-rw-r--r--",
+            ),
+        ];
+        want.sort();
+        let got: Vec<(String, &str)> = files
+            .iter()
+            .map(|(p, m, _)| (p.clone(), m.as_str()))
+            .collect();
+        assert_eq!(got, want, "{package}: file list or modes");
+        for (path, _, owner) in &files {
+            assert_eq!(owner, "0/0", "{package}: {path} not owned by root");
+        }
+        assert!(listing
+            .lines()
+            .filter(|l| l.starts_with('d'))
+            .all(|l| l.contains(" 0/0 ")));
+
+        // Conffiles and maintainer files.
+        let control = dpkg_deb(&["-I"], &deb);
+        for member in [
+            "conffiles",
+            "config",
+            "postinst",
+            "prerm",
+            "postrm",
+            "templates",
+        ] {
+            assert!(
+                control.contains(&format!(" {member} ")),
+                "{package}: no {member}\n{control}"
+            );
+        }
+        assert_eq!(
+            control.contains(" triggers "),
+            ipv6_off,
+            "{package}: triggers only when IPv6 goes off"
+        );
+        let ctl = tempfile::tempdir().unwrap();
+        let status = Command::new("dpkg-deb")
+            .arg("-e")
+            .arg(&deb)
+            .arg(ctl.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(
+            std::fs::read_to_string(ctl.path().join("conffiles")).unwrap(),
+            "/etc/sysctl.d/80_tcp_hardening.conf\n"
+        );
+        let templates = std::fs::read_to_string(ctl.path().join("templates")).unwrap();
+        assert!(templates.starts_with(&format!(
+            "Template: {package}/reboot-required\nType: note\n"
+        )));
+        assert_eq!(templates.contains("ss -atlnup"), ipv6_off);
+
+        // Control fields.
+        assert_eq!(field(&deb, "Package"), package);
+        assert_eq!(field(&deb, "Version"), VERSION);
+        assert_eq!(field(&deb, "Section"), "admin");
+        assert_eq!(field(&deb, "Priority"), "optional");
+        assert_eq!(field(&deb, "Architecture"), arch());
+        assert_eq!(field(&deb, "Maintainer"), "Test Admin <admin@example.org>");
+        for rel in ["Provides", "Conflicts", "Replaces"] {
+            assert_eq!(
+                field(&deb, rel),
+                "pve-tcp-hardening-profile",
+                "{package} {rel}"
+            );
+        }
+        let depends = field(&deb, "Depends");
+        assert!(depends.contains("libc6 (>="), "{package}: {depends}");
+        assert!(
+            depends.contains("debconf (>= 0.5) | debconf-2.0"),
+            "{package}: {depends}"
+        );
+        let description = field(&deb, "Description");
+        assert!(description.starts_with(&format!("TCP/IP hardening sysctl profile \"{profile}\"")));
+        assert!(
+            description.contains("net.ipv4.tcp_sack = 0"),
+            "{description}"
+        );
+
+        // The shipped sysctl file is exactly what `render` prints.
+        let rendered = Run::build_tool().args(["render", profile]).run().stdout;
+        assert_eq!(
+            file_in(&deb, "./etc/sysctl.d/80_tcp_hardening.conf"),
+            rendered,
+            "{package}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&file_in(&deb, "./usr/share/pve-tcp-hardening/profile.json"))
+                .unwrap();
+        assert_eq!(json["package"], package);
+        assert_eq!(json["disable_ipv6"], ipv6_off);
+
+        let size = std::fs::metadata(&deb).unwrap().len();
+        assert!(size <= 600 * 1024, "{package}: {size} bytes > 600 KiB");
+    }
+}
+
+#[test]
+fn two_builds_of_one_commit_are_byte_identical() {
+    let (a, b) = (build_all(&[]), build_all(&[]));
+    for (_, package, _) in PROFILES {
+        let name = format!("{package}_{VERSION}_{}.deb", arch());
+        let (x, y) = (
+            std::fs::read(a.path().join(&name)).unwrap(),
+            std::fs::read(b.path().join(&name)).unwrap(),
+        );
+        assert!(x == y, "{name} differs between two builds");
+    }
+}
+
+#[test]
+fn lintian_reports_no_errors_and_no_warnings() {
+    let out = build_all(&[]);
+    let debs: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(&format!("_{}.deb", arch())))
+        .collect();
+    assert_eq!(debs.len(), PROFILES.len());
+    let result = Command::new("lintian")
+        .args(["--fail-on", "error,warning", "--tag-display-limit", "0"])
+        .args(&debs)
+        .output()
+        .expect("lintian is not installed: run `make deps`");
+    let report = String::from_utf8_lossy(&result.stdout);
+    let tags: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(
+        tags.is_empty() && result.status.success(),
+        "lintian:\n{report}{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+#[test]
+fn failed_build_leaves_no_package() {
+    let debian = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_root().join("debian")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, debian.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        debian.path().join("postinst"),
+        "#!/bin/sh\n{{ profile.no_such_field }}\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    Run::build_tool()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args(["--debian-dir"])
+        .args([debian.path()])
+        .args(["build", "--out"])
+        .args([out.path()])
+        .args(["--work-dir"])
+        .args([work.path()])
+        .args(["--helper"])
+        .args([release_helper()])
+        .status(1)
+        .stderr_contains("cannot build the package of profile `default`")
+        .stderr_contains("postinst")
+        .run();
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "partial output left behind"
+    );
+}
+
+#[test]
+fn versions_without_revision_are_refused() {
+    Run::build_tool()
+        .args([
+            "build",
+            "--version",
+            "1.0",
+            "--out",
+            "/nonexistent/dist",
+            "--helper",
+        ])
+        .args([release_helper()])
+        .status(1)
+        .stderr_contains("`1.0` is not a Debian version with a revision")
+        .run();
+}
