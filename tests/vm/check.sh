@@ -1,0 +1,336 @@
+#!/bin/sh
+# The reboot scenario of issue 10, run inside the VM once per boot by
+# pth-vm-check.service; a boot counter says which step this boot is.
+#
+#   boot 1  stock host: record values, chrony sockets, /etc/default/chrony,
+#           diversions, sysctl.d trees; install the default profile; check
+#           it is live, chronyd is IPv4-only, a reboot is asked for.
+#   boot 2  values come from systemd-sysctl at boot; a later file wins its
+#           key; nothing listens on IPv6; switch to the stealth profile.
+#   boot 3  stealth values at boot; purge.
+#   boot 4  everything recorded at boot 1 is back; power off.
+#
+# Each assertion prints one line on stdout (the serial console):
+#   RESULT boot=N name=NAME status=PASS|FAIL|SKIP expected="..." got="..."
+# tests/vm/run.sh parses them. Standalone on purpose (POSIX sh, jq, iproute2,
+# dpkg): the same steps can become a DEP-8 test driven by
+# autopkgtest-reboot's mark instead of the counter.
+#
+# Environment: PTH_VM_STATE (default /var/lib/pth-vm) holds the counter,
+# the boot-1 records and debs/ (the four profile packages).
+set -u
+
+state=${PTH_VM_STATE:-/var/lib/pth-vm}
+debs=$state/debs
+install_timeout=600
+tab=$(printf '\t')
+nl='
+'
+
+boot=$(($(cat "$state/boot" 2>/dev/null || echo 0) + 1))
+echo "$boot" >"$state/boot"
+sync
+
+say() {
+	printf 'PTH-VM %s\n' "$*"
+}
+
+# One line, no double quotes: the value as the host prints it back. Forks
+# only when needed: a process costs ~0.1 s under emulation.
+flat() {
+	case $1 in
+	*"$nl"* | *"$tab"* | *'"'*) printf '%s' "$1" | tr '\n\t"' "  '" | tr -s ' ' ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
+result() { # NAME STATUS EXPECTED GOT
+	printf 'RESULT boot=%s name=%s status=%s expected="' "$boot" "$1" "$2"
+	flat "$3"
+	printf '" got="'
+	flat "$4"
+	printf '"\n'
+}
+
+check() { # NAME EXPECTED GOT
+	if [ "$2" = "$3" ]; then
+		result "$1" PASS "$2" "$3"
+	else
+		result "$1" FAIL "$2" "$3"
+	fi
+}
+
+# Print a file or command output on the console, indented, for the log.
+show() { # TITLE FILE
+	say "--- $1"
+	sed 's/^/  | /' "$2"
+}
+
+finish() { # reboot|poweroff
+	say "BOOT $boot end action=$1 uptime=$(cut -d' ' -f1 /proc/uptime)"
+	sync
+	systemctl "$1"
+	exit 0
+}
+
+# Live value of a sysctl key, blanks squeezed as in the profile; MISSING if
+# the kernel has no such key.
+live() {
+	path=/proc/sys/$(printf '%s' "$1" | tr ./ /.)
+	if [ -r "$path" ]; then
+		read -r v <"$path"
+		set -f
+		# shellcheck disable=SC2086 # split on blanks, join with one space
+		set -- $v
+		set +f
+		echo "$*"
+	else
+		echo MISSING
+	fi
+}
+
+# "KEY<TAB>VALUE" for each setting of a package's profile.json.
+profile_settings() { # DEB
+	dpkg-deb --fsys-tarfile "$1" |
+		tar -xOf - ./usr/share/pve-tcp-hardening/profile.json |
+		jq -r '.settings[] | "\(.key)\t\(.value)"'
+}
+
+# The *.conf files systemd-sysctl reads, in the order it applies them: the
+# first directory holding a name wins it, names sorted, /dev/null masks.
+sysctl_files() {
+	for dir in /etc/sysctl.d /run/sysctl.d /usr/local/lib/sysctl.d /usr/lib/sysctl.d; do
+		for file in "$dir"/*.conf; do
+			[ -e "$file" ] || [ -L "$file" ] || continue
+			printf '%s\t%s\n' "${file##*/}" "$file"
+		done
+	done | awk -F '\t' '!seen[$1]++' | LC_ALL=C sort -t "$tab" -k1,1 | cut -f2 |
+		while read -r file; do
+			[ "$(readlink -f "$file")" = /dev/null ] || echo "$file"
+		done
+}
+
+# "KEY<TAB>EXPECTED<TAB>FILE" for each "KEY<TAB>VALUE" line of SETTINGS:
+# the value the boot-time merge gives KEY (the last file setting it wins),
+# FILE empty when that is the profile's own 80_tcp_hardening.conf.
+boot_expectations() { # SETTINGS
+	set -f
+	# shellcheck disable=SC2046 # file names from sysctl_files have no blanks
+	awk -v settings="$1" '
+		{ sub(/^[ \t]+/, "") }
+		/^[#;]/ || index($0, "=") == 0 { next }
+		{
+			k = substr($0, 1, index($0, "=") - 1)
+			v = substr($0, index($0, "=") + 1)
+			sub(/^-/, "", k); gsub(/[ \t\r]+$/, "", k)
+			gsub(/^[ \t]+|[ \t\r]+$/, "", v); gsub(/[ \t]+/, " ", v)
+			value[k] = v; from[k] = FILENAME
+		}
+		END {
+			FS = "\t"
+			while ((getline line < settings) > 0) {
+				split(line, f, "\t")
+				if (f[1] in from && from[f[1]] !~ /\/80_tcp_hardening\.conf$/)
+					print f[1] "\t" value[f[1]] "\t" from[f[1]]
+				else
+					print f[1] "\t" f[2] "\t"
+			}
+		}' $(sysctl_files)
+	set +f
+}
+
+# Every key of SETTINGS has the value the boot-time merge gives it: the
+# profile's, or that of a later file setting the key too.
+check_boot_values() { # PREFIX SETTINGS
+	boot_expectations "$2" >"$state/expected.boot$boot"
+	while IFS="$tab" read -r key value file; do
+		if [ -n "$file" ]; then
+			check "$1.$key" "$value (from $file)" "$(live "$key") (from $file)"
+		else
+			check "$1.$key" "$value" "$(live "$key")"
+		fi
+	done <"$state/expected.boot$boot"
+}
+
+# Local addresses chronyd listens on, sorted, space separated.
+chronyd_sockets() {
+	ss -atlnupH | awk '/"chronyd"/ { print $5 }' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+wait_for_chronyd() {
+	i=0
+	while [ $i -lt 60 ]; do
+		systemctl is-active --quiet chrony && [ -n "$(chronyd_sockets)" ] && return 0
+		sleep 1
+		i=$((i + 1))
+	done
+}
+
+# Listing (path, type, mode, owner, link target) and content hash of every
+# directory systemd-sysctl or procps reads.
+sysctl_tree() {
+	for dir in /etc/sysctl.d /run/sysctl.d /usr/local/lib/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf; do
+		[ -e "$dir" ] || continue
+		find "$dir" -printf '%p %y %m %U:%G %l\n' | LC_ALL=C sort
+		find "$dir" -type f -exec sha256sum {} + | LC_ALL=C sort -k2
+	done
+}
+
+# apt-get under a timeout, output kept for the log; sets apt_rc and
+# apt_err (the stderr file). 124 means it blocked.
+run_apt() { # NAME APT-ARGS...
+	name=$1
+	shift
+	apt_err=$state/$name.boot$boot.stderr
+	(cd "$debs" && DEBIAN_FRONTEND=noninteractive timeout "$install_timeout" \
+		apt-get -o DPkg::Lock::Timeout=120 "$@" \
+		</dev/null >"$state/$name.boot$boot.stdout" 2>"$apt_err")
+	apt_rc=$?
+	show "apt-get $* (exit $apt_rc), stdout" "$state/$name.boot$boot.stdout"
+	show "apt-get $* stderr" "$apt_err"
+	check "$name.exit" 0 "$apt_rc"
+	if [ "$apt_rc" = 124 ]; then
+		result "$name.blocking" FAIL "done within ${install_timeout}s" "killed after ${install_timeout}s"
+	else
+		result "$name.blocking" PASS "done within ${install_timeout}s" "done"
+	fi
+}
+
+# Stock /etc/default/chrony, the diversions, and the trees.
+record_host() { # SUFFIX
+	sha256sum /etc/default/chrony >"$state/chrony.$1"
+	dpkg-divert --list | LC_ALL=C sort >"$state/diversions.$1"
+	sysctl_tree >"$state/tree.$1"
+}
+
+say "BOOT $boot start uptime=$(cut -d' ' -f1 /proc/uptime)"
+say "systemd: $(systemd-analyze time 2>/dev/null | head -n 1)"
+wait_for_chronyd
+
+case $boot in
+1)
+	profile_settings "$debs/pve-tcp-hardening.deb" >"$state/default.settings"
+	profile_settings "$debs/pve-tcp-hardening-stealth.deb" >"$state/stealth.settings"
+	for deb in "$debs"/pve-tcp-hardening*.deb; do
+		profile_settings "$deb"
+	done | cut -f1 | LC_ALL=C sort -u >"$state/all.keys"
+	while read -r key; do
+		printf '%s\t%s\n' "$key" "$(live "$key")"
+	done <"$state/all.keys" >"$state/values.boot1"
+	show "stock values" "$state/values.boot1"
+	ss -atlnup >"$state/ss.boot1"
+	show "stock ss -atlnup" "$state/ss.boot1"
+	record_host boot1
+	cp /var/log/dpkg.log "$state/dpkg.log.before"
+	# The premise of the chrony step: stock chronyd listens on IPv6 too.
+	check stock.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
+
+	chronyd_before=$(pidof chronyd)
+	run_apt install-default install -y ./pve-tcp-hardening.deb
+	while IFS="$tab" read -r key value; do
+		check "live.$key" "$value" "$(live "$key")"
+	done <"$state/default.settings"
+	wait_for_chronyd
+	chronyd_after=$(pidof chronyd)
+	if [ -n "$chronyd_after" ] && [ "$chronyd_after" != "$chronyd_before" ]; then
+		result chronyd.restarted PASS "a new chronyd pid" "$chronyd_before -> $chronyd_after"
+	else
+		result chronyd.restarted FAIL "a new chronyd pid" "$chronyd_before -> $chronyd_after"
+	fi
+	check chronyd.sockets 127.0.0.1:323 "$(chronyd_sockets)"
+	check chrony.daemon-opts yes "$(grep -q '^DAEMON_OPTS=.*-4' /etc/default/chrony && echo yes || echo no)"
+	check chrony.diverted "/etc/default/chrony.orig" \
+		"$(dpkg-divert --listpackage /etc/default/chrony >/dev/null && dpkg-divert --truename /etc/default/chrony)"
+	check reboot-required present "$([ -e /run/reboot-required ] && echo present || echo absent)"
+	check reboot-required.pkgs pve-tcp-hardening \
+		"$(grep -x pve-tcp-hardening /run/reboot-required.pkgs 2>/dev/null || cat /run/reboot-required.pkgs 2>/dev/null)"
+	check install-default.reboot-notice yes "$(grep -qi reboot "$apt_err" && echo yes || echo no)"
+
+	# Test only: a later-sorting file that overrides a key of the profile.
+	printf 'net.ipv4.tcp_syn_retries = 3\n' >/etc/sysctl.d/90-local.conf
+	sha256sum /var/log/dpkg.log >"$state/dpkg.log.boot1"
+	finish reboot
+	;;
+2)
+	check no-maintainer-script-ran "$(cat "$state/dpkg.log.boot1")" "$(sha256sum /var/log/dpkg.log)"
+	check systemd-sysctl.result success "$(systemctl show -p Result --value systemd-sysctl.service)"
+	check_boot_values boot "$state/default.settings"
+	check pve-firewall.rp_filter "2" "$(live net.ipv4.conf.all.rp_filter)"
+	check local-override.tcp_syn_retries "3" "$(live net.ipv4.tcp_syn_retries)"
+
+	if pve-tcp-hardening status --help >/dev/null 2>&1; then
+		pve-tcp-hardening status >"$state/status.txt" 2>&1
+		status_rc=$?
+		show "pve-tcp-hardening status (exit $status_rc)" "$state/status.txt"
+		pve-tcp-hardening status --json >"$state/status.json" 2>"$state/status.json.err"
+		show "pve-tcp-hardening status --json" "$state/status.json"
+		check status.exit 1 "$status_rc"
+		check status.names-winner yes "$(grep -q /etc/sysctl.d/90-local.conf "$state/status.txt" && echo yes || echo no)"
+		state_of() {
+			jq -r --arg k "$1" '[.. | objects | select(.key? == $k)][0] | "\(.state) \(.winner.file // "")"' \
+				"$state/status.json" 2>&1
+		}
+		check status.json.net.ipv4.tcp_syn_retries "shadowed /etc/sysctl.d/90-local.conf" \
+			"$(state_of net.ipv4.tcp_syn_retries)"
+		while IFS="$tab" read -r key value; do
+			[ "$key" = net.ipv4.tcp_syn_retries ] && continue
+			got=$(state_of "$key")
+			check "status.json.$key" ok "${got%% *}"
+		done <"$state/default.settings"
+	else
+		for name in status.exit status.names-winner status.json; do
+			result "$name" SKIP "pve-tcp-hardening status" "no status subcommand in this build"
+		done
+	fi
+
+	ss -atlnup >"$state/ss.boot2"
+	show "ss -atlnup" "$state/ss.boot2"
+	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ { print $5, $7 }')"
+	check reboot-required absent "$([ -e /run/reboot-required ] && echo present || echo absent)"
+
+	rm /etc/sysctl.d/90-local.conf
+	run_apt install-stealth install -y ./pve-tcp-hardening-stealth.deb
+	# Conflicts/Replaces: apt removes the other profile (its conffiles stay
+	# until purge, as for any removed package).
+	default_status=$(dpkg-query -W -f '${db:Status-Status}' pve-tcp-hardening 2>/dev/null)
+	case $default_status in
+	config-files | not-installed | "") result switch.default-removed PASS "removed" "${default_status:-unknown to dpkg}" ;;
+	*) result switch.default-removed FAIL "removed" "$default_status" ;;
+	esac
+	finish reboot
+	;;
+3)
+	check_boot_values stealth "$state/stealth.settings"
+	check stealth.icmp_echo_ignore_all 1 "$(live net.ipv4.icmp_echo_ignore_all)"
+	if [ -e /proc/sys/net/ipv6/icmp/echo_ignore_all ]; then
+		check stealth.ipv6.icmp.echo_ignore_all 1 "$(live net.ipv6.icmp.echo_ignore_all)"
+	else
+		result stealth.ipv6.icmp.echo_ignore_all SKIP 1 "MISSING (no such key in this kernel)"
+	fi
+	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ { print $5, $7 }')"
+	run_apt purge purge -y 'pve-tcp-hardening*'
+	check purge.no-diversion "" "$(dpkg-divert --list | grep /etc/default/chrony)"
+	finish reboot
+	;;
+4)
+	while IFS="$tab" read -r key value; do
+		check "restored.$key" "$value" "$(live "$key")"
+	done <"$state/values.boot1"
+	record_host boot4
+	check restored.etc-default-chrony "$(cat "$state/chrony.boot1")" "$(cat "$state/chrony.boot4")"
+	check restored.diversions "$(cat "$state/diversions.boot1")" "$(cat "$state/diversions.boot4")"
+	if cmp -s "$state/tree.boot1" "$state/tree.boot4"; then
+		result restored.sysctl-trees PASS "as at boot 1" "as at boot 1"
+	else
+		result restored.sysctl-trees FAIL "as at boot 1" \
+			"$(diff "$state/tree.boot1" "$state/tree.boot4" | grep '^[<>]')"
+	fi
+	check restored.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
+	say DONE
+	finish poweroff
+	;;
+*)
+	result scenario FAIL "4 boots" "boot $boot"
+	finish poweroff
+	;;
+esac

@@ -1,0 +1,181 @@
+#!/bin/bash
+# Reboot proof (issue 10): boot a real Debian 12 kernel in qemu with the
+# packages under test and run the install / reboot / switch / purge
+# scenario of check.sh across four boots.
+#
+#   tests/vm/run.sh DEB_DIR
+#
+# DEB_DIR holds pve-tcp-hardening{,-ipv6,-strict,-stealth}.deb (make debs).
+# Prints one line per failed assertion and a summary; exits non-zero on any
+# failure or timeout, keeping the console log (its path is printed).
+#
+# Environment:
+#   PTH_CACHE_DIR      cache root (default /var/cache/pve-tcp-hardening-tests);
+#                      the image lives in its vm/ subdirectory
+#   PTH_VM_TIMEOUT     seconds for the whole VM part (default 720)
+#   PTH_VM_ARTIFACTS   where failed runs' console logs go (default CACHE/vm/artifacts)
+#   PTH_VM=0           skip
+#
+# The VM has no network (-nic none) and runs under TCG: nested KVM hangs on
+# this kind of machine. -nodefaults drops the emulated CD-ROM and floppy,
+# whose probing costs tens of seconds per boot under TCG. Nothing here writes this machine's /proc/sys
+# (checked before/after with tests/e2e/host-net-guard.sh).
+set -euo pipefail
+
+here=$(dirname "$(realpath "$0")")
+repo=$(realpath "$here/../..")
+e2e=$repo/tests/e2e
+packages=(pve-tcp-hardening pve-tcp-hardening-ipv6 pve-tcp-hardening-strict pve-tcp-hardening-stealth)
+
+skip() {
+	echo "SKIPPED: test-vm: $1"
+	exit 0
+}
+die() {
+	echo "test-vm: $*" >&2
+	exit 2
+}
+
+deb_dir=${1:?usage: tests/vm/run.sh DEB_DIR}
+[ "${PTH_VM:-1}" != 0 ] || skip "PTH_VM=0"
+[ "$(id -u)" = 0 ] || skip "not running as root (debootstrap and mkfs -d need it)"
+for pkg in "${packages[@]}"; do
+	[ -f "$deb_dir/$pkg.deb" ] || die "$deb_dir/$pkg.deb missing (run make debs)"
+done
+deb_dir=$(realpath "$deb_dir")
+
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "test-vm: installing ${missing[*]}" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null ||
+		skip "cannot install ${missing[*]}"
+fi
+qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg || skip "qemu-system-x86_64 has no TCG accelerator"
+
+cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
+artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
+timeout=${PTH_VM_TIMEOUT:-720}
+mkdir -p "$cache/runs"
+
+guard=$(mktemp)
+run=$(mktemp -d "$cache/runs/run.XXXXXX")
+trap 'rm -rf "$run" "$guard"' EXIT
+"$e2e/host-net-guard.sh" record "$guard"
+
+# --- The image: cached per recipe ------------------------------------------
+
+sources=$run/sources
+(cd "$repo" && cargo run --quiet --example vm-apt-sources) >"$sources" ||
+	die "cannot pick a Debian bookworm entry from this machine's apt sources"
+
+# Everything that shapes the image: change any of it, get a rebuild.
+recipe_key() {
+	cat "$here/make-image.sh" "$e2e/sandbox.sh" "$sources"
+	(cd "$e2e/pve-layout" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort &&
+		find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2)
+	uname -m
+}
+key=$(recipe_key | sha256sum | cut -c1-16)
+image=$cache/bookworm-$key
+for old in "$cache"/bookworm-*; do
+	[ -e "$old" ] || continue
+	case $old in "$image".*) ;; *) rm -rf "$old" ;; esac
+done
+image_build_s=cached
+if [ ! -e "$image.tar" ]; then
+	echo "test-vm: building the VM image $image.tar (cold: a few minutes)"
+	start=$SECONDS
+	# shellcheck disable=SC2016 # $1.. are the inner shell's arguments
+	flock "$cache/image.lock" sh -c '[ -e "$1.tar" ] || "$2" "$1" "$3"' sh \
+		"$image" "$here/make-image.sh" "$sources"
+	image_build_s=$((SECONDS - start))s
+	echo "test-vm: image built in ${image_build_s}"
+fi
+
+# --- This run's disk: image + packages + check unit ---------------------------
+
+start=$SECONDS
+tree=$run/root
+mkdir "$tree"
+tar --numeric-owner --xattrs -C "$tree" -xf "$image.tar"
+install -d -m 0755 "$tree/var/lib/pth-vm/debs" "$tree/usr/local/lib/pth-vm"
+for pkg in "${packages[@]}"; do
+	install -m 0644 "$deb_dir/$pkg.deb" "$tree/var/lib/pth-vm/debs/"
+done
+install -m 0755 "$here/check.sh" "$tree/usr/local/lib/pth-vm/check.sh"
+install -m 0644 "$here/pth-vm-check.service" "$tree/etc/systemd/system/"
+ln -s ../pth-vm-check.service "$tree/etc/systemd/system/multi-user.target.wants/pth-vm-check.service"
+disk=$run/disk.img
+mkfs.ext4 -q -F -L pth-vm -d "$tree" "$disk" 3G
+rm -rf "$tree"
+disk_s=$((SECONDS - start))
+
+# --- Boot ----------------------------------------------------------------------
+
+console=$run/console.log
+echo "test-vm: booting (TCG, 2 vCPUs, no network); console: $console"
+vm_start=${EPOCHREALTIME/./}
+set +e
+timeout "$timeout" qemu-system-x86_64 \
+	-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+	-nodefaults -nic none -nographic -serial mon:stdio \
+	-kernel "$image.vmlinuz" -initrd "$image.initrd" \
+	-append "root=/dev/vda rw console=ttyS0" \
+	-drive "file=$disk,if=virtio,format=raw" </dev/null 2>&1 |
+	while IFS= read -r line; do
+		# Seconds since qemu started, for the boot timings below.
+		ds=$(((${EPOCHREALTIME/./} - vm_start) / 100000))
+		printf '[%5d.%d] %s\n' $((ds / 10)) $((ds % 10)) "${line%$'\r'}"
+	done >"$console"
+qemu_rc=${PIPESTATUS[0]}
+set -e
+vm_s=$(((${EPOCHREALTIME/./} - vm_start) / 1000000))
+
+# --- Results ----------------------------------------------------------------------
+
+failures=()
+mapfile -t results < <(sed -n 's/^\[[ 0-9.]*\] \(RESULT .*\)/\1/p' "$console")
+pass=0 fail=0 skipped=0
+for r in "${results[@]}"; do
+	case $r in
+	*" status=PASS "*) pass=$((pass + 1)) ;;
+	*" status=SKIP "*) skipped=$((skipped + 1)) ;;
+	*)
+		fail=$((fail + 1))
+		failures+=("$r")
+		;;
+	esac
+done
+if [ "$qemu_rc" = 124 ]; then
+	failures+=("TIMEOUT: the VM did not power off within ${timeout}s")
+elif [ "$qemu_rc" != 0 ]; then
+	failures+=("qemu exited with status $qemu_rc")
+fi
+grep -q '^\[[ 0-9.]*\] PTH-VM DONE' "$console" ||
+	failures+=("INCOMPLETE: the scenario did not reach its end (last: $(grep -a 'PTH-VM BOOT' "$console" | tail -n 1))")
+
+echo "test-vm: times: image build ${image_build_s}, disk ${disk_s}s, VM ${vm_s}s"
+# Boot N "start" - previous "end": kernel + systemd; "end" - "start": the step.
+sed -n 's/^\[ *\([0-9.]*\)\] PTH-VM BOOT \([0-9]*\) \([a-z]*\).*/\1 \2 \3/p' "$console" |
+	awk '{ printf "test-vm:   boot %s %-5s at %6.1fs (+%.1fs)\n", $2, $3, $1, $1 - prev; prev = $1 }'
+echo "test-vm: $pass passed, $fail failed, $skipped skipped"
+for r in "${results[@]}"; do
+	case $r in *" status=SKIP "*) echo "  $r" ;; esac
+done
+
+"$e2e/host-net-guard.sh" compare "$guard"
+
+if [ ${#failures[@]} -gt 0 ]; then
+	for f in "${failures[@]}"; do
+		echo "FAIL: $f"
+	done
+	mkdir -p "$artifacts"
+	kept=$artifacts/console-$(date +%Y%m%d-%H%M%S).log
+	cp "$console" "$kept"
+	echo "test-vm: console log kept: $kept"
+	exit 1
+fi
+echo "test-vm: all assertions passed"
