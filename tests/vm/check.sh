@@ -226,7 +226,10 @@ case $boot in
 	check stock.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
 
 	chronyd_before=$(pidof chronyd)
-	run_apt install-default install -y ./pve-tcp-hardening.deb
+	# Dpkg::Use-Pty=0: by default apt runs dpkg on a pty that merges the
+	# maintainer scripts' stderr into apt's stdout; without it the notice
+	# must arrive on stderr, where the helper writes it.
+	run_apt install-default -o Dpkg::Use-Pty=0 install -y ./pve-tcp-hardening.deb
 	while IFS="$tab" read -r key value; do
 		check "live.$key" "$value" "$(live "$key")"
 	done <"$state/default.settings"
@@ -244,7 +247,7 @@ case $boot in
 	check reboot-required present "$([ -e /run/reboot-required ] && echo present || echo absent)"
 	check reboot-required.pkgs pve-tcp-hardening \
 		"$(grep -x pve-tcp-hardening /run/reboot-required.pkgs 2>/dev/null || cat /run/reboot-required.pkgs 2>/dev/null)"
-	check install-default.reboot-notice yes "$(grep -qi reboot "$apt_err" && echo yes || echo no)"
+	check install-default.reboot-notice-on-stderr yes "$(grep -qi reboot "$apt_err" && echo yes || echo no)"
 
 	# Test only: a later-sorting file that overrides a key of the profile.
 	printf 'net.ipv4.tcp_syn_retries = 3\n' >/etc/sysctl.d/90-local.conf
