@@ -472,9 +472,9 @@ pub fn run_cli(args: &crate::cli::StatusArgs) -> Result<std::process::ExitCode> 
     if args.json {
         let mut text = serde_json::to_string_pretty(&report).context("cannot write JSON")?;
         text.push('\n');
-        print!("{text}");
+        crate::cli::emit(&text)?;
     } else {
-        print!("{}", render_text(&report, std::io::stdout().is_terminal()));
+        crate::cli::emit(&render_text(&report, std::io::stdout().is_terminal()))?;
     }
     Ok(std::process::ExitCode::from(if report.ok { 0 } else { 1 }))
 }
