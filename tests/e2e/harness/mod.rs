@@ -200,37 +200,24 @@ impl Scenario {
         let orig = self.chroot.read(CHRONY_ORIG);
         let mut problems = Vec::new();
         let Some(original) = self.chrony_original.clone() else {
-            if current.is_some() || orig.is_some() || !diversions.is_empty() {
+            // No chrony: nothing may appear at either path. A diversion made
+            // ahead of chrony's arrival is allowed (chrony's conffile then
+            // lands on .orig), as long as it is well-formed.
+            if current.is_some() || orig.is_some() {
                 problems.push(format!(
-                    "chrony was not installed, yet {CHRONY_DEFAULT} exists: {}, .orig: {}, diversions: {diversions:?}",
+                    "chrony is not installed, yet {CHRONY_DEFAULT} exists: {}, {CHRONY_ORIG} exists: {}",
                     current.is_some(),
                     orig.is_some()
                 ));
+            }
+            if !diversions.is_empty() {
+                problems.extend(self.diversion_problem(&diversions));
             }
             return problems;
         };
         match deb.filter(|d| d.profile.disable_ipv6) {
             Some(_) => {
-                // The contract does not name the diverting package; it must be
-                // one that is installed, or nothing would ever remove it.
-                let prefix = format!("diversion of {CHRONY_DEFAULT} to {CHRONY_ORIG} by ");
-                let owner = match &diversions[..] {
-                    [one] => one.strip_prefix(&prefix).map(str::to_string),
-                    _ => None,
-                };
-                match owner {
-                    None => problems.push(format!(
-                        "diversions {diversions:?}, want exactly one `{prefix}<package>`"
-                    )),
-                    Some(owner) => {
-                        let status = self.status(&owner);
-                        if status != "install ok installed" {
-                            problems.push(format!(
-                                "{CHRONY_DEFAULT} is diverted by {owner}, whose status is `{status}`"
-                            ));
-                        }
-                    }
-                }
+                problems.extend(self.diversion_problem(&diversions));
                 if orig.as_deref() != Some(&original[..]) {
                     problems.push(format!(
                         "{CHRONY_ORIG} is not the original:\n{}",
@@ -262,6 +249,25 @@ impl Scenario {
             }
         }
         problems
+    }
+
+    /// Exactly one diversion of chrony's file, to .orig, by an installed
+    /// package. The contract does not name the diverting package; it must be
+    /// installed, or nothing would ever remove the diversion.
+    fn diversion_problem(&mut self, diversions: &[String]) -> Option<String> {
+        let prefix = format!("diversion of {CHRONY_DEFAULT} to {CHRONY_ORIG} by ");
+        let owner = match diversions {
+            [one] => one.strip_prefix(&prefix),
+            _ => None,
+        };
+        let Some(owner) = owner else {
+            return Some(format!(
+                "diversions {diversions:?}, want exactly one `{prefix}<package>`"
+            ));
+        };
+        let status = self.status(owner);
+        (status != "install ok installed")
+            .then(|| format!("{CHRONY_DEFAULT} is diverted by {owner}, whose status is `{status}`"))
     }
 
     /// No variant active: chrony back to the original, no diversion.
