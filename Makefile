@@ -52,3 +52,6 @@ clean:
 
 # The chroot end-to-end suite alone (also part of `cargo test` as root).
 include tests/e2e/e2e.mk
+
+# The reboot proof in a qemu VM (slow: minutes; not part of `make test`).
+include tests/vm/vm.mk

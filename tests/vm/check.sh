@@ -78,12 +78,9 @@ finish() { # reboot|poweroff
 live() {
 	path=/proc/sys/$(printf '%s' "$1" | tr ./ /.)
 	if [ -r "$path" ]; then
-		read -r v <"$path"
-		set -f
-		# shellcheck disable=SC2086 # split on blanks, join with one space
-		set -- $v
-		set +f
-		echo "$*"
+		# Not the read builtin: it reads a byte at a time, and a sysctl read
+		# at a non-zero offset returns end of file.
+		tr -s '\t ' '  ' <"$path"
 	else
 		echo MISSING
 	fi
@@ -114,8 +111,9 @@ sysctl_files() {
 # the value the boot-time merge gives KEY (the last file setting it wins),
 # FILE empty when that is the profile's own 80_tcp_hardening.conf.
 boot_expectations() { # SETTINGS
-	set -f
-	# shellcheck disable=SC2046 # file names from sysctl_files have no blanks
+	files=$(sysctl_files)
+	set -f # the names have no blanks; split them, but do not glob
+	# shellcheck disable=SC2086
 	awk -v settings="$1" '
 		{ sub(/^[ \t]+/, "") }
 		/^[#;]/ || index($0, "=") == 0 { next }
@@ -135,7 +133,7 @@ boot_expectations() { # SETTINGS
 				else
 					print f[1] "\t" f[2] "\t"
 			}
-		}' $(sysctl_files)
+		}' $files
 	set +f
 }
 

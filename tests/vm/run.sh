@@ -3,9 +3,11 @@
 # packages under test and run the install / reboot / switch / purge
 # scenario of check.sh across four boots.
 #
-#   tests/vm/run.sh DEB_DIR
+#   tests/vm/run.sh [--make-debs] DEB_DIR
 #
-# DEB_DIR holds pve-tcp-hardening{,-ipv6,-strict,-stealth}.deb (make debs).
+# DEB_DIR holds pve-tcp-hardening{,-ipv6,-strict,-stealth}.deb; with
+# --make-debs they are built there first (`make debs DIST=DEB_DIR`), once
+# the checks below found that the test can run here (vm.mk uses that).
 # Prints one line per failed assertion and a summary; exits non-zero on any
 # failure or timeout, keeping the console log (its path is printed).
 #
@@ -36,13 +38,14 @@ die() {
 	exit 2
 }
 
-deb_dir=${1:?usage: tests/vm/run.sh DEB_DIR}
+make_debs=false
+if [ "${1:-}" = --make-debs ]; then
+	make_debs=true
+	shift
+fi
+deb_dir=${1:?usage: tests/vm/run.sh [--make-debs] DEB_DIR}
 [ "${PTH_VM:-1}" != 0 ] || skip "PTH_VM=0"
 [ "$(id -u)" = 0 ] || skip "not running as root (debootstrap and mkfs -d need it)"
-for pkg in "${packages[@]}"; do
-	[ -f "$deb_dir/$pkg.deb" ] || die "$deb_dir/$pkg.deb missing (run make debs)"
-done
-deb_dir=$(realpath "$deb_dir")
 
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
@@ -54,6 +57,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 		skip "cannot install ${missing[*]}"
 fi
 qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg || skip "qemu-system-x86_64 has no TCG accelerator"
+
+if $make_debs; then
+	make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"
+fi
+for pkg in "${packages[@]}"; do
+	[ -f "$deb_dir/$pkg.deb" ] || die "$deb_dir/$pkg.deb missing (run make debs)"
+done
+deb_dir=$(realpath "$deb_dir")
 
 cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
 artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
