@@ -16,6 +16,7 @@
 #                      the image lives in its vm/ subdirectory
 #   PTH_VM_TIMEOUT     seconds for the whole VM part (default 720)
 #   PTH_VM_ARTIFACTS   where failed runs' console logs go (default CACHE/vm/artifacts)
+#   PTH_VM_KEEP_LOG=1  keep the console log of a passing run too
 #   PTH_VM=0           skip
 #
 # The VM has no network (-nic none) and runs under TCG: nested KVM hangs on
@@ -179,14 +180,18 @@ done
 
 "$e2e/host-net-guard.sh" compare "$guard"
 
-if [ ${#failures[@]} -gt 0 ]; then
-	for f in "${failures[@]}"; do
-		echo "FAIL: $f"
-	done
+keep_log() {
 	mkdir -p "$artifacts"
 	kept=$artifacts/console-$(date +%Y%m%d-%H%M%S).log
 	cp "$console" "$kept"
 	echo "test-vm: console log kept: $kept"
+}
+if [ ${#failures[@]} -gt 0 ]; then
+	for f in "${failures[@]}"; do
+		echo "FAIL: $f"
+	done
+	keep_log
 	exit 1
 fi
+[ "${PTH_VM_KEEP_LOG:-0}" != 1 ] || keep_log
 echo "test-vm: all assertions passed"
