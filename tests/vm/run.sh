@@ -129,21 +129,37 @@ disk_s=$((SECONDS - start))
 
 console=$run/console.log
 echo "test-vm: booting (TCG, 2 vCPUs, no network); console: $console"
+# One qemu process per boot: the guest still runs `systemctl reboot`, but
+# -no-reboot turns the reset into an exit and we start qemu again on the
+# same disk. Rebooting inside one qemu process made every boot slower than
+# the one before under TCG (boot to the check unit: 16 s, 82 s, 136 s).
 vm_start=${EPOCHREALTIME/./}
-set +e
-timeout "$timeout" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
-	-nodefaults -nic none -nographic -serial mon:stdio \
-	-kernel "$image.vmlinuz" -initrd "$image.initrd" \
-	-append "root=/dev/vda rw console=ttyS0" \
-	-drive "file=$disk,if=virtio,format=raw" </dev/null 2>&1 |
-	while IFS= read -r line; do
-		# Seconds since qemu started, for the boot timings below.
-		ds=$(((${EPOCHREALTIME/./} - vm_start) / 100000))
-		printf '[%5d.%d] %s\n' $((ds / 10)) $((ds % 10)) "${line%$'\r'}"
-	done >"$console"
-qemu_rc=${PIPESTATUS[0]}
-set -e
+deadline=$((SECONDS + timeout))
+qemu_rc=0
+for _ in 1 2 3 4 5 6; do
+	left=$((deadline - SECONDS))
+	if [ "$left" -le 0 ]; then
+		qemu_rc=124
+		break
+	fi
+	set +e
+	timeout "$left" qemu-system-x86_64 \
+		-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+		-nodefaults -nic none -nographic -serial mon:stdio -no-reboot \
+		-kernel "$image.vmlinuz" -initrd "$image.initrd" \
+		-append "root=/dev/vda rw console=ttyS0" \
+		-drive "file=$disk,if=virtio,format=raw" </dev/null 2>&1 |
+		while IFS= read -r line; do
+			# Seconds since the first boot started, for the timings below.
+			ds=$(((${EPOCHREALTIME/./} - vm_start) / 100000))
+			printf '[%5d.%d] %s\n' $((ds / 10)) $((ds % 10)) "${line%$'\r'}"
+		done >>"$console"
+	qemu_rc=${PIPESTATUS[0]}
+	set -e
+	[ "$qemu_rc" = 0 ] || break
+	# Boot again only when the guest asked for a reboot.
+	grep -a 'PTH-VM BOOT [0-9]* end' "$console" | tail -n 1 | grep -q 'action=reboot' || break
+done
 vm_s=$(((${EPOCHREALTIME/./} - vm_start) / 1000000))
 
 # --- Results ----------------------------------------------------------------------
