@@ -4,6 +4,7 @@
 #   make deb PROFILE=strict  build one profile
 #   make debs                build every profile
 #   make test                every test (root runs the chroot end-to-end tests too)
+#   make bench               time apply, packaging and install; writes BENCHMARKS.md
 #
 # On a fresh Debian 12 machine the targets install what they lack (apt
 # packages as root, a pinned cargo-deb through cargo).
@@ -49,3 +50,6 @@ deps-test:
 clean:
 	cargo clean
 	rm -rf $(DIST)
+
+# `make bench` (not part of `make test`): writes BENCHMARKS.md.
+include tests/bench/bench.mk
