@@ -18,9 +18,31 @@ pub struct HelperCli {
 pub enum HelperCommand {
     /// Apply sysctl files exactly like procps `sysctl -p FILE...`.
     Apply(ApplyArgs),
+    /// What is really in force: per key, the boot-time winner and the live
+    /// value; chrony; pending reboot; sockets still on IPv6. Exit status:
+    /// 0 all in force, 1 something needs attention, 2 error.
+    Status(StatusArgs),
     /// Entry points of the package's maintainer scripts (not for admins).
     #[command(hide = true)]
     Maint(MaintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Root of the tree to audit (a mounted image, a test tree).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The running system's /proc (default: /proc when --root is /; none,
+    /// so no live values or sockets, otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub proc: Option<PathBuf>,
+    /// Profile description to check against (default: the installed one,
+    /// /usr/share/pve-tcp-hardening/profile.json under --root).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Print the report as JSON (schema in the README).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -66,4 +88,15 @@ pub struct ApplyArgs {
     /// Files to apply, in order; globs are expanded, `-` reads stdin.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
+}
+
+/// Write a command's whole output to stdout. A reader that went away
+/// (`... | head`) ends the output quietly instead of a panic from `print!`.
+pub fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }

@@ -18,4 +18,5 @@ pub mod package;
 pub mod profile;
 pub mod render;
 pub mod state;
+pub mod status;
 pub mod sysctl;

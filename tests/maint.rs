@@ -5,127 +5,11 @@
 
 mod common;
 
-use common::{repo_root, Run};
-use pve_tcp_hardening::catalog::Catalog;
-use pve_tcp_hardening::profile::{Profile, ProfileLoader};
+use common::fake_host::{catalog, profile, FakeHost};
+use common::repo_root;
+use pve_tcp_hardening::profile::Profile;
 use pve_tcp_hardening::render::Renderer;
-use std::path::PathBuf;
 use std::process::Command;
-
-const CHRONY_STOCK: &str = "tests/fixtures/chrony/debian12-default-chrony";
-
-struct FakeHost {
-    dir: tempfile::TempDir,
-}
-
-fn catalog() -> Catalog {
-    Catalog::load(&repo_root().join("profiles/catalog/keys.toml")).unwrap()
-}
-
-fn profile(name: &str) -> Profile {
-    let catalog = catalog();
-    ProfileLoader::new(&repo_root().join("profiles"), &catalog)
-        .load(name)
-        .unwrap()
-}
-
-impl FakeHost {
-    /// A host with chrony's stock default file and a proc tree holding
-    /// every catalog key at a "stock" value.
-    fn new() -> FakeHost {
-        let host = FakeHost {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir_all(host.path("var/lib/dpkg")).unwrap();
-        std::fs::create_dir_all(host.path("etc/default")).unwrap();
-        std::fs::create_dir_all(host.path("etc/sysctl.d")).unwrap();
-        std::fs::copy(
-            repo_root().join(CHRONY_STOCK),
-            host.path("etc/default/chrony"),
-        )
-        .unwrap();
-        for info in catalog().keys {
-            let stock = match info.name.as_str() {
-                "net.ipv4.tcp_fin_timeout" => "60",
-                "net.ipv4.tcp_syn_retries" => "6",
-                "net.ipv4.tcp_synack_retries" => "5",
-                "net.ipv4.tcp_sack" | "net.ipv4.tcp_syncookies" => "1",
-                "net.ipv4.conf.all.accept_redirects" | "net.ipv4.conf.all.send_redirects" => "1",
-                k if k.ends_with("high_thresh") => "4194304",
-                k if k.ends_with("low_thresh") => "3145728",
-                _ => "0",
-            };
-            host.set_live(&info.name, stock);
-        }
-        host
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel.trim_start_matches('/'))
-    }
-
-    fn proc_root(&self) -> PathBuf {
-        self.path("proc/sys")
-    }
-
-    fn set_live(&self, key: &str, value: &str) {
-        let path = self.proc_root().join(key.replace('.', "/"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, format!("{value}\n")).unwrap();
-    }
-
-    fn live(&self, key: &str) -> String {
-        std::fs::read_to_string(self.proc_root().join(key.replace('.', "/")))
-            .unwrap()
-            .trim_end()
-            .to_string()
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel)).unwrap()
-    }
-
-    /// What dpkg unpacks: the sysctl file and profile.json of `p`.
-    fn unpack(&self, p: &Profile) {
-        let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
-        std::fs::write(
-            self.path("etc/sysctl.d/80_tcp_hardening.conf"),
-            renderer.render_sysctl(p, &catalog()).unwrap(),
-        )
-        .unwrap();
-        std::fs::create_dir_all(self.path("usr/share/pve-tcp-hardening")).unwrap();
-        std::fs::write(
-            self.path("usr/share/pve-tcp-hardening/profile.json"),
-            pve_tcp_hardening::package::profile_json(p).unwrap(),
-        )
-        .unwrap();
-    }
-
-    fn maint(&self, script: &str, args: &[&str]) -> Run {
-        Run::helper()
-            .args(["maint", "--root"])
-            .args([self.dir.path()])
-            .args(["--proc-root"])
-            .args([self.proc_root()])
-            .args([script])
-            .args(args)
-    }
-
-    fn diversions(&self) -> String {
-        let out = Command::new("dpkg-divert")
-            .arg("--root")
-            .arg(self.dir.path())
-            .arg("--list")
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn install(&self, p: &Profile) -> std::process::Output {
-        self.unpack(p);
-        self.maint("postinst", &["configure"]).run()
-    }
-}
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -401,27 +285,12 @@ fn purge_without_state_does_nothing() {
     assert_eq!(host.live("net.ipv4.tcp_sack"), "1");
 }
 
-fn can_unshare() -> Result<(), String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("not root".into());
-    }
-    let probe = Command::new("unshare").args(["-n", "true"]).status();
-    match probe {
-        Ok(s) if s.success() => Ok(()),
-        _ => Err("`unshare -n` does not work here".into()),
-    }
-}
-
 /// install -> switch -> purge of real kernel values, in a private network
 /// namespace. The kernel refuses ipfrag_low_thresh > ipfrag_high_thresh, so
 /// this fails unless keys are applied low-first and restored high-first.
 #[test]
 fn lifecycle_on_a_real_kernel_in_a_private_network_namespace() {
-    if let Err(why) = can_unshare() {
+    if let Err(why) = common::can_unshare() {
         eprintln!("SKIPPED: lifecycle_on_a_real_kernel_in_a_private_network_namespace: {why}");
         return;
     }

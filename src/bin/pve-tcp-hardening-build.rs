@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use pve_tcp_hardening::atomic::{write_atomic, NewFileMode};
 use pve_tcp_hardening::catalog::Catalog;
+use pve_tcp_hardening::cli::emit;
 use pve_tcp_hardening::package::{build_package, BuildSettings};
 use pve_tcp_hardening::profile::{profile_names, Profile, ProfileLoader};
 use pve_tcp_hardening::render::Renderer;
@@ -109,10 +110,7 @@ fn run(cli: &Cli) -> Result<()> {
             write_output(output.as_deref(), &text)
         }
         Command::Explain { profile } => explain(&loader.load(profile)?, &catalog),
-        Command::Diff { a, b } => {
-            print!("{}", diff(&loader.load(a)?, &loader.load(b)?));
-            Ok(())
-        }
+        Command::Diff { a, b } => Ok(emit(&diff(&loader.load(a)?, &loader.load(b)?))?),
         Command::Check => check(&loader, &catalog, &cli.dirs),
         Command::Build(args) => build(&loader, &catalog, &cli.dirs, args),
     }
@@ -122,10 +120,7 @@ fn write_output(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
         Some(path) => write_atomic(path, text.as_bytes(), NewFileMode::default())
             .with_context(|| format!("cannot write {}", path.display())),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => Ok(emit(text)?),
     }
 }
 
@@ -135,21 +130,18 @@ fn list(loader: &ProfileLoader) -> Result<()> {
         .into_iter()
         .map(|p| [p.name, p.package, p.description])
         .collect();
-    print_table(["PROFILE", "PACKAGE", "DESCRIPTION"], &rows);
-    Ok(())
+    Ok(emit(&table(["PROFILE", "PACKAGE", "DESCRIPTION"], &rows))?)
 }
 
 fn explain(profile: &Profile, catalog: &Catalog) -> Result<()> {
-    println!(
-        "profile {} (package {}): {}",
-        profile.name, profile.package, profile.description
-    );
-    println!("extends chain: {}", profile.chain.join(" -> "));
-    println!(
-        "IPv6 off (chronyd made IPv4-only): {}",
+    let mut text = format!(
+        "profile {} (package {}): {}\nextends chain: {}\nIPv6 off (chronyd made IPv4-only): {}\n\n",
+        profile.name,
+        profile.package,
+        profile.description,
+        profile.chain.join(" -> "),
         if profile.disable_ipv6 { "yes" } else { "no" }
     );
-    println!();
     let active = profile.settings.iter().map(|s| (s, ""));
     let commented = profile.commented.iter().map(|s| (s, "# "));
     let rows: Vec<[String; 4]> = active
@@ -172,8 +164,8 @@ fn explain(profile: &Profile, catalog: &Catalog) -> Result<()> {
             ]
         })
         .collect();
-    print_table(["KEY", "VALUE", "SET BY", "WHY"], &rows);
-    Ok(())
+    text.push_str(&table(["KEY", "VALUE", "SET BY", "WHY"], &rows));
+    Ok(emit(&text)?)
 }
 
 /// A key's state in a profile: its value, marked `# ` when commented out.
@@ -211,8 +203,11 @@ fn check(loader: &ProfileLoader, catalog: &Catalog, dirs: &DataDirs) -> Result<(
         renderer.render_sysctl(p, catalog)?;
     }
     let names = profile_names(&dirs.profiles_dir)?;
-    println!("{} profiles OK: {}", profiles.len(), names.join(", "));
-    Ok(())
+    Ok(emit(&format!(
+        "{} profiles OK: {}\n",
+        profiles.len(),
+        names.join(", ")
+    ))?)
 }
 
 fn build(
@@ -249,7 +244,7 @@ fn build(
     for profile in &profiles {
         let built = build_package(profile, catalog, &renderer, &settings)
             .with_context(|| format!("cannot build the package of profile `{}`", profile.name))?;
-        println!("{}", built.deb.display());
+        emit(&format!("{}\n", built.deb.display()))?;
     }
     Ok(())
 }
@@ -274,7 +269,7 @@ fn source_date_epoch() -> Result<u64> {
         .context("no git commit time found; set SOURCE_DATE_EPOCH")
 }
 
-fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -290,10 +285,11 @@ fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
                 out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
             }
         }
-        println!("{}", out.trim_end());
+        format!("{}\n", out.trim_end())
     };
-    line(header.to_vec());
+    let mut text = line(header.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
     }
+    text
 }

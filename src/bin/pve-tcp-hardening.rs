@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let cli = HelperCli::parse();
     let result = match cli.command {
         HelperCommand::Apply(args) => pve_tcp_hardening::sysctl::apply::run_cli(&args),
+        HelperCommand::Status(args) => pve_tcp_hardening::status::run_cli(&args),
         HelperCommand::Maint(args) => pve_tcp_hardening::maint::run_cli(&args),
     };
     match result {

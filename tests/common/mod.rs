@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod fake_host;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -136,6 +138,25 @@ impl Run {
             );
         }
         out
+    }
+}
+
+/// Tests that write real sysctl values need root and `unshare -n` (a
+/// private network namespace); without them they print SKIPPED and return.
+pub fn can_unshare() -> Result<(), String> {
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("not root".into());
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .status();
+    match probe {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err("`unshare -n` does not work here".into()),
     }
 }
 

@@ -1,0 +1,125 @@
+//! A fake host tree for the helper: a root dir with chrony's stock default
+//! file, an empty dpkg admin dir (dpkg-divert runs for real with --root) and
+//! a proc tree holding every catalog key at a stock value.
+
+use super::{repo_root, Run};
+use pve_tcp_hardening::catalog::Catalog;
+use pve_tcp_hardening::profile::{Profile, ProfileLoader};
+use pve_tcp_hardening::render::Renderer;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub const CHRONY_STOCK: &str = "tests/fixtures/chrony/debian12-default-chrony";
+
+pub struct FakeHost {
+    pub dir: tempfile::TempDir,
+}
+
+pub fn catalog() -> Catalog {
+    Catalog::load(&repo_root().join("profiles/catalog/keys.toml")).unwrap()
+}
+
+pub fn profile(name: &str) -> Profile {
+    let catalog = catalog();
+    ProfileLoader::new(&repo_root().join("profiles"), &catalog)
+        .load(name)
+        .unwrap()
+}
+
+impl FakeHost {
+    /// A host with chrony's stock default file and a proc tree holding
+    /// every catalog key at a "stock" value.
+    pub fn new() -> FakeHost {
+        let host = FakeHost {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(host.path("var/lib/dpkg")).unwrap();
+        std::fs::create_dir_all(host.path("etc/default")).unwrap();
+        std::fs::create_dir_all(host.path("etc/sysctl.d")).unwrap();
+        std::fs::copy(
+            repo_root().join(CHRONY_STOCK),
+            host.path("etc/default/chrony"),
+        )
+        .unwrap();
+        for info in catalog().keys {
+            let stock = match info.name.as_str() {
+                "net.ipv4.tcp_fin_timeout" => "60",
+                "net.ipv4.tcp_syn_retries" => "6",
+                "net.ipv4.tcp_synack_retries" => "5",
+                "net.ipv4.tcp_sack" | "net.ipv4.tcp_syncookies" => "1",
+                "net.ipv4.conf.all.accept_redirects" | "net.ipv4.conf.all.send_redirects" => "1",
+                k if k.ends_with("high_thresh") => "4194304",
+                k if k.ends_with("low_thresh") => "3145728",
+                _ => "0",
+            };
+            host.set_live(&info.name, stock);
+        }
+        host
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel.trim_start_matches('/'))
+    }
+
+    pub fn proc_root(&self) -> PathBuf {
+        self.path("proc/sys")
+    }
+
+    pub fn set_live(&self, key: &str, value: &str) {
+        let path = self.proc_root().join(key.replace('.', "/"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("{value}\n")).unwrap();
+    }
+
+    pub fn live(&self, key: &str) -> String {
+        std::fs::read_to_string(self.proc_root().join(key.replace('.', "/")))
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    /// What dpkg unpacks: the sysctl file and profile.json of `p`.
+    pub fn unpack(&self, p: &Profile) {
+        let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
+        std::fs::write(
+            self.path("etc/sysctl.d/80_tcp_hardening.conf"),
+            renderer.render_sysctl(p, &catalog()).unwrap(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(self.path("usr/share/pve-tcp-hardening")).unwrap();
+        std::fs::write(
+            self.path("usr/share/pve-tcp-hardening/profile.json"),
+            pve_tcp_hardening::package::profile_json(p).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn maint(&self, script: &str, args: &[&str]) -> Run {
+        Run::helper()
+            .args(["maint", "--root"])
+            .args([self.dir.path()])
+            .args(["--proc-root"])
+            .args([self.proc_root()])
+            .args([script])
+            .args(args)
+    }
+
+    pub fn diversions(&self) -> String {
+        let out = Command::new("dpkg-divert")
+            .arg("--root")
+            .arg(self.dir.path())
+            .arg("--list")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn install(&self, p: &Profile) -> std::process::Output {
+        self.unpack(p);
+        self.maint("postinst", &["configure"]).run()
+    }
+}
