@@ -21,6 +21,7 @@ if [ ! -x "$sandbox" ]; then
 fi
 # The newest base the e2e suite built; which recipe made it does not matter
 # for timing dpkg.
+# shellcheck disable=SC2012 # our own cache: plain names, no newlines
 base=$(ls -t "$cache"/base-bookworm-*.tar 2>/dev/null | head -n 1 || true)
 if [ -z "$base" ]; then
 	echo "not measured: no cached base chroot in $cache (make test-e2e builds it)"

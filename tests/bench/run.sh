@@ -4,8 +4,8 @@
 #
 #   tests/bench/run.sh            (root: every run is in `unshare -n`)
 #
-# Environment: BENCH_RUNS (default 300) and BENCH_WARMUP (default 20) for the
-# apply timings; BENCH_BUILD_RUNS (default 5) for `build --all`;
+# Environment: BENCH_RUNS (default 300, split into BENCH_ROUNDS rounds,
+# default 5) and BENCH_WARMUP (default 20, per round) for the apply timings; BENCH_BUILD_RUNS (default 5) for `build --all`;
 # BENCH_E2E_RUNS (default 3) install/purge cycles in fresh chroots.
 #
 # Safety: every apply, sysctl and systemd-sysctl run happens in a private
@@ -63,6 +63,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 runs=${BENCH_RUNS:-300}
+rounds=${BENCH_ROUNDS:-5}
 warmup=${BENCH_WARMUP:-20}
 build_runs=${BENCH_BUILD_RUNS:-5}
 e2e_runs=${BENCH_E2E_RUNS:-3}
@@ -98,11 +99,12 @@ keys_all=$(grep -c '^net\.' "$work/all-net.conf")
 echo "bench: $keys_default keys in the default profile, $keys_all writable keys in a fresh namespace" >&2
 echo "$keys_default $keys_all" >"$results/keys"
 
-tool_cmd() { # TOOL FILE -> the command line timed for TOOL
+# The command line timed for TOOL on FILE, into the array `cmd`.
+set_cmd() {
 	case $1 in
-	helper) echo "$helper apply -q $2" ;;
-	procps) echo "$procps -q -p $2" ;;
-	systemd) echo "$sd_sysctl $2" ;;
+	helper) cmd=("$helper" apply -q "$2") ;;
+	procps) cmd=("$procps" -q -p "$2") ;;
+	systemd) cmd=("$sd_sysctl" "$2") ;;
 	esac
 }
 
@@ -110,31 +112,37 @@ tool_cmd() { # TOOL FILE -> the command line timed for TOOL
 # timings compare different work.
 for file in default all-net; do
 	for tool in helper procps systemd; do
-		cmd=$(tool_cmd "$tool" "$work/$file.conf")
-		if ! unshare -n $cmd >"$work/check.out" 2>&1 || [ -s "$work/check.out" ]; then
-			echo "bench: '$cmd' did not apply cleanly in a fresh namespace:" >&2
+		set_cmd "$tool" "$work/$file.conf"
+		if ! unshare -n "${cmd[@]}" >"$work/check.out" 2>&1 || [ -s "$work/check.out" ]; then
+			echo "bench: '${cmd[*]}' did not apply cleanly in a fresh namespace:" >&2
 			cat "$work/check.out" >&2
 			exit 1
 		fi
 	done
 done
 
-# 1. Wall time: one namespace for all of hyperfine's runs.
+# 1. Wall time: one namespace for all of hyperfine's runs. The runs are split
+# into rounds that take turns, so a change in the machine's load during the
+# benchmark hits every tool alike; report.py pools the rounds.
 for file in default all-net; do
 	args=()
 	for tool in procps helper systemd; do
-		args+=(-n "$tool" "$(tool_cmd "$tool" "$work/$file.conf")")
+		set_cmd "$tool" "$work/$file.conf"
+		args+=(-n "$tool" "${cmd[*]}")
 	done
-	unshare -n hyperfine -N --style basic --warmup "$warmup" --runs "$runs" \
-		--export-json "$results/apply-$file.json" "${args[@]}"
+	for round in $(seq "$rounds"); do
+		unshare -n hyperfine -N --style basic --warmup "$warmup" \
+			--runs $(((runs + rounds - 1) / rounds)) \
+			--export-json "$results/apply-$file.$round.json" "${args[@]}"
+	done
 done
 
 # 2. Syscalls (startup included) and peak memory.
 for file in default all-net; do
 	for tool in helper procps systemd; do
-		cmd=$(tool_cmd "$tool" "$work/$file.conf")
-		unshare -n strace -c -f -o "$results/strace-$tool-$file.txt" $cmd
-		unshare -n /usr/bin/time -v -o "$results/time-$tool-$file.txt" $cmd
+		set_cmd "$tool" "$work/$file.conf"
+		unshare -n strace -c -f -o "$results/strace-$tool-$file.txt" "${cmd[@]}"
+		unshare -n /usr/bin/time -v -o "$results/time-$tool-$file.txt" "${cmd[@]}"
 	done
 done
 
