@@ -241,10 +241,38 @@ fn build(
         out_dir: args.out.clone(),
         source_date_epoch: source_date_epoch()?,
     };
-    for profile in &profiles {
-        let built = build_package(profile, catalog, &renderer, &settings)
-            .with_context(|| format!("cannot build the package of profile `{}`", profile.name))?;
-        emit(&format!("{}\n", built.deb.display()))?;
+    // One thread per profile: each has its own staging crate and scratch
+    // dir, and most of the time goes to cargo-deb's child processes
+    // (dpkg-shlibdeps, xz), so they overlap well (BENCHMARKS.md).
+    let results: Vec<Result<_>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = profiles
+            .iter()
+            .map(|profile| {
+                let (renderer, settings) = (&renderer, &settings);
+                scope.spawn(move || {
+                    build_package(profile, catalog, renderer, settings).with_context(|| {
+                        format!("cannot build the package of profile `{}`", profile.name)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a build thread panicked")))
+            })
+            .collect()
+    });
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(built) => emit(&format!("{}\n", built.deb.display()))?,
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{}", failures.join("\nerror: "));
     }
     Ok(())
 }
