@@ -19,7 +19,7 @@ export SOURCE_DATE_EPOCH
 
 CARGO_DEB_VERSION := 3.7.0
 BUILD_APT := dpkg-dev gcc
-TEST_APT  := $(BUILD_APT) lintian debootstrap strace procps systemd util-linux
+TEST_APT  := $(BUILD_APT) lintian debootstrap piuparts strace procps systemd util-linux
 BUILD_TOOL := target/release/pve-tcp-hardening-build
 BUILD_FLAGS = --out $(DIST) --version '$(VERSION)' --maintainer '$(MAINTAINER)'
 
@@ -34,7 +34,7 @@ debs: deps-build release
 release:
 	cargo build --release --locked
 
-test: deps-test release
+test: deps-test release debs
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo test --locked
@@ -49,3 +49,6 @@ deps-test:
 clean:
 	cargo clean
 	rm -rf $(DIST)
+
+# The chroot end-to-end suite alone (also part of `cargo test` as root).
+include tests/e2e/e2e.mk

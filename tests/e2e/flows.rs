@@ -1,0 +1,279 @@
+//! The scenarios, written once against the package contract and run twice:
+//! with the fixture (proving the harness) and with the real packages.
+//! Each takes a closure for its packages so that nothing is built or read
+//! before the gate has decided the suite runs here.
+
+use crate::harness::{chroot::Ran, Deb, Scenario, Snapshot, CHRONY_DEFAULT, STATE_DIR};
+
+/// Scenarios 1 and 2: install with chrony present, then purge.
+pub fn install_then_purge(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.baseline();
+    s.apt_install(&[&deb], "").expect_active(&deb, &[]);
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after apt-get purge");
+}
+
+/// Scenario 3: chrony absent at install, installed later (offline, from
+/// the base's apt cache): its default file gets `-4` through the trigger.
+pub fn chrony_installed_later(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    let chrony_as_shipped = s.chroot.read(CHRONY_DEFAULT).expect("base has chrony");
+    s.run("apt-get purge -y chrony");
+    s.baseline();
+    s.apt_install(&[&deb], "").expect_active(&deb, &[]);
+
+    s.run("apt-get install -y --no-download chrony");
+    s.chrony_original = Some(chrony_as_shipped);
+    s.expect_active(&deb, &[]);
+
+    s.apt_purge(&[&deb.package]).expect_chrony_untouched();
+    let before = s.before.clone().expect("baseline");
+    let after = s.snapshot();
+    assert_eq!(
+        net_diff(&before, &after),
+        Vec::<String>::new(),
+        "live values after purge differ from before install"
+    );
+    assert!(
+        !s.chroot.path(STATE_DIR).exists(),
+        "{STATE_DIR} left after purge"
+    );
+}
+
+/// Scenario 4: upgrade to a rebuilt higher version keeps the saved state,
+/// one diversion, one `-4`; a purge afterwards still restores everything.
+pub fn upgrade(name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let (old, new) = debs();
+    assert!(
+        crate::harness::packages::version_gt(&new.version, &old.version),
+        "upgrade target {} is not higher than {}",
+        new.version,
+        old.version
+    );
+    s.baseline();
+    s.apt_install(&[&old], "").expect_active(&old, &[]);
+    let saved_before = state_files(&s.snapshot());
+    s.apt_install(&[&new], "").expect_active(&new, &[]);
+    let saved_after = state_files(&s.snapshot());
+    assert_eq!(
+        saved_before, saved_after,
+        "the upgrade changed the saved state in {STATE_DIR}"
+    );
+    s.apt_purge(&[&new.package])
+        .expect_pristine("after purging the upgraded package");
+}
+
+/// Scenario 5: default -> stealth -> ipv6 -> purge. At each step exactly the
+/// active profile's values; purging the variant left in config-files state
+/// changes nothing; the final purge returns to the start.
+pub fn switch_variants(name: &str, debs: impl FnOnce() -> [Deb; 3]) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let chain = debs();
+    let all: Vec<&Deb> = chain.iter().collect();
+    s.baseline();
+    s.apt_install(&[&chain[0]], "")
+        .expect_active(&chain[0], &all);
+    for pair in chain.windows(2) {
+        let (old, new) = (&pair[0], &pair[1]);
+        s.apt_install(&[new], "").expect_active(new, &all);
+        let status = s.status(&old.package);
+        assert_eq!(
+            status, "deinstall ok config-files",
+            "{} after switching to {}",
+            old.package, new.package
+        );
+        let before = s.snapshot();
+        s.apt_purge(&[&old.package]);
+        before.assert_same(
+            &s.snapshot(),
+            &format!(
+                "purging left-over {} while {} is active",
+                old.package, new.package
+            ),
+        );
+        s.expect_active(new, &all);
+    }
+    let last = chain.last().expect("three variants");
+    s.apt_purge(&[&last.package])
+        .expect_pristine("after purging the last variant");
+}
+
+/// Scenario 6: `apt-get install --reinstall` and `dpkg-reconfigure` leave
+/// the installed state exactly as it was; a purge still restores all.
+pub fn reinstall_and_reconfigure(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.baseline();
+    s.apt_install(&[&deb], "").expect_active(&deb, &[]);
+    let installed = s.snapshot();
+    s.apt_install(&[&deb], "--reinstall")
+        .expect_active(&deb, &[]);
+    installed.assert_same(&s.snapshot(), "after apt-get install --reinstall");
+    s.run(&format!("dpkg-reconfigure {}", deb.package));
+    s.expect_active(&deb, &[]);
+    installed.assert_same(&s.snapshot(), "after dpkg-reconfigure");
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after purge following reinstall and reconfigure");
+}
+
+/// An admin's /etc/default/chrony: extra options, comments, odd spacing,
+/// a commented-out assignment, no trailing newline.
+pub const ADMIN_CHRONY: &str = "\
+# Site policy: edited by the admin, keep as is.\n\
+#DAEMON_OPTS=\"-F 1\"\n\
+\n\
+   # indented comment\t\n\
+DAEMON_OPTS=\"-F 1    -r\"   \n\
+SYNC_IN_CONTAINER=\"no\"\n\
+EXTRA_SITE_VAR='a  b'";
+
+/// Scenario 7: an admin-edited chrony file is kept byte for byte apart from
+/// `-4`, and comes back byte for byte on purge.
+pub fn admin_edited_chrony(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.chroot.write(CHRONY_DEFAULT, ADMIN_CHRONY.as_bytes());
+    s.baseline();
+    s.apt_install(&[&deb], "").expect_active(&deb, &[]);
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after purge with an admin-edited chrony file");
+    assert_eq!(
+        s.chroot.read(CHRONY_DEFAULT).as_deref(),
+        Some(ADMIN_CHRONY.as_bytes())
+    );
+}
+
+/// Replaces /usr/bin/dpkg-divert with a script that fails the first
+/// `--add` (then puts the real one back) and passes everything else through.
+const DIVERT_FAILS_ONCE: &str = r#"set -e
+mv /usr/bin/dpkg-divert /usr/bin/dpkg-divert.e2e-real
+cat >/usr/bin/dpkg-divert <<'EOF'
+#!/bin/sh
+for arg in "$@"; do
+	if [ "$arg" = --add ]; then
+		mv /usr/bin/dpkg-divert.e2e-real /usr/bin/dpkg-divert
+		echo "e2e: dpkg-divert --add fails once, on purpose" >&2
+		exit 1
+	fi
+done
+exec /usr/bin/dpkg-divert.e2e-real "$@"
+EOF
+chmod 0755 /usr/bin/dpkg-divert
+"#;
+
+/// Scenario 8: the postinst fails once (dpkg-divert --add fails); after the
+/// obstacle is gone, `dpkg --configure -a` converges to the state of a clean
+/// install, and a purge still restores the start.
+pub fn interrupted_postinst(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.baseline();
+    let inside = s.chroot.copy_in(&deb.path);
+    s.run(&format!("dpkg --unpack {inside}"));
+    s.run(DIVERT_FAILS_ONCE);
+    let failed: Ran = s
+        .chroot
+        .try_run(&format!("dpkg --configure {}", deb.package));
+    assert!(
+        !failed.success(),
+        "the obstacle did not trip: dpkg --configure succeeded with dpkg-divert --add failing"
+    );
+    assert!(
+        !s.chroot.path("/usr/bin/dpkg-divert.e2e-real").exists(),
+        "the failing dpkg-divert was never called with --add"
+    );
+    s.run("dpkg --configure -a");
+    s.expect_active(&deb, &[]);
+    let recovered = s.snapshot();
+
+    let mut clean = Scenario::start(&format!("{name}-clean")).expect("gate passed already");
+    clean.apt_install(&[&deb], "").expect_active(&deb, &[]);
+    without_state_files(&clean.snapshot()).assert_same(
+        &without_state_files(&recovered),
+        "recovered install vs clean install (left: clean)",
+    );
+    drop(clean);
+
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after purge of the recovered install");
+}
+
+/// Scenario 9: the real piuparts install/purge test, offline, in private
+/// namespaces, from the same cached base (tests/e2e/piuparts.sh).
+pub fn piuparts(name: &str, debs: impl FnOnce() -> Deb) {
+    if let Some(reason) = crate::harness::gate::skip_reason() {
+        return crate::harness::gate::announce_skip(name, &reason);
+    }
+    let base = crate::harness::base().expect("gate passed");
+    let deb = debs();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(crate::harness::base::e2e_dir().join("piuparts.sh"))
+        .arg(&base.tar)
+        .arg(&base.mirror)
+        .arg(&deb.path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("piuparts.sh");
+    let log = String::from_utf8_lossy(&out.stdout);
+    let verdicts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("PASS:") || l.contains("FAIL:") || l.contains("ERROR:"))
+        .collect();
+    eprintln!(
+        "[{name}] piuparts {} in {:.1} s:\n  {}",
+        out.status,
+        started.elapsed().as_secs_f64(),
+        verdicts.join("\n  ")
+    );
+    assert!(
+        out.status.success() && log.contains("PASS: All tests."),
+        "piuparts failed for {}:\n{log}{}",
+        deb.package,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The saved-state files (STATE_DIR) of a snapshot.
+fn state_files(snap: &Snapshot) -> Vec<(String, String)> {
+    snap.files
+        .iter()
+        .filter(|(p, _)| p.starts_with(STATE_DIR))
+        .map(|(p, d)| (p.clone(), d.clone()))
+        .collect()
+}
+
+/// A snapshot without STATE_DIR contents: they may hold a timestamp, and
+/// whether they are right is proven by the purge that follows.
+fn without_state_files(snap: &Snapshot) -> Snapshot {
+    let mut snap = snap.clone();
+    snap.files
+        .retain(|p, _| !p.starts_with(&format!("{STATE_DIR}/")));
+    snap
+}
+
+fn net_diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let only_net = |s: &Snapshot| Snapshot {
+        files: Default::default(),
+        diversions: vec![],
+        net: s.net.clone(),
+    };
+    only_net(before).diff(&only_net(after))
+}

@@ -1,0 +1,168 @@
+//! End-to-end tests: the packages installed, upgraded, switched and purged
+//! in a real Debian 12 chroot inside private network and mount namespaces.
+//!
+//! Needs root, unshare and debootstrap; otherwise every test prints
+//! `SKIPPED: ...` on stderr. `PTH_E2E=0` skips on purpose. `tests/e2e/run.sh`
+//! is the entry point for `make test` / CI (it also guards the host's
+//! /proc/sys/net). See tests/e2e/README.md.
+//!
+//! `fixture_*` run every scenario against a tiny contract-shaped .deb built
+//! here, proving the harness; `real_*` run them against dist/ (`make debs`).
+
+mod flows;
+mod harness;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use harness::fixture::Fixture;
+use harness::{Deb, Variants};
+
+fn fixture(kind: Fixture, version: &str) -> Deb {
+    let dir: &'static PathBuf = {
+        static DIR: OnceLock<PathBuf> = OnceLock::new();
+        DIR.get_or_init(|| {
+            let dir = harness::base::cache_dir()
+                .join("runs")
+                .join(format!("fixtures.{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("fixture dir");
+            dir
+        })
+    };
+    kind.build(version, &dir.join(format!("{kind:?}-{version}")))
+}
+
+fn dist() -> &'static Variants {
+    static DIST: OnceLock<Variants> = OnceLock::new();
+    DIST.get_or_init(Variants::dist)
+}
+
+mod fixture_proves_harness {
+    use super::*;
+
+    #[test]
+    fn install_then_purge() {
+        flows::install_then_purge("fx-install-purge", || fixture(Fixture::Correct, "1.0"));
+    }
+
+    #[test]
+    fn a_leaked_sysctl_is_caught() {
+        let caught = std::panic::catch_unwind(|| {
+            flows::install_then_purge("fx-leak", || fixture(Fixture::LeaksSysctl, "1.0"))
+        });
+        if harness::gate::skip_reason().is_some() {
+            return;
+        }
+        let message = caught.expect_err("the harness missed a leaked sysctl");
+        let message = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            message.contains("~ sysctl net.ipv4.tcp_fin_timeout: 60 -> 23"),
+            "unexpected failure text: {message}"
+        );
+    }
+
+    #[test]
+    fn chrony_installed_later() {
+        flows::chrony_installed_later("fx-chrony-later", || fixture(Fixture::Correct, "1.0"));
+    }
+
+    #[test]
+    fn upgrade() {
+        flows::upgrade("fx-upgrade", || {
+            (
+                fixture(Fixture::Correct, "1.0"),
+                fixture(Fixture::Correct, "1.1"),
+            )
+        });
+    }
+
+    #[test]
+    fn reinstall_and_reconfigure() {
+        flows::reinstall_and_reconfigure("fx-reinstall", || fixture(Fixture::Correct, "1.0"));
+    }
+
+    #[test]
+    fn admin_edited_chrony() {
+        flows::admin_edited_chrony("fx-admin-chrony", || fixture(Fixture::Correct, "1.0"));
+    }
+
+    #[test]
+    fn interrupted_postinst() {
+        flows::interrupted_postinst("fx-interrupted", || fixture(Fixture::Correct, "1.0"));
+    }
+
+    #[test]
+    fn piuparts() {
+        flows::piuparts("fx-piuparts", || fixture(Fixture::Correct, "1.0"));
+    }
+}
+
+mod real_packages {
+    use super::*;
+
+    #[test]
+    fn s0_dist_has_four_distinct_variants() {
+        if let Some(reason) = harness::gate::skip_reason() {
+            return harness::gate::announce_skip("s0-dist", &reason);
+        }
+        let names: std::collections::BTreeSet<&str> = dist()
+            .all()
+            .iter()
+            .map(|d| d.profile.name.as_str())
+            .collect();
+        assert_eq!(names.len(), 4, "profile names in dist/: {names:?}");
+    }
+
+    #[test]
+    fn s1_install_with_chrony_s2_purge_restores_everything() {
+        flows::install_then_purge("s1-s2-install-purge", || dist().default.clone());
+    }
+
+    #[test]
+    fn s3_chrony_installed_after_the_package() {
+        flows::chrony_installed_later("s3-chrony-later", || dist().default.clone());
+    }
+
+    #[test]
+    fn s4_upgrade_to_a_rebuilt_higher_version() {
+        flows::upgrade("s4-upgrade", || {
+            let old = dist().default.clone();
+            let out = harness::base::cache_dir()
+                .join("runs")
+                .join(format!("upgrade-debs.{}", std::process::id()));
+            let new = Variants::build(&format!("{}+e2e1", old.version), &out);
+            (old, new.default)
+        });
+    }
+
+    #[test]
+    fn s5_switch_default_stealth_ipv6_then_purge() {
+        flows::switch_variants("s5-switch", || {
+            let d = dist();
+            [d.default.clone(), d.stealth.clone(), d.ipv6.clone()]
+        });
+    }
+
+    #[test]
+    fn s6_reinstall_and_dpkg_reconfigure() {
+        flows::reinstall_and_reconfigure("s6-reinstall", || dist().default.clone());
+    }
+
+    #[test]
+    fn s7_admin_edited_chrony_kept_byte_for_byte() {
+        flows::admin_edited_chrony("s7-admin-chrony", || dist().default.clone());
+    }
+
+    #[test]
+    fn s8_interrupted_postinst_then_configure_a_converges() {
+        flows::interrupted_postinst("s8-interrupted", || dist().default.clone());
+    }
+
+    #[test]
+    fn s9_piuparts_install_purge() {
+        flows::piuparts("s9-piuparts", || dist().default.clone());
+    }
+}
