@@ -14,8 +14,10 @@ use crate::profile::{Profile, BASE_PACKAGE};
 use crate::render::SYSCTL_FILE_NAME;
 use crate::state::Snapshot;
 use crate::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
-use crate::sysctl::merge::later_overrides;
-use crate::sysctl::parse::{parse_sysctl_text, LineKind};
+use crate::sysctl::merge::{later_overrides, same_value};
+use crate::sysctl::parse::{
+    key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
+};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -104,8 +106,8 @@ pub fn prerm(host: &Host, profile: &Profile, action: &str) -> Result<()> {
 /// Snapshot, apply, chrony, precedence warnings, reboot notice.
 pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
     let file = host.sysctl_file();
-    let file_keys = match fs_err::read_to_string(&file) {
-        Ok(text) => keys_of(&text),
+    let file_text = match fs_err::read_to_string(&file) {
+        Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             say(&format!(
                 "{} is missing (deleted by the admin?): nothing applied",
@@ -115,6 +117,7 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
         }
         Err(e) => return Err(e).context("cannot read the sysctl file"),
     };
+    let file_keys = file_text.as_deref().map(keys_of);
     let wanted = wanted_keys(profile, file_keys.as_deref());
 
     // Before changing anything: the first values we ever saw.
@@ -122,7 +125,15 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
     snapshot.record(&wanted, &host.proc_root);
     snapshot.save(&host.root)?;
 
-    let before = live_values(host, &wanted);
+    // Announce before changing anything: a postinst interrupted after the
+    // apply must not leave values changed and no reboot asked for.
+    let reboot_due = file_text
+        .as_deref()
+        .is_some_and(|text| reboot_keys_change(host, profile, text))
+        || sibling_reboot_pending(host)?;
+    if reboot_due {
+        announce_reboot(host, profile)?;
+    }
     // Keys a previous variant set and this one does not: back to before us.
     for failure in snapshot.restore(&host.proc_root, |k| !wanted.iter().any(|w| w == k)) {
         say(&format!(
@@ -130,7 +141,7 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
             failure.key, failure.message
         ));
     }
-    if file_keys.is_some() {
+    if file_text.is_some() {
         apply_sysctl_file(host, &file)?;
     }
     let chrony_changed = sync_chrony(host, profile)?;
@@ -138,10 +149,6 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
         restart_chrony(host);
     }
     warn_about_later_files(host, profile)?;
-    let after = live_values(host, &wanted);
-    if needs_reboot(profile, &before, &after) {
-        announce_reboot(host, profile)?;
-    }
     Ok(())
 }
 
@@ -156,25 +163,31 @@ fn wanted_keys(profile: &Profile, file_keys: Option<&[String]>) -> Vec<String> {
     keys
 }
 
-/// Plain keys set by a sysctl file, in order (globs are left out: they
-/// cannot be snapshotted one by one).
-fn keys_of(text: &str) -> Option<Vec<String>> {
-    let keys = parse_sysctl_text(text)
+/// Plain `(key, value)` settings of a sysctl file, in order (globs are
+/// left out: they cannot be snapshotted one by one).
+fn settings_of(text: &str) -> Vec<(String, String)> {
+    parse_sysctl_text(text)
         .into_iter()
         .filter_map(|line| match line.kind {
-            LineKind::Setting { key, .. } if !key.contains(['*', '?', '[']) => {
-                Some(key.replace('/', "."))
+            LineKind::Setting { key, value, .. } if !key.contains(['*', '?', '[']) => {
+                Some((relative_path_to_key(&key_to_relative_path(&key)), value))
             }
             _ => None,
         })
-        .collect();
-    Some(keys)
+        .collect()
 }
 
-fn live_values(host: &Host, keys: &[String]) -> Vec<(String, Option<String>)> {
-    keys.iter()
-        .map(|k| (k.clone(), read_value(&host.proc_root, k).ok()))
-        .collect()
+fn keys_of(text: &str) -> Vec<String> {
+    settings_of(text).into_iter().map(|(key, _)| key).collect()
+}
+
+/// Whether applying `text` will change a key whose change only fully takes
+/// effect at boot (IPv6 on/off: sockets opened before stay open).
+fn reboot_keys_change(host: &Host, profile: &Profile, text: &str) -> bool {
+    settings_of(text).iter().any(|(key, value)| {
+        let needs_boot = profile.settings.iter().any(|s| &s.key == key && s.reboot);
+        needs_boot && read_value(&host.proc_root, key).is_ok_and(|live| !same_value(&live, value))
+    })
 }
 
 /// Apply exactly our file, like `sysctl -p FILE`. Keys this kernel lacks
@@ -281,20 +294,25 @@ fn warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
     Ok(())
 }
 
-/// A reboot is due when a key whose change only fully takes effect at boot
-/// (IPv6 on/off: sockets stay open) really changed now.
-fn needs_reboot(
-    profile: &Profile,
-    before: &[(String, Option<String>)],
-    after: &[(String, Option<String>)],
-) -> bool {
-    before.iter().zip(after).any(|((key, old), (_, new))| {
-        old != new && profile.settings.iter().any(|s| &s.key == key && s.reboot)
-    })
+/// A reboot asked for by a variant apt just replaced is still due: it now
+/// belongs to us.
+fn sibling_reboot_pending(host: &Host) -> Result<bool> {
+    Ok(reboot_pkgs(host)?
+        .lines()
+        .any(|l| l.trim().starts_with(BASE_PACKAGE)))
+}
+
+fn reboot_pkgs(host: &Host) -> Result<String> {
+    match fs_err::read_to_string(host.path("/run/reboot-required.pkgs")) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).context("cannot read /run/reboot-required.pkgs"),
+    }
 }
 
 /// `/run/reboot-required` plus our name, once, in `.pkgs` (the convention
-/// update-notifier and needrestart read), and a message.
+/// update-notifier and needrestart read; a replaced sibling variant's name
+/// gives way to ours), and a message.
 pub fn announce_reboot(host: &Host, profile: &Profile) -> Result<()> {
     let flag = host.path("/run/reboot-required");
     let pkgs = host.path("/run/reboot-required.pkgs");
@@ -306,18 +324,16 @@ pub fn announce_reboot(host: &Host, profile: &Profile) -> Result<()> {
             Default::default(),
         )?;
     }
-    let listed = match fs_err::read_to_string(&pkgs) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).context("cannot read /run/reboot-required.pkgs"),
-    };
-    if !listed.lines().any(|l| l == profile.package) {
-        let mut text = listed;
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&profile.package);
-        text.push('\n');
+    let listed = reboot_pkgs(host)?;
+    let mut lines: Vec<&str> = listed
+        .lines()
+        .filter(|l| !l.trim().starts_with(BASE_PACKAGE) || l.trim() == profile.package)
+        .collect();
+    if !lines.contains(&profile.package.as_str()) {
+        lines.push(&profile.package);
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    if text != listed {
         crate::atomic::write_atomic(&pkgs, text.as_bytes(), Default::default())?;
     }
     if profile.disable_ipv6 {

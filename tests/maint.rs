@@ -200,6 +200,67 @@ fn switching_variants_leaves_exactly_the_new_profile() {
 }
 
 #[test]
+fn interrupted_configure_still_asked_for_the_reboot_and_converges() {
+    let clean = FakeHost::new();
+    clean.install(&profile("default"));
+    let host = FakeHost::new();
+    host.unpack(&profile("default"));
+    // dpkg-divert fails: no dpkg admin dir. The values are applied by then.
+    std::fs::remove_dir_all(host.path("var/lib/dpkg")).unwrap();
+    host.maint("postinst", &["configure"]).status(2).run();
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "0");
+    assert_eq!(host.read("run/reboot-required.pkgs"), "pve-tcp-hardening\n");
+    // The admin fixes the cause; `dpkg --configure -a` runs configure again.
+    std::fs::create_dir_all(host.path("var/lib/dpkg")).unwrap();
+    host.maint("postinst", &["configure"]).run();
+    for rel in [
+        "var/lib/pve-tcp-hardening/snapshot.conf",
+        "etc/default/chrony",
+        "etc/default/chrony.orig",
+        "run/reboot-required.pkgs",
+    ] {
+        assert_eq!(host.read(rel), clean.read(rel), "{rel}");
+    }
+    assert_eq!(host.diversions(), clean.diversions());
+}
+
+#[test]
+fn a_pending_reboot_passes_to_the_variant_that_replaces_its_owner() {
+    let host = FakeHost::new();
+    std::fs::create_dir_all(host.path("run")).unwrap();
+    std::fs::write(host.path("run/reboot-required.pkgs"), "linux-image-amd64\n").unwrap();
+    host.install(&profile("default"));
+    host.maint(
+        "prerm",
+        &[
+            "remove",
+            "in-favour",
+            "pve-tcp-hardening-stealth",
+            "0.1.0-1",
+        ],
+    )
+    .run();
+    host.install(&profile("stealth"));
+    assert_eq!(
+        host.read("run/reboot-required.pkgs"),
+        "linux-image-amd64\npve-tcp-hardening-stealth\n"
+    );
+}
+
+#[test]
+fn no_reboot_asked_when_nothing_that_needs_one_changes() {
+    let host = FakeHost::new();
+    host.set_live("net.ipv6.conf.all.disable_ipv6", "1");
+    host.set_live("net.ipv6.conf.default.disable_ipv6", "1");
+    let out = host.install(&profile("default"));
+    assert!(
+        !host.path("run/reboot-required").exists(),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn later_sysctl_files_that_win_at_boot_are_named() {
     let host = FakeHost::new();
     std::fs::write(

@@ -25,7 +25,7 @@
 //! Not here: the boot-time order of sysctl.d files (`merge`), snapshots
 //! (`state`).
 
-mod glob;
+pub(crate) mod glob;
 
 use crate::cli::ApplyArgs;
 use crate::sysctl::parse::{

@@ -25,6 +25,7 @@
 //! A glob line only reaches keys that exist in the running kernel; this model
 //! assumes the key asked about exists.
 
+use super::apply::glob::path_matches;
 use super::parse::{key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind};
 use anyhow::{Context, Result};
 use std::os::unix::ffi::OsStrExt;
@@ -89,7 +90,7 @@ impl TreeLine {
 
     fn reaches(&self, path: &str) -> bool {
         if self.is_glob {
-            glob_match(self.path.as_bytes(), path.as_bytes())
+            path_matches(&self.path, path)
         } else {
             self.path == path
         }
@@ -385,80 +386,6 @@ pub fn same_value(a: &str, b: &str) -> bool {
     a.split_ascii_whitespace().eq(b.split_ascii_whitespace())
 }
 
-/// fnmatch(3) with FNM_PATHNAME on a key path, as glob(3) expands a key
-/// under /proc/sys: `*`, `?` and `[...]` (with `!`/`^` and ranges) never
-/// match `/`; `\` quotes the next byte. Matching the path form keeps an
-/// interface name with a dot (`eth0.100`) one component.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len())
-            .take_while(|&i| i == 0 || text[i - 1] != b'/')
-            .any(|i| glob_match(rest, &text[i..])),
-        Some((b'?', rest)) => match text.split_first() {
-            Some((&c, tail)) if c != b'/' => glob_match(rest, tail),
-            _ => false,
-        },
-        Some((b'[', rest)) => match (bracket(rest), text.split_first()) {
-            (Some((set, after)), Some((&c, tail))) => {
-                c != b'/' && set.matches(c) && glob_match(after, tail)
-            }
-            // An unclosed `[` is an ordinary character.
-            (None, Some((b'[', tail))) => glob_match(rest, tail),
-            _ => false,
-        },
-        Some((b'\\', rest)) if !rest.is_empty() => {
-            text.first() == rest.first() && glob_match(&rest[1..], &text[1..])
-        }
-        Some((&p, rest)) => text.first() == Some(&p) && glob_match(rest, &text[1..]),
-    }
-}
-
-struct ByteSet<'a> {
-    negated: bool,
-    body: &'a [u8],
-}
-
-impl ByteSet<'_> {
-    fn matches(&self, c: u8) -> bool {
-        let mut hit = false;
-        let mut i = 0;
-        while i < self.body.len() {
-            let lo = self.body[i];
-            if i + 2 < self.body.len() && self.body[i + 1] == b'-' {
-                hit |= (lo..=self.body[i + 2]).contains(&c);
-                i += 3;
-            } else {
-                hit |= lo == c;
-                i += 1;
-            }
-        }
-        hit != self.negated
-    }
-}
-
-/// Split `[...]` (after the `[`) into its set and the rest of the pattern;
-/// a `]` right after `[` or `[!` belongs to the set, as in fnmatch.
-fn bracket(after_open: &[u8]) -> Option<(ByteSet<'_>, &[u8])> {
-    let (negated, body_start) = match after_open.first() {
-        Some(b'!' | b'^') => (true, 1),
-        _ => (false, 0),
-    };
-    let search_from = body_start + 1;
-    let close = after_open
-        .get(search_from..)?
-        .iter()
-        .position(|&c| c == b']')?
-        + search_from;
-    Some((
-        ByteSet {
-            negated,
-            body: &after_open[body_start..close],
-        },
-        &after_open[close + 1..],
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,11 +419,7 @@ mod tests {
             ("*", "", true),
         ];
         for (pattern, text, want) in cases {
-            assert_eq!(
-                glob_match(pattern.as_bytes(), text.as_bytes()),
-                *want,
-                "{pattern} vs {text}"
-            );
+            assert_eq!(path_matches(pattern, text), *want, "{pattern} vs {text}");
         }
     }
 

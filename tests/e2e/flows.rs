@@ -277,3 +277,56 @@ fn net_diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     };
     only_net(before).diff(&only_net(after))
 }
+
+/// `status` in the chroot after a real install: a later
+/// `/etc/sysctl.d/90-local.conf` setting `net.ipv4.tcp_sack = 1` shadows the
+/// profile's 0; status names that file, exits 1, and the JSON agrees.
+pub fn status_names_a_shadowing_file(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.apt_install(&[&deb], "");
+    s.run("printf 'net.ipv4.tcp_sack = 1\\n' > /etc/sysctl.d/90-local.conf");
+    let text = s.chroot.try_run("pve-tcp-hardening status");
+    assert_eq!(
+        text.code,
+        Some(1),
+        "status exit\n{}{}",
+        text.stdout,
+        text.stderr
+    );
+    assert!(
+        text.stdout.contains(
+            "problem: net.ipv4.tcp_sack is shadowed: at boot /etc/sysctl.d/90-local.conf:1 sets 1 (wanted 0)"
+        ),
+        "{}",
+        text.stdout
+    );
+    let json = s.chroot.try_run("pve-tcp-hardening status --json");
+    assert_eq!(json.code, Some(1), "status --json exit\n{}", json.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&json.stdout).expect("status --json is JSON");
+    let sack = report["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["key"] == "net.ipv4.tcp_sack")
+        .expect("tcp_sack in the report");
+    assert_eq!(sack["state"], "shadowed", "{sack}");
+    assert_eq!(
+        sack["winner"]["file"], "/etc/sysctl.d/90-local.conf",
+        "{sack}"
+    );
+    assert_eq!(
+        sack["live"], "0",
+        "installed value still live until reboot: {sack}"
+    );
+    assert_eq!(report["chrony"]["ipv4_only"], true, "{report}");
+    // The PVE-like layout's pve-firewall.conf sets a key default does not
+    // set (all.rp_filter): it must not count as a problem.
+    assert!(
+        !report["problems"].to_string().contains("rp_filter"),
+        "{report}"
+    );
+}

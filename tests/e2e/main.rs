@@ -157,6 +157,11 @@ mod real_packages {
     }
 
     #[test]
+    fn status_reports_a_later_file_that_shadows_a_key() {
+        flows::status_names_a_shadowing_file("status-shadowed", || dist().default.clone());
+    }
+
+    #[test]
     fn s8_interrupted_postinst_then_configure_a_converges() {
         flows::interrupted_postinst("s8-interrupted", || dist().default.clone());
     }

@@ -242,6 +242,21 @@ fn unescape(text: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// Whether glob(3) would expand `pattern` (a key path under the proc root,
+/// `/`-separated) to `path`: the same number of components, each matched
+/// by fnmatch. The boot-time merge model uses this for glob lines, so the
+/// one matcher here serves both `apply` and `merge`.
+pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
+    let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (pattern.next(), path.next()) {
+            (None, None) => return true,
+            (Some(p), Some(n)) if fnmatch(p.as_bytes(), n.as_bytes()) => continue,
+            _ => return false,
+        }
+    }
+}
+
 /// `fnmatch(pattern, name, FNM_PERIOD)`: a leading `.` of the name must be
 /// matched by a literal `.`.
 fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
