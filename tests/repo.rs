@@ -86,6 +86,15 @@ impl Site {
         std::fs::read_to_string(self.repo(rel)).unwrap()
     }
 
+    /// The repository holds exactly `before`, and no temporary tree is left.
+    fn assert_repo_is(&self, before: &BTreeMap<PathBuf, Vec<u8>>) {
+        assert!(
+            *before == tree(&self.repo("")),
+            "the old repository changed"
+        );
+        assert_eq!(leftovers(&self.path("dist")), Vec::<String>::new());
+    }
+
     fn packages(&self) -> Vec<BTreeMap<String, String>> {
         stanzas(&self.read("dists/stable/main/binary-amd64/Packages"))
     }
@@ -379,8 +388,7 @@ fn a_missing_sign_key_keeps_the_old_repository() {
         .stderr_contains("no secret key `no-such-key@example.org`")
         .stderr_contains("--list-secret-keys")
         .run();
-    assert!(before == tree(&site.repo("")), "the old repository changed");
-    assert_eq!(leftovers(&site.path("dist")), Vec::<String>::new());
+    site.assert_repo_is(&before);
 }
 
 #[test]
@@ -403,8 +411,7 @@ fn a_failure_half_way_keeps_the_old_repository() {
         .stderr_contains("is unchanged)")
         .stderr_contains("Packages.xz")
         .run();
-    assert!(before == tree(&site.repo("")), "the old repository changed");
-    assert_eq!(leftovers(&site.path("dist")), Vec::<String>::new());
+    site.assert_repo_is(&before);
 }
 
 #[test]
