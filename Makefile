@@ -3,7 +3,9 @@
 #   make deb                 build the default profile's package (dist/pve-tcp-hardening.deb)
 #   make deb PROFILE=strict  build one profile
 #   make debs                build every profile
+#   make repo                signed apt repository of them in dist/repo (SIGN_KEY=KEYID)
 #   make test                every test (root runs the chroot end-to-end tests too)
+#   make bench               time apply, packaging and install; writes BENCHMARKS.md
 #
 # On a fresh Debian 12 machine the targets install what they lack (apt
 # packages as root, a pinned cargo-deb through cargo).
@@ -13,23 +15,29 @@ CARGO_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -
 VERSION    ?= $(CARGO_VERSION)-1
 MAINTAINER ?= pve-tcp-hardening maintainers <pve-tcp-hardening@example.org>
 DIST       ?= dist
+# gpg key that signs the apt repository; empty: a dedicated key, made once.
+SIGN_KEY   ?=
 # Reproducible builds: every timestamp in the .debs is the commit time.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
 
 CARGO_DEB_VERSION := 3.7.0
 BUILD_APT := dpkg-dev gcc
-TEST_APT  := $(BUILD_APT) lintian debootstrap piuparts strace procps systemd util-linux
+REPO_APT  := apt-utils gnupg xz-utils
+TEST_APT  := $(BUILD_APT) $(REPO_APT) lintian debootstrap piuparts strace procps systemd util-linux iproute2 python3
 BUILD_TOOL := target/release/pve-tcp-hardening-build
 BUILD_FLAGS = --out $(DIST) --version '$(VERSION)' --maintainer '$(MAINTAINER)'
 
-.PHONY: deb debs test deps-build deps-test release clean
+.PHONY: deb debs repo test deps-build deps-repo deps-test release clean
 
 deb: deps-build release
 	$(BUILD_TOOL) build $(PROFILE) $(BUILD_FLAGS)
 
 debs: deps-build release
 	$(BUILD_TOOL) build --all $(BUILD_FLAGS)
+
+repo: debs deps-repo
+	$(BUILD_TOOL) repo --debs $(DIST) --out $(DIST)/repo $(if $(SIGN_KEY),--sign-key '$(SIGN_KEY)')
 
 release:
 	cargo build --release --locked
@@ -43,6 +51,9 @@ test: deps-test release debs
 deps-build:
 	@./tests/install-deps.sh $(CARGO_DEB_VERSION) $(BUILD_APT)
 
+deps-repo:
+	@./tests/install-deps.sh $(CARGO_DEB_VERSION) $(REPO_APT)
+
 deps-test:
 	@./tests/install-deps.sh $(CARGO_DEB_VERSION) $(TEST_APT)
 
@@ -52,6 +63,9 @@ clean:
 
 # The chroot end-to-end suite alone (also part of `cargo test` as root).
 include tests/e2e/e2e.mk
+
+# `make bench` (not part of `make test`): writes BENCHMARKS.md.
+include tests/bench/bench.mk
 
 # The reboot proof in a qemu VM (slow: minutes; not part of `make test`).
 include tests/vm/vm.mk

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{repo_root, Run};
+use common::{release_helper, repo_root, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,18 +16,6 @@ const PROFILES: [(&str, &str, bool); 4] = [
 ];
 const VERSION: &str = "0.1.0-1";
 const EPOCH: &str = "1790000000";
-
-fn release_helper() -> PathBuf {
-    let path = std::env::var_os("PTH_HELPER_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/release/pve-tcp-hardening"));
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make test` (it builds the release helper first)",
-        path.display()
-    );
-    path
-}
 
 /// Build every profile into a fresh directory; returns it.
 fn build_all(extra: &[&str]) -> tempfile::TempDir {

@@ -1,6 +1,6 @@
 //! `pve-tcp-hardening-build`: the build-time tool (never shipped in a .deb).
-//! It lists, checks, renders, explains and compares profiles, and builds one
-//! Debian package per profile.
+//! It lists, checks, renders, explains and compares profiles, builds one
+//! Debian package per profile, and publishes them as a signed apt repository.
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -10,6 +10,7 @@ use pve_tcp_hardening::cli::emit;
 use pve_tcp_hardening::package::{build_package, BuildSettings};
 use pve_tcp_hardening::profile::{profile_names, Profile, ProfileLoader};
 use pve_tcp_hardening::render::Renderer;
+use pve_tcp_hardening::repo::{publish_repo, signing, RepoSettings};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -68,6 +69,28 @@ struct BuildArgs {
     work_dir: PathBuf,
 }
 
+#[derive(Debug, Args)]
+struct RepoArgs {
+    /// The repository directory; replaced as a whole by each run.
+    #[arg(long, value_name = "DIR", default_value = "dist/repo")]
+    out: PathBuf,
+    /// Directory holding the built .debs (the newest version of each
+    /// package is published).
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    debs: PathBuf,
+    /// Suite (and codename) of the repository, the client's `Suites:`.
+    #[arg(long, default_value = "stable")]
+    suite: String,
+    /// gpg key that signs (fingerprint, key ID or user ID). Default: a
+    /// dedicated repository key, generated on first use.
+    #[arg(long, value_name = "KEYID")]
+    sign_key: Option<String>,
+    /// GNUPGHOME holding the key. Default: gpg's own for --sign-key, else
+    /// ${XDG_DATA_HOME:-~/.local/share}/pve-tcp-hardening/repo-gnupg.
+    #[arg(long, value_name = "DIR")]
+    key_home: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List profiles with their package name and description.
@@ -86,6 +109,8 @@ enum Command {
     Check,
     /// Build one Debian package per profile into the output directory.
     Build(BuildArgs),
+    /// Publish the built packages as a signed apt repository directory.
+    Repo(RepoArgs),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +125,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
+    // Publishing reads only .debs: a broken profile must not block it.
+    if let Command::Repo(args) = &cli.command {
+        return repo(args);
+    }
     let catalog = Catalog::load(&cli.dirs.catalog)?;
     let loader = ProfileLoader::new(&cli.dirs.profiles_dir, &catalog);
     match &cli.command {
@@ -113,6 +142,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Diff { a, b } => Ok(emit(&diff(&loader.load(a)?, &loader.load(b)?))?),
         Command::Check => check(&loader, &catalog, &cli.dirs),
         Command::Build(args) => build(&loader, &catalog, &cli.dirs, args),
+        Command::Repo(args) => repo(args),
     }
 }
 
@@ -241,22 +271,92 @@ fn build(
         out_dir: args.out.clone(),
         source_date_epoch: source_date_epoch()?,
     };
-    for profile in &profiles {
-        let built = build_package(profile, catalog, &renderer, &settings)
-            .with_context(|| format!("cannot build the package of profile `{}`", profile.name))?;
-        emit(&format!("{}\n", built.deb.display()))?;
+    // One thread per profile: each has its own staging crate and scratch
+    // dir, and most of the time goes to cargo-deb's child processes
+    // (dpkg-shlibdeps, xz), so they overlap well (BENCHMARKS.md).
+    let results: Vec<Result<_>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = profiles
+            .iter()
+            .map(|profile| {
+                let (renderer, settings) = (&renderer, &settings);
+                scope.spawn(move || {
+                    build_package(profile, catalog, renderer, settings).with_context(|| {
+                        format!("cannot build the package of profile `{}`", profile.name)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a build thread panicked")))
+            })
+            .collect()
+    });
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(built) => emit(&format!("{}\n", built.deb.display()))?,
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{}", failures.join("\nerror: "));
     }
     Ok(())
+}
+
+fn repo(args: &RepoArgs) -> Result<()> {
+    // Release's Date: apt refuses a repository dated in the future, so
+    // without SOURCE_DATE_EPOCH it is now, not the commit time.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    let settings = RepoSettings {
+        out: args.out.clone(),
+        debs_dir: args.debs.clone(),
+        suite: args.suite.clone(),
+        sign_key: args.sign_key.clone(),
+        key_home: args.key_home.clone(),
+        date_epoch: env_source_date_epoch()?.unwrap_or(now.as_secs()),
+    };
+    let published = publish_repo(&settings)?;
+    let mut report = format!("{} (suite {}):\n", published.out.display(), settings.suite);
+    for deb in &published.packages {
+        report.push_str(&format!("  {} {} {}\n", deb.package, deb.version, deb.arch));
+    }
+    for deb in &published.older {
+        report.push_str(&format!("  left out (older): {}\n", deb.source.display()));
+    }
+    if published.key.generated {
+        report.push_str("generated the repository signing key (keep a backup of its GNUPGHOME):\n");
+    }
+    report.push_str(&format!(
+        "signed by {}\nclients need {}\n",
+        published.key.describe(),
+        published.out.join(signing::KEYRING_FILE).display()
+    ));
+    Ok(emit(&report)?)
+}
+
+/// SOURCE_DATE_EPOCH if set.
+fn env_source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// SOURCE_DATE_EPOCH, else the time of the current git commit, so two builds
 /// of one commit are byte-identical.
 fn source_date_epoch() -> Result<u64> {
-    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
-        return value
-            .trim()
-            .parse()
-            .with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"));
+    if let Some(epoch) = env_source_date_epoch()? {
+        return Ok(epoch);
     }
     let out = std::process::Command::new("git")
         .args(["log", "-1", "--format=%ct"])

@@ -8,9 +8,13 @@
 //! then the settings are written in order. Unlike procps it does not `stat`
 //! and `realpath` every key: it opens the key for writing and only when that
 //! fails asks `stat` which of procps' messages applies, so an applied key
-//! costs `open`, `write`, `close`. Paths are checked to stay below the proc
-//! root lexically (`/proc/sys` holds no symlinks); only keys with `..`
-//! components take the slow `stat`-first route procps takes.
+//! costs `openat`, `write`, `close`. Keys are opened relative to their
+//! directory, opened once per run: the kernel then looks up one name
+//! instead of walking `/proc/sys/net/ipv4/conf/all/` again, and in a
+//! network namespace every step of that walk checks permissions through the
+//! sysctl tables. Paths are checked to stay below the proc root lexically
+//! (`/proc/sys` holds no symlinks); only keys with `..` components take the
+//! slow `stat`-first route procps takes.
 //!
 //! Errors here are procps' messages, byte for byte, so this module reads
 //! files with `std::fs` and prints the bare `strerror` text instead of the
@@ -32,9 +36,11 @@ use crate::sysctl::parse::{
     count_lines, key_to_relative_path, parse_sysctl_bytes, swap_separators, LineKind,
 };
 use anyhow::Result;
-use std::collections::HashSet;
+use rustix::fs::{Mode, OFlags, CWD};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -142,6 +148,7 @@ pub fn apply_files_with_stdin(
         report: ApplyReport::default(),
         out_error: None,
         value_buf: Vec::new(),
+        key_dirs: HashMap::new(),
     };
     let mut entries = Vec::new();
     for arg in files {
@@ -196,6 +203,9 @@ struct Run<'a> {
     report: ApplyReport,
     out_error: Option<io::Error>,
     value_buf: Vec<u8>,
+    /// Directories below the root that keys were opened in, by their path
+    /// (`None`: it could not be opened, keys in it use the full path).
+    key_dirs: HashMap<String, Option<OwnedFd>>,
 }
 
 impl Run<'_> {
@@ -294,17 +304,36 @@ impl Run<'_> {
                 return self.record(&target, relative_key(rel), KeyResult::Invalid(why));
             }
         }
-        match OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&target.real)
-        {
+        match self.open_key(rel, &target.real) {
             Ok(file) => {
                 let key = self.dotted_key(rel);
                 self.write_value(&target, key, file);
             }
             Err(e) => self.open_failed(&target, &e),
         }
+    }
+
+    /// Open the key for writing (`O_WRONLY|O_TRUNC`, as procps' `fopen(.., "w")`).
+    /// A plain `dir/name` key is opened relative to its directory's file
+    /// descriptor; anything else (`.`/`..`/empty components) by its full
+    /// path, as is every key of a directory that cannot be opened, so the
+    /// errors stay those of a full-path open.
+    fn open_key(&mut self, rel: &str, real: &Path) -> io::Result<File> {
+        if let Some((dir, name)) = split_plain_key(rel) {
+            if !self.key_dirs.contains_key(dir) {
+                let path = glob::join_below(self.root, dir.as_bytes());
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                let fd = rustix::fs::openat(CWD, &path, flags, Mode::empty()).ok();
+                self.key_dirs.insert(dir.to_string(), fd);
+            }
+            if let Some(Some(dir_fd)) = self.key_dirs.get(dir) {
+                let flags = OFlags::WRONLY | OFlags::TRUNC | OFlags::CLOEXEC;
+                return rustix::fs::openat(dir_fd.as_fd(), name, flags, Mode::empty())
+                    .map(File::from)
+                    .map_err(io::Error::from);
+            }
+        }
+        OpenOptions::new().write(true).truncate(true).open(real)
     }
 
     /// One `write` of `value\n`: a short count is success, as in procps'
@@ -454,6 +483,15 @@ struct Target<'a> {
 fn needs_stat_first(rel: &str) -> bool {
     let mut components = rel.split('/');
     components.clone().any(|c| c == "..") || components.all(|c| c.is_empty() || c == ".")
+}
+
+/// `(directory, name)` of a key path made of plain names only
+/// (`net/ipv4/tcp_sack`); `None` for a path with a leading, trailing or
+/// repeated `/`, a `.` or `..` component, or no directory at all.
+fn split_plain_key(rel: &str) -> Option<(&str, &str)> {
+    let (dir, name) = rel.rsplit_once('/')?;
+    let plain = |c: &str| !c.is_empty() && c != "." && c != "..";
+    (plain(name) && dir.split('/').all(plain)).then_some((dir, name))
 }
 
 /// Lexical `realpath` check: `/proc/sys/REL` must resolve strictly below
@@ -776,6 +814,26 @@ mod tests {
                 (4, "net.ipv4.full", &full),
             ]
         );
+    }
+
+    #[test]
+    fn plain_keys_open_relative_to_their_directory() {
+        let cases = [
+            ("net/ipv4/tcp_sack", Some(("net/ipv4", "tcp_sack"))),
+            (
+                "net/ipv4/conf/all/rp_filter",
+                Some(("net/ipv4/conf/all", "rp_filter")),
+            ),
+            ("net", None),
+            ("/net/ipv4/tcp_sack", None),
+            ("net/ipv4/", None),
+            ("net//ipv4/tcp_sack", None),
+            ("net/./ipv4", None),
+            ("net/ipv4/..", None),
+        ];
+        for (rel, want) in cases {
+            assert_eq!(split_plain_key(rel), want, "{rel:?}");
+        }
     }
 
     #[test]

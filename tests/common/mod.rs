@@ -141,6 +141,20 @@ impl Run {
     }
 }
 
+/// The release build of the helper that packages ship (`make test` builds
+/// it first; `PTH_HELPER_BINARY` points elsewhere).
+pub fn release_helper() -> PathBuf {
+    let path = std::env::var_os("PTH_HELPER_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/pve-tcp-hardening"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make test` (it builds the release helper first)",
+        path.display()
+    );
+    path
+}
+
 /// Tests that write real sysctl values need root and `unshare -n` (a
 /// private network namespace); without them they print SKIPPED and return.
 pub fn can_unshare() -> Result<(), String> {

@@ -1,0 +1,216 @@
+"""Turn the raw results of tests/bench/run.sh into BENCHMARKS.md (stdout).
+
+    python3 report.py RESULTS_DIR
+
+Inputs are the files run.sh writes: hyperfine JSON exports, `strace -c`
+summaries, `/usr/bin/time -v` reports, the .deb listing and the install/purge
+timings. Every figure in the output is computed here from them; nothing is
+typed in by hand.
+"""
+
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+RESULTS = Path(sys.argv[1])
+TOOLS = [
+    ("helper", "`pve-tcp-hardening apply -q FILE`"),
+    ("procps", "procps `sysctl -q -p FILE`"),
+    ("systemd", "`/usr/lib/systemd/systemd-sysctl FILE`"),
+]
+FILES = [("default", "default profile"), ("all-net", "every writable net key")]
+DEB_LIMIT = 600 * 1024
+
+
+def machine():
+    info = {}
+    for line in (RESULTS / "machine.txt").read_text().splitlines():
+        key, _, value = line.partition("=")
+        info[key] = value
+    return info
+
+
+def hyperfine(pattern):
+    """Results by command name, the runs of every matching export pooled."""
+    times = {}
+    for path in sorted(RESULTS.glob(pattern)):
+        for r in json.loads(path.read_text())["results"]:
+            times.setdefault(r["command"], []).extend(r["times"])
+    return {
+        name: {
+            "times": t,
+            "median": statistics.median(t),
+            "mean": statistics.mean(t),
+            "stddev": statistics.stdev(t) if len(t) > 1 else 0.0,
+            "min": min(t),
+            "max": max(t),
+        }
+        for name, t in times.items()
+    }
+
+
+def strace_calls(tool, file):
+    text = (RESULTS / f"strace-{tool}-{file}.txt").read_text()
+    total = [line for line in text.splitlines() if line.rstrip().endswith("total")]
+    return int(total[-1].split()[3])
+
+
+def max_rss_kib(tool, file):
+    text = (RESULTS / f"time-{tool}-{file}.txt").read_text()
+    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.2f}"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def main():
+    info = machine()
+    keys = dict(zip(["default", "all-net"], map(int, (RESULTS / "keys").read_text().split())))
+    apply = {file: hyperfine(f"apply-{file}.*.json") for file, _ in FILES}
+    calls = {(t, f): strace_calls(t, f) for t, _ in TOOLS for f, _ in FILES}
+    rss = {(t, f): max_rss_kib(t, f) for t, _ in TOOLS for f, _ in FILES}
+    build = hyperfine("build.json")["build --all"]
+    debs = [line.split(maxsplit=1) for line in (RESULTS / "debs.txt").read_text().splitlines()]
+    profiles = len((RESULTS / "profiles.txt").read_text().splitlines())
+    e2e = (RESULTS / "e2e.txt").read_text().strip()
+
+    out = []
+    w = out.append
+    w("# Benchmarks")
+    w("")
+    w("Written by `make bench` (tests/bench/run.sh); run it again to refresh. Not part")
+    w("of `make test`: the figures depend on the machine and on what else runs on it.")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    w(f"| Date | {info['date']} |")
+    w(f"| Commit | {info['commit']} |")
+    w(f"| CPU | {info['cpu']} |")
+    w(f"| Cores | {info['cores']} |")
+    w(f"| Kernel | {info['kernel']} |")
+    w(f"| Debian | {info['debian']} |")
+    w(f"| procps / systemd / hyperfine | {info['procps']} / {info['systemd']} / {info['hyperfine']} |")
+    w(f"| Load average before / after | {info['load']} / {info['load_after']} |")
+    w("")
+
+    ratios = {}
+    w("## 1. Applying a file")
+    w("")
+    w("Median wall time of hyperfine runs (`-N`, no shell), all inside one")
+    w("`unshare -n`, in rounds that take turns (pooled here); the ratio is the")
+    w("median divided by procps' median.")
+    w("")
+    w("| File | Keys | Tool | Median ms | Mean ± σ ms | Min ms | Runs | Ratio to procps |")
+    w("|---|---:|---|---:|---:|---:|---:|---:|")
+    for file, label in FILES:
+        results = apply[file]
+        base = results["procps"]["median"]
+        for tool, tool_label in TOOLS:
+            r = results[tool]
+            ratio = r["median"] / base
+            ratios[(tool, file)] = ratio
+            w(
+                f"| {label} | {keys[file]} | {tool_label} | {ms(r['median'])} | "
+                f"{ms(r['mean'])} ± {ms(r['stddev'])} | {ms(r['min'])} | "
+                f"{len(r['times'])} | {ratio:.2f}x |"
+            )
+    w("")
+    w("The namespace keeps its values between runs, so after the first run every")
+    w("file writes the values already set: procps and the helper write anyway,")
+    w("systemd-sysctl reads each key and skips equal values (systemd 252 behaviour).")
+    w("")
+
+    w("## 2. Syscalls per key and memory")
+    w("")
+    w("`strace -c -f` inside `unshare -n`: every syscall of the process, start-up")
+    w("included, divided by the keys of the file. *Per extra key* is the")
+    w("difference between the two files divided by the difference in keys, i.e.")
+    w("the cost of one more key without the start-up. Peak memory is")
+    w("`/usr/bin/time -v`'s maximum resident set size.")
+    w("")
+    w("| Tool | Syscalls, default | Per key | Syscalls, all net | Per key | Per extra key | Max RSS default KiB | Max RSS all net KiB |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    per_key = {}
+    for tool, tool_label in TOOLS:
+        d, a = calls[(tool, "default")], calls[(tool, "all-net")]
+        extra = (a - d) / (keys["all-net"] - keys["default"])
+        per_key[tool] = a / keys["all-net"]
+        w(
+            f"| {tool_label} | {d} | {d / keys['default']:.1f} | {a} | "
+            f"{per_key[tool]:.2f} | {extra:.2f} | {rss[(tool, 'default')]} | "
+            f"{rss[(tool, 'all-net')]} |"
+        )
+    w("")
+
+    w("## 3. Packaging")
+    w("")
+    w(f"`pve-tcp-hardening-build build --all` ({profiles} profiles) with the helper")
+    w("already compiled, into a temporary `--out`/`--work-dir`, hyperfine with one")
+    w("warm-up run:")
+    w("")
+    w("| Runs | Median s | Mean ± σ s | Min s | Max s |")
+    w("|---:|---:|---:|---:|---:|")
+    w(
+        f"| {len(build['times'])} | {build['median']:.2f} | {build['mean']:.2f} ± "
+        f"{build['stddev']:.2f} | {build['min']:.2f} | {build['max']:.2f} |"
+    )
+    w("")
+    w("| Package | Bytes | KiB |")
+    w("|---|---:|---:|")
+    for size, name in debs:
+        w(f"| {name} | {size} | {int(size) / 1024:.1f} |")
+    w("")
+
+    w("## 4. Install and purge in the end-to-end chroot")
+    w("")
+    install_ok = None
+    if e2e.startswith("run "):
+        rows = [line.split() for line in e2e.splitlines()]
+        installs = [float(r[2]) for r in rows]
+        purges = [float(r[3]) for r in rows]
+        w("`apt-get install -y ./pve-tcp-hardening_*.deb` then `apt-get purge -y")
+        w("pve-tcp-hardening`, each run in a fresh copy of the e2e suite's cached")
+        w("Debian 12 chroot (tests/e2e/sandbox.sh: `unshare -n -m`).")
+        w("")
+        w("| Run | Install s | Purge s |")
+        w("|---:|---:|---:|")
+        for r in rows:
+            w(f"| {r[1]} | {r[2]} | {r[3]} |")
+        w(f"| median | {statistics.median(installs):.3f} | {statistics.median(purges):.3f} |")
+        install_ok = True
+    else:
+        w(e2e[0].upper() + e2e[1:] if e2e else "Not measured: no output.")
+    w("")
+
+    w("## Targets")
+    w("")
+    big, small = ratios[("helper", "all-net")], ratios[("helper", "default")]
+    biggest = max(int(size) for size, _ in debs)
+    w("| Target | Figure | |")
+    w("|---|---|---|")
+    w(f"| `apply` on every writable net key ({keys['all-net']}) <= 0.7x procps | {big:.2f}x | {verdict(big <= 0.7)} |")
+    w(f"| `apply` on the default file ({keys['default']}) <= 1.0x procps | {small:.2f}x | {verdict(small <= 1.0)} |")
+    w(
+        f"| <= 4 syscalls per applied key ({keys['all-net']}-key file; procps: "
+        f"{per_key['procps']:.1f}) | {per_key['helper']:.2f} | {verdict(per_key['helper'] <= 4)} |"
+    )
+    w(f"| `build --all` ({profiles} profiles) < 2 s after compile | {build['median']:.2f} s | {verdict(build['median'] < 2)} |")
+    w(f"| every .deb <= 600 KiB | largest {biggest / 1024:.1f} KiB | {verdict(biggest <= DEB_LIMIT)} |")
+    if install_ok is None:
+        w("| install + purge measured | not measured | see section 4 |")
+    w("")
+    notes = Path(__file__).with_name("NOTES.md")
+    if notes.exists():
+        out.append(notes.read_text().rstrip("\n"))
+        w("")
+    print("\n".join(out))
+
+
+main()
