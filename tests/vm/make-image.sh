@@ -12,48 +12,25 @@
 # SOURCES holds one-line apt entries, the Debian bookworm archive first
 # (tests/vm/apt_sources.rs picks them from this machine's apt sources, with
 # the e2e suite's mirror detection). The recipe follows the e2e base
-# (tests/e2e/make-base.sh): download with network, run every maintainer
-# script without it inside tests/e2e/sandbox.sh. run.sh keys the cache on a
-# hash of this script, sandbox.sh, the pve-layout tree and SOURCES.
+# (both start with tests/e2e/bootstrap.sh): download with network, run every
+# maintainer script without it inside tests/e2e/sandbox.sh. run.sh keys the
+# cache on a hash of this script, bootstrap.sh, sandbox.sh, the pve-layout
+# tree and SOURCES.
 set -euo pipefail
 
 out=${1:?usage: make-image.sh OUT SOURCES}
 sources=${2:?usage: make-image.sh OUT SOURCES}
 here=$(dirname "$(realpath "$0")")
 e2e=$(realpath "$here/../e2e")
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 # What the issue asks for, plus procps (a PVE host has sysctl and
 # /etc/sysctl.conf) and jq (the check script reads profile.json).
 packages=(linux-image-amd64 systemd-sysv iproute2 udev chrony procps jq)
-
-mirror=$(awk 'NR == 1 { print $2 }' "$sources")
-[ -n "$mirror" ] || {
-	echo "make-image.sh: $sources names no mirror" >&2
-	exit 2
-}
 
 work=$(mktemp -d "$(dirname "$out")/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
 
-# A private mount namespace so debootstrap's proc/sys mounts die with it.
-unshare --mount --propagation private -- \
-	debootstrap --variant=minbase --keyring="$keyring" --components=main \
-	bookworm "$root" "$mirror"
-
-printf '#!/bin/sh\n# make-image.sh: no services start while the image is built.\nexit 101\n' \
-	>"$root/usr/sbin/policy-rc.d"
-chmod 0755 "$root/usr/sbin/policy-rc.d"
-cp "$sources" "$root/etc/apt/sources.list"
-chmod 0644 "$root/etc/apt/sources.list"
-
-# Download with network (no maintainer script runs), install without.
-unshare --mount --propagation private -- chroot "$root" /usr/bin/env -i \
-	PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-	sh -c "apt-get update && apt-get dist-upgrade -y --download-only &&
-		apt-get install -y --no-install-recommends --download-only ${packages[*]}" </dev/null
-"$e2e/sandbox.sh" run "$root" apt-get dist-upgrade -y --no-download
-"$e2e/sandbox.sh" run "$root" apt-get install -y --no-install-recommends --no-download "${packages[@]}"
+"$e2e/bootstrap.sh" "$root" "$sources" --no-install-recommends "${packages[@]}"
 "$e2e/sandbox.sh" run "$root" apt-get clean
 
 # A small initramfs with just what mounts an ext4 root on virtio: under TCG

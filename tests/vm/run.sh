@@ -85,7 +85,7 @@ sources=$run/sources
 
 # Everything that shapes the image: change any of it, get a rebuild.
 recipe_key() {
-	cat "$here/make-image.sh" "$e2e/sandbox.sh" "$sources"
+	cat "$here/make-image.sh" "$e2e/bootstrap.sh" "$e2e/sandbox.sh" "$sources"
 	(cd "$e2e/pve-layout" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort &&
 		find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2)
 	uname -m

@@ -2,8 +2,8 @@
 //! `${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}`.
 //!
 //! The cache key hashes everything that shapes the chroot: make-base.sh,
-//! sandbox.sh (it runs the installs), the pve-layout tree and the chosen apt
-//! sources. A tar rather than a read-only directory: extracting it and
+//! bootstrap.sh, sandbox.sh (it runs the installs), the pve-layout tree and
+//! the chosen apt sources. A tar rather than a read-only directory: extracting it and
 //! `cp -a` of a directory both take ~0.4 s warm / ~2 s with sync for the
 //! 343 MB, 7.8k-file tree (measured), and a single file is created
 //! atomically (rename) and cannot be modified by a scenario by mistake.
@@ -112,7 +112,7 @@ fn remove_stale(cache: &Path, key: &str) {
 
 fn recipe_key(sources: &str) -> Result<String, String> {
     let mut recipe = Vec::new();
-    for script in ["make-base.sh", "sandbox.sh"] {
+    for script in ["make-base.sh", "bootstrap.sh", "sandbox.sh"] {
         let path = e2e_dir().join(script);
         recipe.extend(std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?);
     }
