@@ -3,6 +3,7 @@
 //! reading sysctl.d at boot) sees either the old bytes or the new ones, never
 //! half a file, and a failed write leaves the target untouched.
 
+use crate::files::if_exists;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -27,11 +28,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], new: NewFileMode) -> Result<()
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let existing = match fs_err::metadata(path) {
-        Ok(meta) => Some(meta),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).context("cannot inspect the file to replace"),
-    };
+    let existing =
+        if_exists(fs_err::metadata(path)).context("cannot inspect the file to replace")?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".pve-tcp-hardening.")
         .tempfile_in(dir)

@@ -1,23 +1,21 @@
 //! pve-tcp-hardening: turn TCP/IP hardening sysctl profiles into Debian
 //! packages for Proxmox VE hosts, and the host helper those packages run.
 //!
-//! Build side (never shipped): [`catalog`] -> [`profile`] -> [`render`] ->
-//! [`package`] -> [`repo`]. Host side (shipped as `/usr/sbin/pve-tcp-hardening`):
-//! [`sysctl`] (parse, apply with procps semantics, boot-time merge order) ->
-//! [`state`] (snapshot/restore) -> [`chrony`] (divert/transform) -> [`maint`]
-//! (maintainer-script entry points). Both sides share [`atomic`] for every
-//! file they write.
+//! Two flows, one per side:
+//! - [`build`] (never shipped): catalog -> profile -> render -> package ->
+//!   repo, driven by `pve-tcp-hardening-build`;
+//! - [`host`] (shipped as `/usr/sbin/pve-tcp-hardening`): sysctl -> state ->
+//!   chrony -> maint -> status.
+//!
+//! They meet only in [`contract`] (the shipped `profile.json` and the names
+//! both agree on). Both use [`atomic`] for every file they write,
+//! [`diagnostic`] for errors that point at a line, and [`output`] for
+//! what they print.
 
 pub mod atomic;
-pub mod catalog;
-pub mod chrony;
-pub mod cli;
+pub mod build;
+pub mod contract;
 pub mod diagnostic;
-pub mod maint;
-pub mod package;
-pub mod profile;
-pub mod render;
-pub mod repo;
-pub mod state;
-pub mod status;
-pub mod sysctl;
+pub mod files;
+pub mod host;
+pub mod output;

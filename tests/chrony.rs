@@ -1,7 +1,9 @@
 //! chrony: the `-4` transform as a table, and the diversion run for real
 //! through dpkg-divert against a temp root.
 
-use pve_tcp_hardening::chrony::{add_ipv4_only, ChronyDiversion, GeneratedState, UndivertOutcome};
+use pve_tcp_hardening::host::chrony::{
+    add_ipv4_only, ChronyDiversion, GeneratedState, UndivertOutcome,
+};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 

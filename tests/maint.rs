@@ -7,8 +7,8 @@ mod common;
 
 use common::fake_host::{catalog, profile, FakeHost};
 use common::repo_root;
-use pve_tcp_hardening::profile::Profile;
-use pve_tcp_hardening::render::Renderer;
+use pve_tcp_hardening::build::render::Renderer;
+use pve_tcp_hardening::contract::Profile;
 use std::process::Command;
 
 fn stderr(out: &std::process::Output) -> String {

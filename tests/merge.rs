@@ -1,7 +1,7 @@
 //! Boot-time merge model on temp trees: each test builds a root, then asks
 //! which file wins a key.
 
-use pve_tcp_hardening::sysctl::merge::{
+use pve_tcp_hardening::host::sysctl::merge::{
     later_overrides, read_tree, MergeMode, MergedTree, Override, Setter,
 };
 use std::path::{Path, PathBuf};

@@ -11,8 +11,8 @@
 //! `Setting '/proc/sys/K' to 'V'`, procps' `K = V` lines), not the values read
 //! back: the kernel copies `conf.default.*` to interfaces on its own.
 
-use pve_tcp_hardening::sysctl::merge::{read_tree, same_value, MergeMode};
-use pve_tcp_hardening::sysctl::parse::key_to_relative_path;
+use pve_tcp_hardening::host::sysctl::merge::{read_tree, same_value, MergeMode};
+use pve_tcp_hardening::host::sysctl::parse::key_to_relative_path;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;

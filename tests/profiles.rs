@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_golden, repo_root, Run};
-use pve_tcp_hardening::sysctl::parse::{parse_sysctl_text, LineKind};
+use pve_tcp_hardening::host::sysctl::parse::{parse_sysctl_text, LineKind};
 use std::collections::BTreeSet;
 
 const SHIPPED: [&str; 4] = ["default", "ipv6", "strict", "stealth"];

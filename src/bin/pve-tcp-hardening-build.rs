@@ -5,12 +5,14 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use pve_tcp_hardening::atomic::{write_atomic, NewFileMode};
-use pve_tcp_hardening::catalog::Catalog;
-use pve_tcp_hardening::cli::emit;
-use pve_tcp_hardening::package::{build_package, BuildSettings};
-use pve_tcp_hardening::profile::{profile_names, Profile, ProfileLoader};
-use pve_tcp_hardening::render::Renderer;
-use pve_tcp_hardening::repo::{publish_repo, signing, RepoSettings};
+use pve_tcp_hardening::build::catalog::Catalog;
+use pve_tcp_hardening::build::package::{build_package, BuildSettings};
+use pve_tcp_hardening::build::profile::{profile_names, ProfileLoader};
+use pve_tcp_hardening::build::render::Renderer;
+use pve_tcp_hardening::build::repo::{publish_repo, signing, RepoSettings};
+use pve_tcp_hardening::contract::Profile;
+use pve_tcp_hardening::output::emit;
+use pve_tcp_hardening::output::render_table;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -160,7 +162,10 @@ fn list(loader: &ProfileLoader) -> Result<()> {
         .into_iter()
         .map(|p| [p.name, p.package, p.description])
         .collect();
-    Ok(emit(&table(["PROFILE", "PACKAGE", "DESCRIPTION"], &rows))?)
+    Ok(emit(&render_table(
+        ["PROFILE", "PACKAGE", "DESCRIPTION"],
+        &rows,
+    ))?)
 }
 
 fn explain(profile: &Profile, catalog: &Catalog) -> Result<()> {
@@ -194,7 +199,7 @@ fn explain(profile: &Profile, catalog: &Catalog) -> Result<()> {
             ]
         })
         .collect();
-    text.push_str(&table(["KEY", "VALUE", "SET BY", "WHY"], &rows));
+    text.push_str(&render_table(["KEY", "VALUE", "SET BY", "WHY"], &rows));
     Ok(emit(&text)?)
 }
 
@@ -367,29 +372,4 @@ fn source_date_epoch() -> Result<u64> {
         .trim()
         .parse()
         .context("no git commit time found; set SOURCE_DATE_EPOCH")
-}
-
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == N {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-            }
-        }
-        format!("{}\n", out.trim_end())
-    };
-    let mut text = line(header.to_vec());
-    for row in rows {
-        text.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    text
 }

@@ -1,15 +1,15 @@
 //! `/usr/sbin/pve-tcp-hardening`: the host helper shipped in every package.
 
 use clap::Parser;
-use pve_tcp_hardening::cli::{HelperCli, HelperCommand};
+use pve_tcp_hardening::host::cli::{HelperCli, HelperCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = HelperCli::parse();
     let result = match cli.command {
-        HelperCommand::Apply(args) => pve_tcp_hardening::sysctl::apply::run_cli(&args),
-        HelperCommand::Status(args) => pve_tcp_hardening::status::run_cli(&args),
-        HelperCommand::Maint(args) => pve_tcp_hardening::maint::run_cli(&args),
+        HelperCommand::Apply(args) => pve_tcp_hardening::host::sysctl::apply::run_cli(&args),
+        HelperCommand::Status(args) => pve_tcp_hardening::host::status::run_cli(&args),
+        HelperCommand::Maint(args) => pve_tcp_hardening::host::maint::run_cli(&args),
     };
     match result {
         Ok(code) => code,

@@ -3,9 +3,10 @@
 //! a proc tree holding every catalog key at a stock value.
 
 use super::{repo_root, Run};
-use pve_tcp_hardening::catalog::Catalog;
-use pve_tcp_hardening::profile::{Profile, ProfileLoader};
-use pve_tcp_hardening::render::Renderer;
+use pve_tcp_hardening::build::catalog::Catalog;
+use pve_tcp_hardening::build::profile::ProfileLoader;
+use pve_tcp_hardening::build::render::Renderer;
+use pve_tcp_hardening::contract::Profile;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -93,7 +94,7 @@ impl FakeHost {
         std::fs::create_dir_all(self.path("usr/share/pve-tcp-hardening")).unwrap();
         std::fs::write(
             self.path("usr/share/pve-tcp-hardening/profile.json"),
-            pve_tcp_hardening::package::profile_json(p).unwrap(),
+            p.to_json().unwrap(),
         )
         .unwrap();
     }

@@ -31,8 +31,8 @@
 
 pub(crate) mod glob;
 
-use crate::cli::ApplyArgs;
-use crate::sysctl::parse::{
+use crate::host::cli::ApplyArgs;
+use crate::host::sysctl::parse::{
     count_lines, key_to_relative_path, parse_sysctl_bytes, swap_separators, LineKind,
 };
 use anyhow::Result;

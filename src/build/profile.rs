@@ -4,52 +4,14 @@
 //! `pve-tcp-hardening`, `NAME` -> `pve-tcp-hardening-NAME`, so adding a
 //! profile is adding a file. Rendering and packaging live elsewhere.
 
-use crate::catalog::{is_catalog_key, Catalog};
+use crate::build::catalog::{is_catalog_key, Catalog};
+use crate::contract::{Profile, Setting, BASE_PACKAGE};
 use crate::diagnostic::{closest, Diagnostic, Diagnostics};
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-
-/// Base name of every package; also the name of the `default` profile's.
-pub const BASE_PACKAGE: &str = "pve-tcp-hardening";
-
-/// A profile after inheritance: what its package ships.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Profile {
-    pub name: String,
-    pub package: String,
-    pub description: String,
-    /// Whether the profile turns IPv6 off (drives the chrony `-4` change).
-    pub disable_ipv6: bool,
-    /// This profile first, then its parent, grandparent...
-    pub chain: Vec<String>,
-    /// Active settings, in write order (catalog order, then custom keys).
-    pub settings: Vec<Setting>,
-    /// Settings shipped commented out for the admin to enable.
-    pub commented: Vec<Setting>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Setting {
-    pub key: String,
-    pub value: String,
-    /// The profile in the `extends` chain that set this value.
-    pub set_by: String,
-    /// From the catalog: the change takes full effect only after a reboot.
-    #[serde(default)]
-    pub reboot: bool,
-    /// Set for keys outside the catalog (the per-key escape hatch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom_reason: Option<String>,
-}
-
-impl Profile {
-    pub fn setting(&self, key: &str) -> Option<&Setting> {
-        self.settings.iter().find(|s| s.key == key)
-    }
-}
 
 /// Package name for a profile name.
 pub fn package_name(profile: &str) -> String {
@@ -123,7 +85,7 @@ pub struct ProfileLoader<'a> {
 
 /// Settings being built up along the `extends` chain.
 #[derive(Default, Clone)]
-struct Layered {
+struct Inherited {
     active: BTreeMap<String, Setting>,
     commented: BTreeMap<String, Setting>,
     disable_ipv6: Option<bool>,
@@ -158,7 +120,7 @@ impl<'a> ProfileLoader<'a> {
         let mut errors = Vec::new();
         let layered = self.resolve(name, &mut Vec::new(), &mut errors);
         match layered {
-            Some(l) if errors.is_empty() => Ok(self.finish(name, l)),
+            Some(inherited) if errors.is_empty() => Ok(self.finish(name, inherited)),
             _ => Err(Diagnostics(errors).into()),
         }
     }
@@ -195,7 +157,7 @@ impl<'a> ProfileLoader<'a> {
         name: &str,
         stack: &mut Vec<String>,
         errors: &mut Vec<Diagnostic>,
-    ) -> Option<Layered> {
+    ) -> Option<Inherited> {
         let path = self.path_of(name);
         if !is_profile_name(name) {
             errors.push(Diagnostic::whole_file(
@@ -248,9 +210,9 @@ impl<'a> ProfileLoader<'a> {
         source: &str,
         stack: &mut Vec<String>,
         errors: &mut Vec<Diagnostic>,
-    ) -> Option<Layered> {
+    ) -> Option<Inherited> {
         let Some(parent) = &raw.extends else {
-            return Some(Layered::default());
+            return Some(Inherited::default());
         };
         let parent_name = parent.get_ref();
         let at = |msg: String| Diagnostic::at(path, source, parent.span(), msg);
@@ -275,7 +237,7 @@ impl<'a> ProfileLoader<'a> {
         self.resolve(parent_name, stack, errors)
     }
 
-    fn finish(&self, name: &str, l: Layered) -> Profile {
+    fn finish(&self, name: &str, inherited: Inherited) -> Profile {
         // Key order is catalog order: it is the kernel-safe write order.
         let order = |s: &Setting| {
             (
@@ -283,16 +245,16 @@ impl<'a> ProfileLoader<'a> {
                 s.key.clone(),
             )
         };
-        let mut settings: Vec<Setting> = l.active.into_values().collect();
+        let mut settings: Vec<Setting> = inherited.active.into_values().collect();
         settings.sort_by_key(order);
-        let mut commented: Vec<Setting> = l.commented.into_values().collect();
+        let mut commented: Vec<Setting> = inherited.commented.into_values().collect();
         commented.sort_by_key(order);
         Profile {
             name: name.to_string(),
             package: package_name(name),
-            description: l.description,
-            disable_ipv6: l.disable_ipv6.unwrap_or(false),
-            chain: l.chain,
+            description: inherited.description,
+            disable_ipv6: inherited.disable_ipv6.unwrap_or(false),
+            chain: inherited.chain,
             settings,
             commented,
         }
@@ -315,9 +277,9 @@ impl ProfileFile<'_> {
     fn apply(
         &self,
         raw: &RawProfile,
-        mut l: Layered,
+        mut inherited: Inherited,
         errors: &mut Vec<Diagnostic>,
-    ) -> Option<Layered> {
+    ) -> Option<Inherited> {
         let before = errors.len();
         if raw.description.get_ref().trim().is_empty() || has_control(raw.description.get_ref()) {
             errors.push(self.at(
@@ -327,7 +289,7 @@ impl ProfileFile<'_> {
         }
         for key in &raw.unset {
             let k = key.get_ref();
-            if l.active.remove(k).is_none() && l.commented.remove(k).is_none() {
+            if inherited.active.remove(k).is_none() && inherited.commented.remove(k).is_none() {
                 errors.push(self.at(
                     key.span(),
                     format!("`unset` names `{k}`, but no parent profile sets it"),
@@ -345,28 +307,28 @@ impl ProfileFile<'_> {
                 ));
             }
             if let Some(s) = self.catalog_setting(key, value, errors) {
-                l.commented.remove(&s.key);
-                l.active.insert(s.key.clone(), s);
+                inherited.commented.remove(&s.key);
+                inherited.active.insert(s.key.clone(), s);
             }
         }
         for (key, value) in &raw.commented {
             if let Some(s) = self.catalog_setting(key, value, errors) {
-                l.active.remove(&s.key);
-                l.commented.insert(s.key.clone(), s);
+                inherited.active.remove(&s.key);
+                inherited.commented.insert(s.key.clone(), s);
             }
         }
         for (key, custom) in &raw.custom {
             if let Some(s) = self.custom_setting(key, custom, errors) {
-                l.active.insert(s.key.clone(), s);
+                inherited.active.insert(s.key.clone(), s);
             }
         }
         if let Some(flag) = raw.flags.disable_ipv6 {
-            l.disable_ipv6 = Some(flag);
+            inherited.disable_ipv6 = Some(flag);
         }
-        self.check_ipv6_flag(raw, &l, errors);
-        l.chain.insert(0, self.name.to_string());
-        l.description = raw.description.get_ref().trim().to_string();
-        (errors.len() == before).then_some(l)
+        self.check_ipv6_flag(raw, &inherited, errors);
+        inherited.chain.insert(0, self.name.to_string());
+        inherited.description = raw.description.get_ref().trim().to_string();
+        (errors.len() == before).then_some(inherited)
     }
 
     fn catalog_setting(
@@ -452,8 +414,13 @@ impl ProfileFile<'_> {
     }
 
     /// The flag drives the chrony change; it must agree with the key it names.
-    fn check_ipv6_flag(&self, raw: &RawProfile, l: &Layered, errors: &mut Vec<Diagnostic>) {
-        let Some(flag) = l.disable_ipv6 else {
+    fn check_ipv6_flag(
+        &self,
+        raw: &RawProfile,
+        inherited: &Inherited,
+        errors: &mut Vec<Diagnostic>,
+    ) {
+        let Some(flag) = inherited.disable_ipv6 else {
             errors.push(
                 Diagnostic::whole_file(
                     self.path,
@@ -465,7 +432,7 @@ impl ProfileFile<'_> {
         };
         let key = "net.ipv6.conf.all.disable_ipv6";
         let want = if flag { "1" } else { "0" };
-        let actual = l.active.get(key).map(|s| s.value.as_str());
+        let actual = inherited.active.get(key).map(|s| s.value.as_str());
         if actual != Some(want) && (flag || actual.is_some()) {
             let msg = format!(
                 "`[flags] disable_ipv6 = {flag}` needs `\"{key}\" = {want}` under [set] (it is {})",

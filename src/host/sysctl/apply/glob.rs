@@ -392,7 +392,7 @@ fn parse_class(text: &[u8]) -> Option<(ClassTest, usize)> {
         b"upper" => u8::is_ascii_uppercase,
         b"xdigit" => u8::is_ascii_hexdigit,
         b"punct" => u8::is_ascii_punctuation,
-        b"space" => |b: &u8| crate::sysctl::parse::is_c_space(*b),
+        b"space" => |b: &u8| crate::host::sysctl::parse::is_c_space(*b),
         b"blank" => |b: &u8| *b == b' ' || *b == b'\t',
         b"cntrl" => u8::is_ascii_control,
         b"graph" => u8::is_ascii_graphic,

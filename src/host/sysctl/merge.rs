@@ -27,6 +27,7 @@
 
 use super::apply::glob::path_matches;
 use super::parse::{key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind};
+use crate::files::{if_exists, under_root};
 use anyhow::{Context, Result};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -269,10 +270,10 @@ fn winning_files(root: &Path, mode: MergeMode) -> Result<Vec<PathBuf>> {
 }
 
 fn conf_names(dir: &Path, mode: MergeMode) -> Result<Vec<Vec<u8>>> {
-    let entries = match fs_err::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).context("cannot list a sysctl.d directory"),
+    let Some(entries) =
+        if_exists(fs_err::read_dir(dir)).context("cannot list a sysctl.d directory")?
+    else {
+        return Ok(Vec::new());
     };
     let mut names = Vec::new();
     for entry in entries {
@@ -303,7 +304,7 @@ fn read_config(root: &Path, host_file: &Path) -> Result<String> {
 /// tree's `-> /dev/null` must not reach the real /dev). Returns the regular
 /// file to read, or `None` when the entry masks the name.
 fn resolve_under_root(root: &Path, host_file: &Path) -> Result<Option<PathBuf>> {
-    let mut path = root.join(host_file.strip_prefix("/").unwrap_or(host_file));
+    let mut path = under_root(root, host_file);
     // Linux gives up after 40 links (ELOOP); so do we.
     for _ in 0..40 {
         let meta = match fs_err::symlink_metadata(&path) {

@@ -10,8 +10,9 @@
 //! undoing runs the other way.
 
 use crate::atomic::{write_atomic, NewFileMode};
-use crate::sysctl::apply::{apply_files_with_stdin, read_value, ApplyOptions, KeyResult};
-use crate::sysctl::parse::{parse_sysctl_text, LineKind};
+use crate::files::read_to_string_if_exists;
+use crate::host::sysctl::apply::{apply_files_with_stdin, read_value, ApplyOptions, KeyResult};
+use crate::host::sysctl::parse::{parse_sysctl_text, LineKind};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -44,10 +45,10 @@ impl Snapshot {
     /// The saved snapshot, or an empty one before the first install.
     pub fn load(root: &Path) -> Result<Snapshot> {
         let path = Snapshot::path(root);
-        let text = match fs_err::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Snapshot::default()),
-            Err(e) => return Err(e).context("cannot read the saved sysctl values"),
+        let Some(text) =
+            read_to_string_if_exists(&path).context("cannot read the saved sysctl values")?
+        else {
+            return Ok(Snapshot::default());
         };
         let entries = parse_sysctl_text(&text)
             .into_iter()

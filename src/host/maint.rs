@@ -8,14 +8,14 @@
 //! converge on the same state. Nothing here prompts or waits for a terminal:
 //! messages go to stderr, the debconf note is queued by the config script.
 
-use crate::chrony::{restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome};
-use crate::cli::{MaintArgs, MaintScript};
-use crate::profile::{Profile, BASE_PACKAGE};
-use crate::render::SYSCTL_FILE_NAME;
-use crate::state::Snapshot;
-use crate::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
-use crate::sysctl::merge::{later_overrides, same_value};
-use crate::sysctl::parse::{
+use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
+use crate::files::{read_to_string_if_exists, under_root};
+use crate::host::chrony::{restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome};
+use crate::host::cli::{MaintArgs, MaintScript};
+use crate::host::state::Snapshot;
+use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
+use crate::host::sysctl::merge::{later_overrides, same_value};
+use crate::host::sysctl::parse::{
     key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
 };
 use anyhow::{bail, Context, Result};
@@ -32,7 +32,7 @@ pub struct Host {
 impl Host {
     /// `abs` (an absolute host path) under the root.
     pub fn path(&self, abs: &str) -> PathBuf {
-        self.root.join(abs.trim_start_matches('/'))
+        under_root(&self.root, abs)
     }
 
     fn sysctl_file(&self) -> PathBuf {
@@ -55,19 +55,13 @@ pub fn run_cli(args: &MaintArgs) -> Result<ExitCode> {
     } else {
         host.root.join(&args.profile)
     };
-    let profile = load_profile(&profile_path)?;
+    let profile = Profile::load(&profile_path)?;
     let action = args.args[0].as_str();
     match args.script {
         MaintScript::Postinst => postinst(&host, &profile, action),
         MaintScript::Prerm => prerm(&host, &profile, action),
     }?;
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn load_profile(path: &Path) -> Result<Profile> {
-    let text = fs_err::read_to_string(path).context("cannot read the shipped profile")?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid profile", path.display()))
 }
 
 /// postinst: every action that leaves the package configured converges on
@@ -109,9 +103,9 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
     let file_text = match fs_err::read_to_string(&file) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            say(&format!(
+            tell_admin(&format!(
                 "{} is missing (deleted by the admin?): nothing applied",
-                display(&file, host)
+                host_path_shown(&file, host)
             ));
             None
         }
@@ -136,7 +130,7 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
     }
     // Keys a previous variant set and this one does not: back to before us.
     for failure in snapshot.restore(&host.proc_root, |k| !wanted.iter().any(|w| w == k)) {
-        say(&format!(
+        tell_admin(&format!(
             "could not restore {}: {}",
             failure.key, failure.message
         ));
@@ -212,7 +206,10 @@ fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
         .map(|o| o.key.as_str())
         .collect();
     let failed = count(|r| !matches!(r, KeyResult::Applied | KeyResult::Missing));
-    let mut summary = format!("applied {applied} settings from {}", display(file, host));
+    let mut summary = format!(
+        "applied {applied} settings from {}",
+        host_path_shown(file, host)
+    );
     if !missing.is_empty() {
         summary.push_str(&format!(
             "; skipped, not on this kernel: {}",
@@ -222,7 +219,7 @@ fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
     if failed > 0 {
         summary.push_str(&format!("; {failed} refused by the kernel (see above)"));
     }
-    say(&summary);
+    tell_admin(&summary);
     Ok(())
 }
 
@@ -236,12 +233,12 @@ fn sync_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     diversion.divert()?;
     match diversion.write_generated()? {
         GeneratedState::Written => {
-            say("chronyd made IPv4-only: -4 added to DAEMON_OPTS in /etc/default/chrony (original kept as /etc/default/chrony.orig)");
+            tell_admin("chronyd made IPv4-only: -4 added to DAEMON_OPTS in /etc/default/chrony (original kept as /etc/default/chrony.orig)");
             Ok(true)
         }
         GeneratedState::Unchanged => Ok(false),
         GeneratedState::ChronyNotInstalled => {
-            say("chrony is not installed; if it is installed later, -4 is added to its /etc/default/chrony then");
+            tell_admin("chrony is not installed; if it is installed later, -4 is added to its /etc/default/chrony then");
             Ok(false)
         }
     }
@@ -256,17 +253,17 @@ fn release_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     };
     let outcome = ChronyDiversion::new(&host.root, &holder, BASE_PACKAGE).undivert()?;
     if let Some(note) = outcome.note() {
-        say(&note);
+        tell_admin(&note);
     }
-    say("/etc/default/chrony is chrony's own again (diversion removed)");
+    tell_admin("/etc/default/chrony is chrony's own again (diversion removed)");
     Ok(true)
 }
 
 fn restart_chrony(host: &Host) {
     match restart_chronyd(&host.root) {
         Ok(RestartOutcome::Restarted) => {}
-        Ok(other) => say(&other.note()),
-        Err(e) => say(&format!("could not restart chrony: {e:#}")),
+        Ok(other) => tell_admin(&other.note()),
+        Err(e) => tell_admin(&format!("could not restart chrony: {e:#}")),
     }
 }
 
@@ -283,7 +280,7 @@ fn warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
         } else {
             format!("sets {}", o.value)
         };
-        say(&format!(
+        tell_admin(&format!(
             "warning: at boot {}:{} {theirs} for {} (this profile: {}); that file sorts after {SYSCTL_FILE_NAME} and wins",
             o.file.display(),
             o.lineno,
@@ -303,11 +300,11 @@ fn sibling_reboot_pending(host: &Host) -> Result<bool> {
 }
 
 fn reboot_pkgs(host: &Host) -> Result<String> {
-    match fs_err::read_to_string(host.path("/run/reboot-required.pkgs")) {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(e).context("cannot read /run/reboot-required.pkgs"),
-    }
+    Ok(
+        read_to_string_if_exists(&host.path("/run/reboot-required.pkgs"))
+            .context("cannot read /run/reboot-required.pkgs")?
+            .unwrap_or_default(),
+    )
 }
 
 /// `/run/reboot-required` plus our name, once, in `.pkgs` (the convention
@@ -337,19 +334,19 @@ pub fn announce_reboot(host: &Host, profile: &Profile) -> Result<()> {
         crate::atomic::write_atomic(&pkgs, text.as_bytes(), Default::default())?;
     }
     if profile.disable_ipv6 {
-        say("reboot required: IPv6 is off now, but sockets opened over IPv6 before stay open until their service restarts; reboot, then check with `ss -atlnup` that nothing listens on IPv6");
+        tell_admin("reboot required: IPv6 is off now, but sockets opened over IPv6 before stay open until their service restarts; reboot, then check with `ss -atlnup` that nothing listens on IPv6");
     } else {
-        say("reboot recommended: services started while IPv6 was off listen on IPv4 only until they restart");
+        tell_admin("reboot recommended: services started while IPv6 was off listen on IPv4 only until they restart");
     }
     Ok(())
 }
 
-fn say(message: &str) {
+fn tell_admin(message: &str) {
     eprintln!("pve-tcp-hardening: {message}");
 }
 
 /// A host path for messages: without the test root prefix.
-fn display(path: &Path, host: &Host) -> String {
+fn host_path_shown(path: &Path, host: &Host) -> String {
     match path.strip_prefix(&host.root) {
         Ok(rel) if !host.is_real_root() => format!("/{}", rel.display()),
         _ => path.display().to_string(),

@@ -174,7 +174,7 @@ fn fill(root: &Path, debs: &[PoolDeb], settings: &RepoSettings, key: &SigningKey
     let fields = index::ReleaseFields {
         suite: settings.suite.clone(),
         architectures,
-        date: crate::package::rfc2822(settings.date_epoch),
+        date: crate::build::rfc2822::rfc2822(settings.date_epoch),
     };
     index::write_release(root, &fields)?;
     key.sign_release(&root.join("dists").join(&settings.suite))?;

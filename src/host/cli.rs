@@ -89,14 +89,3 @@ pub struct ApplyArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
 }
-
-/// Write a command's whole output to stdout. A reader that went away
-/// (`... | head`) ends the output quietly instead of a panic from `print!`.
-pub fn emit(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}

@@ -8,10 +8,11 @@
 //! the output directory with a rename, so a failed build leaves no .deb.
 
 use crate::atomic::{write_atomic, NewFileMode};
-use crate::catalog::Catalog;
-use crate::cli::HelperCli;
-use crate::profile::Profile;
-use crate::render::{Renderer, SYSCTL_FILE_NAME};
+use crate::build::catalog::Catalog;
+use crate::build::render::Renderer;
+use crate::build::rfc2822::rfc2822;
+use crate::contract::{Profile, SYSCTL_FILE_NAME};
+use crate::host::cli::HelperCli;
 use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
@@ -134,7 +135,7 @@ fn stage_crate(
         SYSCTL_FILE_NAME,
         renderer.render_sysctl(profile, catalog)?.as_bytes(),
     )?;
-    write("profile.json", profile_json(profile)?.as_bytes())?;
+    write("profile.json", profile.to_json()?.as_bytes())?;
     write("pve-tcp-hardening.8", &man_page()?)?;
     write("pve-tcp-hardening.bash", &bash_completion())?;
     write(
@@ -166,13 +167,6 @@ fn stage_crate(
         "Cargo.toml",
         manifest(profile, settings, &description)?.as_bytes(),
     )
-}
-
-/// The profile as the helper reads it on the host.
-pub fn profile_json(profile: &Profile) -> Result<String> {
-    let mut json = serde_json::to_string_pretty(profile).context("cannot serialize the profile")?;
-    json.push('\n');
-    Ok(json)
 }
 
 fn package_context(profile: &Profile, settings: &BuildSettings) -> Result<tera::Context> {
@@ -300,48 +294,9 @@ fn run_cargo_deb(stage: &Path, output: &Path, settings: &BuildSettings) -> Resul
     Ok(())
 }
 
-/// `Tue, 24 Nov 2026 20:00:00 +0000`, as Debian changelogs want it.
-pub fn rfc2822(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {d:02} {} {y} {:02}:{:02}:{:02} +0000",
-        WEEKDAYS[(days % 7) as usize],
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn changelog_dates() {
-        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc2822(1_795_550_400), "Tue, 24 Nov 2026 20:00:00 +0000");
-        assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
-    }
 
     #[test]
     fn versions_need_a_revision() {

@@ -10,6 +10,7 @@
 //! [`restart_chronyd`] asks `invoke-rc.d` to pick the change up.
 
 use crate::atomic::{write_atomic, NewFileMode};
+use crate::files::{if_exists, under_root};
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -248,7 +249,7 @@ impl ChronyDiversion {
     }
 
     fn host_path(&self, path: &str) -> PathBuf {
-        self.root.join(path.trim_start_matches('/'))
+        under_root(&self.root, path)
     }
 
     /// Which package diverts `/etc/default/chrony`, if any.
@@ -313,11 +314,10 @@ impl ChronyDiversion {
         let text = fs_err::read_to_string(&orig).context("cannot read chrony's conffile")?;
         let generated = add_ipv4_only(&text)
             .with_context(|| format!("cannot make {} IPv4-only", orig.display()))?;
-        match fs_err::read(&target) {
-            Ok(current) if current == generated.as_bytes() => return Ok(GeneratedState::Unchanged),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).context("cannot read the generated chrony defaults"),
+        let current = if_exists(fs_err::read(&target))
+            .context("cannot read the generated chrony defaults")?;
+        if current.as_deref() == Some(generated.as_bytes()) {
+            return Ok(GeneratedState::Unchanged);
         }
         let mode = orig_meta.mode() & 0o7777;
         write_atomic(&target, generated.as_bytes(), NewFileMode { mode })

@@ -3,15 +3,13 @@
 //! and the per-profile maintainer files under `debian/`. Output depends only
 //! on its inputs (no dates, no host facts), so builds are reproducible.
 
-use crate::catalog::Catalog;
-use crate::profile::{Profile, Setting};
+use crate::build::catalog::Catalog;
+use crate::contract::{Profile, Setting, SYSCTL_FILE_NAME};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tera::Tera;
 
-/// File name of the rendered sysctl.d file on the host.
-pub const SYSCTL_FILE_NAME: &str = "80_tcp_hardening.conf";
 const SYSCTL_TEMPLATE: &str = "80_tcp_hardening.conf.tera";
 
 /// Templates loaded from one directory, each registered under its file name.

@@ -1,0 +1,15 @@
+//! The host side, shipped in every package as `/usr/sbin/pve-tcp-hardening`:
+//! [`sysctl`] (parse and apply with procps semantics, the boot-time merge
+//! order) -> [`state`] (snapshot and restore of live values) -> [`chrony`]
+//! (the dpkg diversion and the `-4` transform) -> [`maint`] (the maintainer
+//! scripts' entry points) -> [`status`] (what is really in force).
+//!
+//! It reads the profile only through [`crate::contract`], never the build
+//! side's profile loader, catalog or templates.
+
+pub mod chrony;
+pub mod cli;
+pub mod maint;
+pub mod state;
+pub mod status;
+pub mod sysctl;

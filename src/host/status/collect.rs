@@ -1,0 +1,180 @@
+//! Gathering the report: the installed profile, the boot-time merge of
+//! sysctl.d (systemd-sysctl and procps `--system` rules), live values,
+//! chrony, a pending reboot and IPv6 sockets. It only reads.
+
+use super::model::*;
+use super::sockets::ipv6_listeners;
+use crate::contract::{Profile, BASE_PACKAGE};
+use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
+use crate::host::sysctl::apply::read_value;
+use crate::host::sysctl::merge::{read_tree, same_value, MergeMode, MergedTree, Setter};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Where to look.
+#[derive(Debug, Clone)]
+pub struct StatusInputs {
+    pub root: PathBuf,
+    /// `/proc` of the running system; None when auditing an image.
+    pub proc: Option<PathBuf>,
+    pub profile: PathBuf,
+}
+
+pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
+    let profile = Profile::load(&inputs.profile).with_context(|| {
+        format!(
+            "is a pve-tcp-hardening package installed? (no usable {})",
+            inputs.profile.display()
+        )
+    })?;
+    let systemd = read_tree(&inputs.root, MergeMode::SystemdSysctl)?;
+    let procps = read_tree(&inputs.root, MergeMode::ProcpsSystem)?;
+    let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
+    let keys: Vec<KeyReport> = profile
+        .settings
+        .iter()
+        .map(|s| key_report(&s.key, &s.value, &systemd, &procps, proc_sys.as_deref()))
+        .collect();
+    let chrony = chrony_report(&inputs.root, &profile)?;
+    let reboot_pending = reboot_pending(&inputs.root, &profile.package);
+    let ipv6_listeners = match (&inputs.proc, profile.disable_ipv6) {
+        (Some(proc), true) => ipv6_listeners(proc),
+        _ => Vec::new(),
+    };
+    let problems = problems(&keys, &chrony, reboot_pending, &ipv6_listeners);
+    Ok(StatusReport {
+        schema: JSON_SCHEMA_VERSION,
+        package: profile.package.clone(),
+        profile: profile.name.clone(),
+        ok: problems.is_empty(),
+        keys,
+        chrony,
+        reboot_pending,
+        ipv6_listeners,
+        problems,
+    })
+}
+
+fn setter_report(s: &Setter) -> SetterReport {
+    SetterReport {
+        file: s.file.clone(),
+        line: s.lineno,
+        value: s.value.clone(),
+    }
+}
+
+fn key_report(
+    key: &str,
+    desired: &str,
+    systemd: &MergedTree,
+    procps: &MergedTree,
+    proc_sys: Option<&Path>,
+) -> KeyReport {
+    let merged = systemd.lookup(key);
+    let boot = merged.as_ref().map(|m| m.winner.value.clone());
+    let live_read = proc_sys.map(|p| read_value(p, key));
+    let live = live_read.as_ref().and_then(|r| r.as_ref().ok().cloned());
+    let kernel_lacks =
+        matches!(&live_read, Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound);
+    let boot_ok = boot.as_deref().is_some_and(|b| same_value(b, desired));
+    let live_ok = live.as_deref().is_none_or(|l| same_value(l, desired));
+    let state = if kernel_lacks {
+        KeyState::Missing
+    } else if !boot_ok {
+        KeyState::Shadowed
+    } else if !live_ok {
+        KeyState::Drift
+    } else {
+        KeyState::Ok
+    };
+    let procps_winner = procps.lookup(key).map(|m| m.winner);
+    let procps_system_winner = match (&merged, procps_winner) {
+        (Some(m), Some(p)) if p.file == m.winner.file && same_value(&p.value, &m.winner.value) => {
+            None
+        }
+        (_, p) => p.as_ref().map(setter_report),
+    };
+    KeyReport {
+        key: key.to_string(),
+        desired: desired.to_string(),
+        boot,
+        live,
+        state,
+        winner: merged.as_ref().map(|m| setter_report(&m.winner)),
+        setters: merged
+            .map(|m| m.setters.iter().map(setter_report).collect())
+            .unwrap_or_default(),
+        procps_system_winner,
+    }
+}
+
+fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
+    let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
+    let file = root.join("etc/default/chrony");
+    let installed = file.is_file() || root.join("etc/default/chrony.orig").is_file();
+    let ipv4_only = match fs_err::read_to_string(&file) {
+        Ok(text) => Some(add_ipv4_only(&text).is_ok_and(|edited| edited == text)),
+        Err(_) => None,
+    };
+    Ok(ChronyReport {
+        required: profile.disable_ipv6,
+        installed,
+        diverted_by,
+        ipv4_only,
+    })
+}
+
+fn reboot_pending(root: &Path, package: &str) -> bool {
+    fs_err::read_to_string(root.join("run/reboot-required.pkgs"))
+        .is_ok_and(|text| text.lines().any(|l| l.trim() == package))
+}
+
+fn problems(
+    keys: &[KeyReport],
+    chrony: &ChronyReport,
+    reboot_pending: bool,
+    listeners: &[Listener],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in keys {
+        match k.state {
+            KeyState::Shadowed => out.push(match &k.winner {
+                Some(w) => format!(
+                    "{} is shadowed: at boot {}:{} sets {} (wanted {})",
+                    k.key,
+                    w.file.display(),
+                    w.line,
+                    w.value,
+                    k.desired
+                ),
+                None => format!("{} is set by no sysctl.d file (wanted {})", k.key, k.desired),
+            }),
+            KeyState::Drift => out.push(format!(
+                "{} drifted: live {} (wanted {}; a reboot or `pve-tcp-hardening apply` restores it)",
+                k.key,
+                k.live.as_deref().unwrap_or("?"),
+                k.desired
+            )),
+            KeyState::Ok | KeyState::Missing => {}
+        }
+    }
+    if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
+        out.push("chronyd is not IPv4-only: /etc/default/chrony lacks -4 in DAEMON_OPTS".into());
+    }
+    if reboot_pending {
+        out.push("reboot pending: /run/reboot-required lists this package".into());
+    }
+    for l in listeners {
+        out.push(format!(
+            "listening on IPv6: {} [{}]:{}{}",
+            l.proto,
+            l.address,
+            l.port,
+            l.process
+                .as_ref()
+                .map(|p| format!(" ({p}, pid {})", l.pid.unwrap_or(0)))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}

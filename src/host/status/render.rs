@@ -1,0 +1,93 @@
+//! The human table of a [`StatusReport`].
+
+use super::model::{KeyState, StatusReport};
+use crate::output::render_table_painted;
+
+/// The human table: compact, aligned, colour only on a terminal.
+pub fn render_text(report: &StatusReport, colour: bool) -> String {
+    let paint = |state: KeyState, text: String| -> String {
+        if !colour {
+            return text;
+        }
+        let code = match state {
+            KeyState::Ok => "32",
+            KeyState::Drift | KeyState::Missing => "33",
+            KeyState::Shadowed => "31",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    };
+    let state_name = |s: KeyState| match s {
+        KeyState::Ok => "ok",
+        KeyState::Drift => "drift",
+        KeyState::Shadowed => "shadowed",
+        KeyState::Missing => "missing",
+    };
+    let rows: Vec<[String; 6]> = report
+        .keys
+        .iter()
+        .map(|k| {
+            let winner = k
+                .winner
+                .as_ref()
+                .map(|w| format!("{}:{}", w.file.display(), w.line))
+                .unwrap_or_else(|| "-".into());
+            [
+                k.key.clone(),
+                k.desired.clone(),
+                k.boot.clone().unwrap_or_else(|| "-".into()),
+                k.live.clone().unwrap_or_else(|| "-".into()),
+                state_name(k.state).to_string(),
+                winner,
+            ]
+        })
+        .collect();
+    let header = ["KEY", "WANT", "BOOT", "LIVE", "STATE", "BOOT WINNER"];
+    let table = render_table_painted(header, &rows, |row, column, cell| match column {
+        4 => paint(report.keys[row].state, cell),
+        _ => cell,
+    });
+    let mut lines = table.lines();
+    let mut out = format!("{} (profile {})\n", report.package, report.profile);
+    if let Some(line) = lines.next() {
+        out.push_str(&format!("{line}\n"));
+    }
+    for (line, key) in lines.zip(&report.keys) {
+        out.push_str(&format!("{line}\n"));
+        if let Some(p) = &key.procps_system_winner {
+            out.push_str(&format!(
+                "  note: `sysctl --system` ends with {}:{} = {} (it reads /etc/sysctl.conf again last)\n",
+                p.file.display(),
+                p.line,
+                p.value
+            ));
+        }
+    }
+    let c = &report.chrony;
+    out.push_str(&format!(
+        "chrony: {}\n",
+        match (c.installed, c.ipv4_only, &c.diverted_by) {
+            (false, _, _) => "not installed".to_string(),
+            (true, Some(true), Some(by)) => format!("IPv4-only (-4), diverted by {by}"),
+            (true, Some(true), None) => "IPv4-only (-4), not diverted".to_string(),
+            (true, _, by) => format!(
+                "listens on IPv6 too (no -4){}",
+                by.as_ref()
+                    .map(|b| format!(", diverted by {b}"))
+                    .unwrap_or_default()
+            ),
+        }
+    ));
+    out.push_str(&format!(
+        "reboot pending: {}\n",
+        if report.reboot_pending { "yes" } else { "no" }
+    ));
+    for problem in &report.problems {
+        out.push_str(&format!("problem: {problem}\n"));
+    }
+    out.push_str(if report.ok {
+        "all in force\n"
+    } else {
+        "NOT all in force\n"
+    });
+    out
+}
