@@ -11,8 +11,9 @@ use crate::atomic::{write_atomic, NewFileMode};
 use crate::build::catalog::Catalog;
 use crate::build::render::Renderer;
 use crate::build::rfc2822::rfc2822;
-use crate::contract::{Profile, SYSCTL_FILE_NAME};
+use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::host::cli::HelperCli;
+use crate::host::plan::lockout::{IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, OVERRIDE_QUESTION};
 use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,14 @@ use std::process::Command;
 pub const VIRTUAL_PACKAGE: &str = "pve-tcp-hardening-profile";
 
 /// Maintainer files rendered from `debian/` into every package.
-const MAINTAINER_FILES: [&str; 5] = ["config", "postinst", "prerm", "postrm", "templates"];
+const MAINTAINER_FILES: [&str; 6] = [
+    "config",
+    "preinst",
+    "postinst",
+    "prerm",
+    "postrm",
+    "templates",
+];
 
 /// What every package of one build shares.
 #[derive(Debug, Clone)]
@@ -136,6 +144,7 @@ fn stage_crate(
         renderer.render_sysctl(profile, catalog)?.as_bytes(),
     )?;
     write("profile.json", profile.to_json()?.as_bytes())?;
+    write(IPV6_IN_USE_SCRIPT_NAME, IPV6_IN_USE_SCRIPT.as_bytes())?;
     write("pve-tcp-hardening.8", &man_page()?)?;
     write("pve-tcp-hardening.bash", &bash_completion())?;
     write(
@@ -176,6 +185,11 @@ fn package_context(profile: &Profile, settings: &BuildSettings) -> Result<tera::
         .and_then(|()| context.try_insert("version", &settings.version))
         .and_then(|()| context.try_insert("maintainer", &settings.maintainer))
         .and_then(|()| context.try_insert("date", &rfc2822(settings.source_date_epoch)))
+        .and_then(|()| context.try_insert("base_package", BASE_PACKAGE))
+        .and_then(|()| context.try_insert("override_question", OVERRIDE_QUESTION))
+        // The lockout check, embedded into preinst as it is (the heredoc's
+        // quoted delimiter keeps sh from expanding it).
+        .and_then(|()| context.try_insert("ipv6_check", IPV6_IN_USE_SCRIPT.trim_end()))
         .context("cannot build the template context")?;
     Ok(context)
 }
@@ -216,6 +230,11 @@ fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> R
         [helper, "usr/sbin/", "755"],
         [SYSCTL_FILE_NAME, "etc/sysctl.d/", "644"],
         ["profile.json", "usr/share/pve-tcp-hardening/", "644"],
+        [
+            IPV6_IN_USE_SCRIPT_NAME,
+            "usr/share/pve-tcp-hardening/",
+            "755",
+        ],
         ["pve-tcp-hardening.8", "usr/share/man/man8/", "644"],
         [
             "pve-tcp-hardening.bash",

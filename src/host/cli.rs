@@ -22,6 +22,12 @@ pub enum HelperCommand {
     /// value; chrony; pending reboot; sockets still on IPv6. Exit status:
     /// 0 all in force, 1 something needs attention, 2 error.
     Status(StatusArgs),
+    /// What installing, or switching to, a profile will do on this host,
+    /// before it does it: values now, after install and after the next
+    /// boot; IPv6 lockout findings; sockets that go away; chrony; what of
+    /// the admin's is adopted. Exit status: 0 nothing stands in the way,
+    /// 1 the install would be refused, 2 error.
+    Plan(PlanArgs),
     /// Entry points of the package's maintainer scripts (not for admins).
     #[command(hide = true)]
     Maint(MaintArgs),
@@ -41,6 +47,27 @@ pub struct StatusArgs {
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// Print the report as JSON (schema in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Root of the host tree (a mounted image, a test tree).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The running system's /proc (default: /proc when --root is /; none,
+    /// so no live values, sockets or addresses, otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub proc: Option<PathBuf>,
+    /// The profile to plan for: a package's profile.json, e.g. from
+    /// `dpkg-deb -x` (default: the installed one).
+    #[arg(long, value_name = "FILE", conflicts_with = "deb")]
+    pub profile: Option<PathBuf>,
+    /// A .deb not yet installed (extracted with dpkg-deb to a temp dir).
+    #[arg(long, value_name = "FILE")]
+    pub deb: Option<PathBuf>,
+    /// Print the plan as JSON (schema in the README).
     #[arg(long)]
     pub json: bool,
 }

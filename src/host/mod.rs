@@ -10,6 +10,7 @@
 pub mod chrony;
 pub mod cli;
 pub mod maint;
+pub mod plan;
 pub mod state;
 pub mod status;
 pub mod sysctl;

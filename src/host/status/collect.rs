@@ -3,7 +3,7 @@
 //! chrony, a pending reboot and IPv6 sockets. It only reads.
 
 use super::model::*;
-use super::sockets::ipv6_listeners;
+use super::sockets::{holds_ipv6_address, ipv6_listeners};
 use crate::contract::{Profile, BASE_PACKAGE};
 use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
 use crate::host::sysctl::apply::read_value;
@@ -164,7 +164,7 @@ fn problems(
     if reboot_pending {
         out.push("reboot pending: /run/reboot-required lists this package".into());
     }
-    for l in listeners {
+    for l in listeners.iter().filter(|l| holds_ipv6_address(l)) {
         out.push(format!(
             "listening on IPv6: {} [{}]:{}{}",
             l.proto,

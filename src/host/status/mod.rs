@@ -11,8 +11,8 @@ mod sockets;
 
 pub use collect::{collect, StatusInputs};
 pub use model::*;
-pub use render::render_text;
-pub use sockets::ipv6_listeners;
+pub use render::{describe_listener, render_text};
+pub use sockets::{holds_ipv6_address, ipv6_listeners};
 
 use crate::contract::PROFILE_JSON;
 use anyhow::{Context, Result};

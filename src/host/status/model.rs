@@ -53,6 +53,16 @@ pub struct ChronyReport {
     pub ipv4_only: Option<bool>,
 }
 
+/// What an IPv6 socket is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// An IPv6 address (`::1`, global, link-local): it goes away with IPv6.
+    Address,
+    /// `::`: it stays after IPv6 is off and serves IPv4 (if dual-stack).
+    Wildcard,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Listener {
     pub proto: String,
@@ -60,6 +70,9 @@ pub struct Listener {
     pub port: u16,
     pub pid: Option<u32>,
     pub process: Option<String>,
+    pub bound: Bound,
+    /// `IPV6_V6ONLY`: true IPv6-only, false dual-stack; null when unknown.
+    pub v6only: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +85,8 @@ pub struct StatusReport {
     pub keys: Vec<KeyReport>,
     pub chrony: ChronyReport,
     pub reboot_pending: bool,
-    /// Only collected when the profile turns IPv6 off.
+    /// Only collected when the profile turns IPv6 off. Only those bound to
+    /// an address are problems; wildcard ones are information.
     pub ipv6_listeners: Vec<Listener>,
     /// One line per problem, for humans and monitoring.
     pub problems: Vec<String>,

@@ -1,6 +1,6 @@
 //! The human table of a [`StatusReport`].
 
-use super::model::{KeyState, StatusReport};
+use super::model::{Bound, KeyState, Listener, StatusReport};
 use crate::output::render_table_painted;
 
 /// The human table: compact, aligned, colour only on a terminal.
@@ -81,6 +81,16 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
         "reboot pending: {}\n",
         if report.reboot_pending { "yes" } else { "no" }
     ));
+    for l in report
+        .ipv6_listeners
+        .iter()
+        .filter(|l| l.bound == Bound::Wildcard)
+    {
+        out.push_str(&format!(
+            "info: {} (wildcard: stays after IPv6 is off, serves IPv4 if dual-stack)\n",
+            describe_listener(l)
+        ));
+    }
     for problem in &report.problems {
         out.push_str(&format!("problem: {problem}\n"));
     }
@@ -90,4 +100,18 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
         "NOT all in force\n"
     });
     out
+}
+
+/// `tcp6 [::]:22 (sshd, pid 812), dual-stack`, as status and plan show a socket.
+pub fn describe_listener(l: &Listener) -> String {
+    let owner = match (&l.process, l.pid) {
+        (Some(p), Some(pid)) => format!(" ({p}, pid {pid})"),
+        _ => String::new(),
+    };
+    let stack = match l.v6only {
+        Some(true) => ", IPv6-only",
+        Some(false) => ", dual-stack",
+        None => "",
+    };
+    format!("{} [{}]:{}{owner}{stack}", l.proto, l.address, l.port)
 }

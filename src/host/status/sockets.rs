@@ -1,7 +1,17 @@
 //! IPv6 sockets from `/proc/net/tcp6` and `/proc/net/udp6` and the
 //! processes that hold them (`/proc/PID/fd`), as `ss -atlnup` shows them.
+//!
+//! What the guide checks after its reboot is a socket bound to an IPv6
+//! address (`[::1]`, a global or link-local one): it stays until its daemon
+//! restarts and cannot come back once IPv6 is off. A socket on the wildcard
+//! `[::]` (sshd's `[::]:22`, pveproxy's dual-stack `*:8006`, rpcbind) stays
+//! after IPv6 is off and serves IPv4; it is information, not a problem.
+//! Whether a wildcard socket is dual-stack or IPv6-only (`IPV6_V6ONLY`) is
+//! not in /proc; like `ss`, we ask the kernel over sock_diag netlink
+//! (`INET_DIAG_SKV6ONLY`).
 
-use super::model::Listener;
+use super::model::{Bound, Listener};
+use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::path::Path;
 
@@ -21,6 +31,13 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
         }
     }
     let owners = socket_owners(proc);
+    // Netlink answers for the namespace we run in, which is what /proc shows
+    // only when `proc` is our own /proc (a test tree's inodes mean nothing).
+    let v6only = if proc == Path::new("/proc") {
+        v6only_by_inode()
+    } else {
+        HashMap::new()
+    };
     found
         .into_iter()
         .map(|(proto, address, port, inode)| {
@@ -31,9 +48,121 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
                 port,
                 pid: owner.map(|(_, pid, _)| *pid),
                 process: owner.map(|(_, _, comm)| comm.clone()),
+                bound: if address.is_unspecified() {
+                    Bound::Wildcard
+                } else {
+                    Bound::Address
+                },
+                v6only: v6only.get(&inode).copied(),
             }
         })
         .collect()
+}
+
+/// Whether a listener holds IPv6 as the guide means it: bound to an IPv6
+/// address. An IPv4-mapped address (`::ffff:a.b.c.d`) is IPv4 traffic.
+pub fn holds_ipv6_address(listener: &Listener) -> bool {
+    listener.bound == Bound::Address
+        && listener
+            .address
+            .parse::<Ipv6Addr>()
+            .is_ok_and(|a| a.to_ipv4_mapped().is_none())
+}
+
+/// `IPV6_V6ONLY` of every listening TCP and bound UDP IPv6 socket of this
+/// network namespace, by socket inode. Empty when the kernel has no
+/// sock_diag for a protocol (then `v6only` is unknown: null).
+fn v6only_by_inode() -> HashMap<u64, bool> {
+    let mut found = HashMap::new();
+    // (protocol, states): TCP_LISTEN = 10; a bound UDP socket is TCP_CLOSE = 7.
+    for (protocol, states) in [(6u8, 1u32 << 10), (17u8, 1u32 << 7)] {
+        if let Ok(answers) = sock_diag_dump(protocol, states) {
+            found.extend(answers);
+        }
+    }
+    found
+}
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const INET_DIAG_SKV6ONLY: u16 = 11;
+const AF_INET6: u8 = 10;
+
+/// One `inet_diag_req_v2` dump for AF_INET6 (linux/inet_diag.h); the kernel
+/// adds INET_DIAG_SKV6ONLY to every listening or closed (bound UDP) socket
+/// of that family without being asked.
+fn sock_diag_dump(protocol: u8, states: u32) -> std::io::Result<Vec<(u64, bool)>> {
+    use rustix::net::{netlink, recv, sendto, socket, AddressFamily, RecvFlags, SendFlags};
+    let fd = socket(
+        AddressFamily::NETLINK,
+        rustix::net::SocketType::DGRAM,
+        Some(netlink::SOCK_DIAG),
+    )?;
+    let mut request = Vec::with_capacity(72);
+    request.extend_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
+    request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    request.extend_from_slice(&(0x1u16 | 0x300).to_ne_bytes()); // NLM_F_REQUEST | NLM_F_DUMP
+    request.extend_from_slice(&1u32.to_ne_bytes()); // seq
+    request.extend_from_slice(&0u32.to_ne_bytes()); // pid
+    request.extend_from_slice(&[AF_INET6, protocol, 0, 0]); // family, protocol, ext, pad
+    request.extend_from_slice(&states.to_ne_bytes());
+    request.extend_from_slice(&[0u8; 48]); // inet_diag_sockid: match all
+    sendto(
+        &fd,
+        &request,
+        SendFlags::empty(),
+        &netlink::SocketAddrNetlink::new(0, 0),
+    )?;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let (len, _) = recv(&fd, &mut buf[..], RecvFlags::empty())?;
+        match parse_diag_messages(&buf[..len], &mut found) {
+            Some(true) => return Ok(found),
+            Some(false) => {}
+            None => return Err(std::io::Error::other("sock_diag refused the dump")),
+        }
+    }
+}
+
+/// Reads one datagram of netlink messages into `found`; `Some(true)` at the
+/// end of the dump, `None` on an error message or a malformed one.
+fn parse_diag_messages(mut data: &[u8], found: &mut Vec<(u64, bool)>) -> Option<bool> {
+    let u16_at =
+        |d: &[u8], at: usize| Some(u16::from_ne_bytes(d.get(at..at + 2)?.try_into().ok()?));
+    let u32_at =
+        |d: &[u8], at: usize| Some(u32::from_ne_bytes(d.get(at..at + 4)?.try_into().ok()?));
+    while data.len() >= 16 {
+        let len = u32_at(data, 0)? as usize;
+        let kind = u16_at(data, 4)?;
+        if len < 16 || len > data.len() {
+            return None;
+        }
+        match kind {
+            NLMSG_DONE => return Some(true),
+            NLMSG_ERROR => return None,
+            _ => {}
+        }
+        // nlmsghdr (16) + inet_diag_msg (72): the inode is its last field.
+        let message = &data[16..len];
+        let inode = u32_at(message, 68)?;
+        let mut attrs = message.get(72..)?;
+        while attrs.len() >= 4 {
+            let attr_len = u16_at(attrs, 0)? as usize;
+            if attr_len < 4 || attr_len > attrs.len() {
+                break;
+            }
+            if u16_at(attrs, 2)? == INET_DIAG_SKV6ONLY && attr_len >= 5 {
+                found.push((u64::from(inode), attrs[4] != 0));
+            }
+            attrs = attrs
+                .get(attr_len.next_multiple_of(4)..)
+                .unwrap_or_default();
+        }
+        data = data.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    Some(false)
 }
 
 /// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`

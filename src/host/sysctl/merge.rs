@@ -123,13 +123,41 @@ const PROCPS_DIRS: &[&str] = &[
 
 /// Read every sysctl.d file under `root` the way `mode` does.
 pub fn read_tree(root: &Path, mode: MergeMode) -> Result<MergedTree> {
+    read_tree_placing(root, mode, None)
+}
+
+/// A file that is not on disk yet, read as if it were: `plan` places the
+/// package's sysctl file this way before it is installed.
+#[derive(Debug, Clone)]
+pub struct PlacedFile {
+    /// Its name in `/etc/sysctl.d` (the first directory: it wins its name).
+    pub name: String,
+    pub text: String,
+}
+
+/// [`read_tree`], with `placed` in `/etc/sysctl.d` instead of whatever
+/// holds its name on disk.
+pub fn read_tree_placing(
+    root: &Path,
+    mode: MergeMode,
+    placed: Option<&PlacedFile>,
+) -> Result<MergedTree> {
     let mut files = winning_files(root, mode)?;
+    let placed_path = placed.map(|p| Path::new("/etc/sysctl.d").join(&p.name));
+    if let (Some(p), Some(path)) = (placed, &placed_path) {
+        files.retain(|f| f.file_name() != Some(std::ffi::OsStr::new(&p.name)));
+        files.push(path.clone());
+        files.sort_unstable_by(|a, b| a.file_name().cmp(&b.file_name()));
+    }
     if mode == MergeMode::ProcpsSystem && is_regular_file(&root.join("etc/sysctl.conf")) {
         files.push(PathBuf::from("/etc/sysctl.conf"));
     }
     let mut lines = Vec::new();
     for file in &files {
-        let text = read_config(root, file)?;
+        let text = match placed {
+            Some(p) if placed_path.as_ref() == Some(file) => p.text.clone(),
+            _ => read_config(root, file)?,
+        };
         lines.extend(tree_lines(file, &text));
     }
     Ok(MergedTree { mode, files, lines })

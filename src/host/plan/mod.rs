@@ -1,0 +1,259 @@
+//! `pve-tcp-hardening plan`: what installing, or switching to, a profile
+//! will do on this host, before it does it. Per key: the live value now,
+//! right after the install (it applies exactly the package's file) and after
+//! the next boot (the boot-time merge of sysctl.d with the package's file
+//! placed where it will be, [`read_tree_placing`]); the lockout guard's
+//! findings ([`lockout`]); the IPv6 sockets that go away; chrony; what of
+//! the admin's is adopted ([`adopt`]). It only reads.
+//!
+//! It runs from the installed helper and from a .deb not yet installed
+//! (`--deb`, or the helper and profile of a `dpkg-deb -x` tree).
+
+pub mod adopt;
+pub mod lockout;
+mod model;
+mod render;
+
+pub use model::*;
+pub use render::render_text;
+
+use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE_NAME};
+use crate::files::read_to_string_if_exists;
+use crate::host::chrony::ChronyDiversion;
+use crate::host::cli::PlanArgs;
+use crate::host::status::{holds_ipv6_address, ipv6_listeners, SetterReport};
+use crate::host::sysctl::apply::read_value;
+use crate::host::sysctl::merge::{read_tree_placing, MergeMode, PlacedFile};
+use anyhow::{bail, Context, Result};
+use lockout::{check_ipv6_in_use, override_preseeded, CheckScript};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Where to look, and what would be installed.
+#[derive(Debug, Clone)]
+pub struct PlanInputs {
+    pub root: PathBuf,
+    /// `/proc` of the running system; None when planning for an image.
+    pub proc: Option<PathBuf>,
+    /// The package's profile.json.
+    pub profile: PathBuf,
+    /// The package's sysctl file; None: the profile's settings, one a line.
+    pub sysctl_file: Option<PathBuf>,
+    pub script: CheckScript,
+}
+
+/// Entry point of `pve-tcp-hardening plan`: exit 0 when nothing stands in
+/// the way, 1 when the lockout guard would stop the install, 2 on error.
+pub fn run_cli(args: &PlanArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let proc = match &args.proc {
+        Some(p) => Some(p.clone()),
+        None if args.root == Path::new("/") => Some(PathBuf::from("/proc")),
+        None => None,
+    };
+    // Kept until the report is made: an extracted .deb lives here.
+    let extracted;
+    let package_root = match &args.deb {
+        Some(deb) => {
+            extracted = extract_deb(deb)?;
+            Some(extracted.path().to_path_buf())
+        }
+        None => None,
+    };
+    let profile = match (&package_root, &args.profile) {
+        (Some(dir), _) => dir.join(PROFILE_JSON),
+        (None, Some(p)) => p.clone(),
+        (None, None) => args.root.join(PROFILE_JSON),
+    };
+    let report = collect(&PlanInputs {
+        sysctl_file: shipped_sysctl_file(&profile, &args.root),
+        script: CheckScript::beside(&profile),
+        root: args.root.clone(),
+        proc,
+        profile,
+    })?;
+    if args.json {
+        let mut text = serde_json::to_string_pretty(&report).context("cannot write JSON")?;
+        text.push('\n');
+        crate::output::emit(&text)?;
+    } else {
+        crate::output::emit(&render_text(&report, std::io::stdout().is_terminal()))?;
+    }
+    Ok(ExitCode::from(if report.proceeds { 0 } else { 1 }))
+}
+
+/// `dpkg-deb -x` into a temporary directory.
+fn extract_deb(deb: &Path) -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let out = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(deb)
+        .arg(dir.path())
+        .output()
+        .context("cannot run dpkg-deb (is dpkg installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "dpkg-deb -x {} failed: {}",
+            deb.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(dir)
+}
+
+/// The sysctl file of the package whose profile.json is `profile`: in an
+/// extracted package tree it sits at `etc/sysctl.d/` of that tree. The
+/// installed profile's tree is the host itself, whose file may be the
+/// admin's: then the profile's settings stand for the package's file.
+fn shipped_sysctl_file(profile: &Path, root: &Path) -> Option<PathBuf> {
+    let tree = profile.to_str()?.strip_suffix(PROFILE_JSON)?;
+    let tree = Path::new(tree);
+    if tree == root || tree.as_os_str().is_empty() {
+        return None;
+    }
+    let file = tree.join("etc/sysctl.d").join(SYSCTL_FILE_NAME);
+    file.is_file().then_some(file)
+}
+
+pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
+    let profile = Profile::load(&inputs.profile)
+        .with_context(|| format!("no usable profile at {}", inputs.profile.display()))?;
+    let text = match &inputs.sysctl_file {
+        Some(path) => read_to_string_if_exists(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .with_context(|| format!("{} is missing", path.display()))?,
+        None => profile
+            .settings
+            .iter()
+            .map(|s| format!("{} = {}\n", s.key, s.value))
+            .collect(),
+    };
+    let placed = PlacedFile {
+        name: SYSCTL_FILE_NAME.to_string(),
+        text,
+    };
+    let boot = read_tree_placing(&inputs.root, MergeMode::SystemdSysctl, Some(&placed))
+        .with_context(|| {
+            format!(
+                "cannot read the sysctl.d files under {}",
+                inputs.root.display()
+            )
+        })?;
+    let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
+    let keys: Vec<KeyPlan> = profile
+        .settings
+        .iter()
+        .map(|s| {
+            let live = proc_sys.as_ref().map(|p| read_value(p, &s.key));
+            let lacks = matches!(&live, Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound);
+            let merged = boot.lookup(&s.key);
+            KeyPlan {
+                key: s.key.clone(),
+                wanted: s.value.clone(),
+                live_now: live.and_then(Result::ok),
+                after_install: (!lacks).then(|| s.value.clone()),
+                after_boot: merged.as_ref().map(|m| m.winner.value.clone()),
+                boot_winner: merged.map(|m| SetterReport {
+                    file: m.winner.file,
+                    line: m.winner.lineno,
+                    value: m.winner.value,
+                }),
+            }
+        })
+        .collect();
+    let reboot_after_install = profile.settings.iter().zip(&keys).any(|(s, k)| {
+        s.reboot
+            && k.live_now
+                .as_deref()
+                .is_some_and(|l| !crate::host::sysctl::merge::same_value(l, &s.value))
+    });
+    let lockout = lockout_plan(inputs, &profile)?;
+    let chrony = chrony_plan(&inputs.root, &profile)?;
+    let chrony_restarts_ipv4_only = chrony.action == "divert" || chrony.action == "keep";
+    let ipv6_sockets_going_away = match (&inputs.proc, profile.disable_ipv6) {
+        (Some(proc), true) => ipv6_listeners(proc)
+            .into_iter()
+            .filter(holds_ipv6_address)
+            .map(|l| GoingAway {
+                when: if chrony_restarts_ipv4_only && l.process.as_deref() == Some("chronyd") {
+                    "install".into()
+                } else {
+                    "reboot".into()
+                },
+                listener: l,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(PlanReport {
+        schema: PLAN_SCHEMA_VERSION,
+        package: profile.package.clone(),
+        profile: profile.name.clone(),
+        disables_ipv6: profile.disable_ipv6,
+        proceeds: !lockout.would_stop,
+        keys,
+        reboot_after_install,
+        lockout,
+        ipv6_sockets_going_away,
+        chrony,
+        adopted: adopt::adoption(&inputs.root, &profile)?,
+    })
+}
+
+fn lockout_plan(inputs: &PlanInputs, profile: &Profile) -> Result<LockoutPlan> {
+    let findings = check_ipv6_in_use(&inputs.script, &inputs.root, inputs.proc.as_deref())?;
+    let override_set = override_preseeded(&inputs.root)?;
+    Ok(LockoutPlan {
+        checked: profile.disable_ipv6,
+        would_stop: profile.disable_ipv6 && !override_set && !findings.stops.is_empty(),
+        stops: findings.stops,
+        warnings: findings.warnings,
+        override_set,
+        script: inputs.script.describe(),
+    })
+}
+
+fn chrony_plan(root: &Path, profile: &Profile) -> Result<ChronyPlan> {
+    let installed =
+        root.join("etc/default/chrony").is_file() || root.join("etc/default/chrony.orig").is_file();
+    let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
+    let ours = diverted_by
+        .as_deref()
+        .is_some_and(|by| by.starts_with(BASE_PACKAGE));
+    let hand_made_ipv4_only = !ours && adopt::chrony_has_ipv4_only(root)?;
+    let (action, note) = match (profile.disable_ipv6, installed, ours) {
+        (true, false, _) => (
+            "none",
+            "chrony is not installed: nothing to do (installed later, it gets -4 through this package's trigger)".to_string(),
+        ),
+        (true, true, true) => (
+            "keep",
+            format!(
+                "already IPv4-only through the diversion by {}; kept",
+                diverted_by.as_deref().unwrap_or_default()
+            ),
+        ),
+        (true, true, false) if hand_made_ipv4_only => (
+            "divert",
+            "/etc/default/chrony is diverted to /etc/default/chrony.orig; its -4 (added by hand) is kept once; chronyd restarts".to_string(),
+        ),
+        (true, true, false) => (
+            "divert",
+            "/etc/default/chrony is diverted to /etc/default/chrony.orig, -4 is added to DAEMON_OPTS and chronyd restarts: it stops listening on IPv6 ([::1]:323) at once".to_string(),
+        ),
+        (false, _, true) => (
+            "undivert",
+            format!(
+                "the diversion by {} is removed: chrony gets its own file back and restarts, listening on IPv6 again",
+                diverted_by.as_deref().unwrap_or_default()
+            ),
+        ),
+        (false, _, false) => ("none", "untouched: this profile keeps IPv6 on".to_string()),
+    };
+    Ok(ChronyPlan {
+        installed,
+        diverted_by,
+        action: action.to_string(),
+        note,
+    })
+}

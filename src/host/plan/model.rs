@@ -1,0 +1,71 @@
+//! What `plan` reports, serialized as the JSON schema documented in the
+//! README (`plan --json`, version [`PLAN_SCHEMA_VERSION`]).
+
+use super::adopt::Adoption;
+use crate::host::status::{Listener, SetterReport};
+use serde::Serialize;
+
+/// Bumped when a field changes meaning or disappears (adding one does not).
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub schema: u32,
+    pub package: String,
+    pub profile: String,
+    pub disables_ipv6: bool,
+    /// False when the lockout guard would stop the install (exit status 1).
+    pub proceeds: bool,
+    pub keys: Vec<KeyPlan>,
+    /// The install asks for a reboot (a key that needs one changes).
+    pub reboot_after_install: bool,
+    pub lockout: LockoutPlan,
+    /// Sockets bound to an IPv6 address that go away (IPv6-off profiles).
+    pub ipv6_sockets_going_away: Vec<GoingAway>,
+    pub chrony: ChronyPlan,
+    pub adopted: Adoption,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyPlan {
+    pub key: String,
+    pub wanted: String,
+    /// Null when the kernel lacks the key or no live system is inspected.
+    pub live_now: Option<String>,
+    /// Null when the kernel lacks the key (the install skips it).
+    pub after_install: Option<String>,
+    /// What the boot-time merge gives with the package's file in place.
+    pub after_boot: Option<String>,
+    pub boot_winner: Option<SetterReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LockoutPlan {
+    /// The guard runs only for profiles that turn IPv6 off.
+    pub checked: bool,
+    pub stops: Vec<String>,
+    pub warnings: Vec<String>,
+    /// `pve-tcp-hardening/ipv6-in-use-ok` is preseeded true.
+    pub override_set: bool,
+    pub would_stop: bool,
+    /// Which copy of ipv6-in-use.sh ran.
+    pub script: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GoingAway {
+    #[serde(flatten)]
+    pub listener: Listener,
+    /// `install` (chronyd restarts with -4) or `reboot`.
+    pub when: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChronyPlan {
+    pub installed: bool,
+    pub diverted_by: Option<String>,
+    /// `none`, `divert` (divert and add -4), `keep` (ours already),
+    /// `undivert` (an IPv6-on profile replaces an IPv6-off one).
+    pub action: String,
+    pub note: String,
+}
