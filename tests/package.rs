@@ -150,6 +150,10 @@ fn every_profile_gets_a_complete_package() {
                 "./usr/share/pve-tcp-hardening/profile.json".to_string(),
                 "-rw-r--r--",
             ),
+            (
+                "./usr/share/pve-tcp-hardening/ipv6-in-use.sh".to_string(),
+                "-rwxr-xr-x",
+            ),
         ];
         want.sort();
         let got: Vec<(String, &str)> = files
@@ -185,6 +189,16 @@ fn every_profile_gets_a_complete_package() {
             ipv6_off,
             "{package}: triggers only when IPv6 goes off"
         );
+        assert_eq!(
+            control.contains(" preinst "),
+            ipv6_off,
+            "{package}: a preinst (the lockout guard) only when IPv6 goes off"
+        );
+        assert_eq!(
+            field(&deb, "Pre-Depends").contains("debconf"),
+            ipv6_off,
+            "{package}: preinst reads the lockout override with debconf"
+        );
         let ctl = tempfile::tempdir().unwrap();
         let status = Command::new("dpkg-deb")
             .arg("-e")
@@ -202,6 +216,11 @@ fn every_profile_gets_a_complete_package() {
             "Template: {package}/reboot-required\nType: note\n"
         )));
         assert_eq!(templates.contains("ss -atlnup"), ipv6_off);
+        assert_eq!(
+            templates.contains("Template: pve-tcp-hardening/ipv6-in-use-ok\nType: boolean\n"),
+            ipv6_off,
+            "{package}: the lockout override question"
+        );
 
         // Control fields.
         assert_eq!(field(&deb, "Package"), package);

@@ -24,14 +24,7 @@ use std::process::Command;
 pub const VIRTUAL_PACKAGE: &str = "pve-tcp-hardening-profile";
 
 /// Maintainer files rendered from `debian/` into every package.
-const MAINTAINER_FILES: [&str; 6] = [
-    "config",
-    "preinst",
-    "postinst",
-    "prerm",
-    "postrm",
-    "templates",
-];
+const MAINTAINER_FILES: [&str; 5] = ["config", "postinst", "prerm", "postrm", "templates"];
 
 /// What every package of one build shares.
 #[derive(Debug, Clone)]
@@ -166,6 +159,11 @@ fn stage_crate(
         )?;
     }
     if profile.disable_ipv6 {
+        // The lockout guard: only profiles that turn IPv6 off have one.
+        write(
+            "debian/preinst",
+            renderer.render("preinst", &context)?.as_bytes(),
+        )?;
         write(
             "debian/triggers",
             renderer.render("triggers", &context)?.as_bytes(),
@@ -261,6 +259,8 @@ fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> R
     put("maintainer-scripts", s("debian/"));
     put("changelog", s("debian/changelog"));
     if profile.disable_ipv6 {
+        // preinst reads the lockout override with debconf before unpacking.
+        put("pre-depends", s("debconf (>= 0.5) | debconf-2.0"));
         put("triggers-file", s("debian/triggers"));
     }
     let asset_list = assets

@@ -11,6 +11,7 @@
 
 mod flows;
 mod harness;
+mod lockout;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -169,5 +170,17 @@ mod real_packages {
     #[test]
     fn s9_piuparts_install_purge() {
         flows::piuparts("s9-piuparts", || dist().default.clone());
+    }
+
+    #[test]
+    fn lockout_each_finding_stops_an_ipv6_off_install() {
+        lockout::each_finding_stops_the_install("lockout-stops", || dist().default.clone());
+    }
+
+    #[test]
+    fn lockout_slaac_override_and_ipv6_profile_install() {
+        lockout::installs_that_go_ahead("lockout-proceeds", || {
+            (dist().default.clone(), dist().ipv6.clone())
+        });
     }
 }

@@ -7,7 +7,7 @@
 //!   own `cp` backup.
 //! - `-4` already in chrony's `DAEMON_OPTS` with no diversion: added by hand.
 //! - `/etc/sysctl.d/80_tcp_hardening.conf` that no package lists as its
-//!   conffile: the guide's hand-made file, and the keys where it differs
+//!   conffile (`dpkg-query`): the guide's hand-made file, and the keys where it differs
 //!   from the profile.
 
 use crate::contract::{Profile, SYSCTL_FILE_NAME};
@@ -17,9 +17,10 @@ use crate::host::sysctl::merge::same_value;
 use crate::host::sysctl::parse::{
     key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
 };
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 const CHRONY_DEFAULT: &str = "/etc/default/chrony";
 const CHRONY_BACKUP: &str = "/etc/default/chrony.orig";
@@ -80,7 +81,7 @@ pub fn chrony_has_ipv4_only(root: &Path) -> Result<bool> {
 }
 
 /// The text of `/etc/sysctl.d/80_tcp_hardening.conf` when it exists and no
-/// package lists it among its conffiles in dpkg's status database.
+/// installed (or removed, not purged) package lists it among its conffiles.
 pub fn unowned_sysctl_file(root: &Path) -> Result<Option<String>> {
     let host_path = format!("/etc/sysctl.d/{SYSCTL_FILE_NAME}");
     let path = under_root(root, &host_path);
@@ -89,28 +90,36 @@ pub fn unowned_sysctl_file(root: &Path) -> Result<Option<String>> {
     else {
         return Ok(None);
     };
-    let status = under_root(root, "/var/lib/dpkg/status");
-    let owned = read_to_string_if_exists(&status)
-        .with_context(|| format!("cannot read {}", status.display()))?
-        .is_some_and(|db| lists_conffile(&db, &host_path));
+    let owned = lists_conffile(&all_conffiles(root)?, &host_path);
     Ok((!owned).then_some(text))
 }
 
-/// Whether a `Conffiles:` entry of dpkg's status database names `path`.
-fn lists_conffile(status: &str, path: &str) -> bool {
-    let mut in_conffiles = false;
-    for line in status.lines() {
-        if line.starts_with("Conffiles:") {
-            in_conffiles = true;
-        } else if let Some(entry) = line.strip_prefix(' ').filter(|_| in_conffiles) {
-            if entry.split_whitespace().next() == Some(path) {
-                return true;
-            }
-        } else {
-            in_conffiles = false;
-        }
+/// `dpkg-query -W -f '${Conffiles}'` of every package: ` /path md5` lines.
+fn all_conffiles(root: &Path) -> Result<String> {
+    let mut cmd = Command::new("dpkg-query");
+    if root != Path::new("/") {
+        cmd.arg(format!("--root={}", root.display()));
     }
-    false
+    let out = cmd
+        .args(["-W", "-f", "${Conffiles}\n"])
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run dpkg-query (is dpkg installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "dpkg-query -W failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether a conffile line (` /path md5 [obsolete]`) names `path`.
+fn lists_conffile(conffiles: &str, path: &str) -> bool {
+    conffiles
+        .lines()
+        .any(|line| line.split_whitespace().next() == Some(path))
 }
 
 /// Keys set differently (or only) by the admin's file or the profile.

@@ -175,7 +175,7 @@ check_sessions() {
 		port = hexval(l[2])
 		if (port != 22 && port != 8006) next
 		rh = host_words(r[1])
-		if (substr(rh, 1, 24) == "00000000000000000000ffff") next
+		if (tolower(substr(rh, 1, 24)) == "00000000000000000000ffff") next
 		printf "STOP: established IPv6 connection to port %d (%s) from [%s]:%d to [%s]:%d\n", port, port == 22 ? "sshd" : "web UI", ip6(rh), hexval(r[2]), ip6(host_words(l[1])), port
 	}' "$PROC/net/tcp6"
 }
