@@ -1,0 +1,186 @@
+//! `pve-tcp-hardening plan` on fake host trees, for a package "extracted"
+//! beside them (its profile.json and sysctl file, as `dpkg-deb -x` leaves
+//! them): values now / after install / after boot with the winning file,
+//! the lockout guard and its override, chrony, and what of the admin's is
+//! adopted. The chroot suite compares plan with real installs.
+
+mod common;
+
+use common::fake_host::{catalog, profile, FakeHost};
+use common::{repo_root, Run};
+use pve_tcp_hardening::build::render::Renderer;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The package of `name` as `dpkg-deb -x` would leave it, in `host`'s dir.
+fn extracted(host: &FakeHost, name: &str) -> PathBuf {
+    let p = profile(name);
+    let tree = host.path(&format!("pkg-{name}"));
+    let share = tree.join("usr/share/pve-tcp-hardening");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::create_dir_all(tree.join("etc/sysctl.d")).unwrap();
+    let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
+    std::fs::write(
+        tree.join("etc/sysctl.d/80_tcp_hardening.conf"),
+        renderer.render_sysctl(&p, &catalog()).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(share.join("profile.json"), p.to_json().unwrap()).unwrap();
+    share.join("profile.json")
+}
+
+fn plan(host: &FakeHost, profile_json: &PathBuf, code: i32) -> Value {
+    let out = Run::helper()
+        .args(["plan", "--json", "--root"])
+        .args([host.dir.path()])
+        .args(["--proc"])
+        .args([host.path("proc")])
+        .args(["--profile"])
+        .args([profile_json])
+        .status(code)
+        .run();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn key<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == name)
+        .unwrap_or_else(|| panic!("{name} not in plan"))
+}
+
+#[test]
+fn values_now_after_install_and_after_boot_with_the_winning_file() {
+    let host = FakeHost::new();
+    std::fs::write(
+        host.path("etc/sysctl.d/99-sysctl.conf"),
+        "# local\nnet.ipv4.tcp_sack = 1\n",
+    )
+    .unwrap();
+    let pkg = extracted(&host, "default");
+    let report = plan(&host, &pkg, 0);
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["package"], "pve-tcp-hardening");
+    let sack = key(&report, "net.ipv4.tcp_sack");
+    assert_eq!(sack["live_now"], "1", "{sack}");
+    assert_eq!(sack["after_install"], "0", "{sack}");
+    assert_eq!(sack["after_boot"], "1", "{sack}");
+    assert_eq!(sack["boot_winner"]["file"], "/etc/sysctl.d/99-sysctl.conf");
+    assert_eq!(sack["boot_winner"]["line"], 2);
+    let fin = key(&report, "net.ipv4.tcp_fin_timeout");
+    assert_eq!(fin["live_now"], "60");
+    assert_eq!(fin["after_boot"], fin["wanted"]);
+    assert_eq!(
+        fin["boot_winner"]["file"],
+        "/etc/sysctl.d/80_tcp_hardening.conf"
+    );
+    assert_eq!(report["reboot_after_install"], true, "disable_ipv6 changes");
+    assert_eq!(report["chrony"]["action"], "divert");
+    assert_eq!(report["proceeds"], true);
+    assert_eq!(report["adopted"]["chrony_backup"], Value::Null);
+    assert_eq!(report["adopted"]["sysctl_file"], Value::Null);
+    Run::helper()
+        .args(["plan", "--root"])
+        .args([host.dir.path()])
+        .args(["--proc"])
+        .args([host.path("proc")])
+        .args(["--profile"])
+        .args([&pkg])
+        .stdout_contains("note: after the next boot net.ipv4.tcp_sack is 1 (wanted 0): /etc/sysctl.d/99-sysctl.conf:2 wins\n")
+        .stdout_contains("nothing stands in the way\n")
+        .run();
+}
+
+#[test]
+fn ipv6_in_use_stops_ipv6_off_profiles_only_and_the_override_lets_them_go() {
+    let host = FakeHost::new();
+    host.set_live("net.ipv6.conf.all.forwarding", "1");
+    let default = extracted(&host, "default");
+    let report = plan(&host, &default, 1);
+    assert_eq!(report["proceeds"], false);
+    assert_eq!(report["lockout"]["would_stop"], true);
+    assert_eq!(
+        report["lockout"]["stops"][0],
+        "net.ipv6.conf.all.forwarding = 1 (this node routes IPv6, e.g. for its guests)"
+    );
+    assert!(
+        report["lockout"]["script"]
+            .as_str()
+            .unwrap()
+            .ends_with("usr/share/pve-tcp-hardening/ipv6-in-use.sh")
+            || report["lockout"]["script"] == "the copy built into this helper"
+    );
+    Run::helper()
+        .args(["plan", "--root"])
+        .args([host.dir.path()])
+        .args(["--proc"])
+        .args([host.path("proc")])
+        .args(["--profile"])
+        .args([&default])
+        .status(1)
+        .stdout_contains("  - net.ipv6.conf.all.forwarding = 1")
+        .stdout_contains("echo 'pve-tcp-hardening pve-tcp-hardening/ipv6-in-use-ok boolean true' | debconf-set-selections")
+        .run();
+
+    let ipv6 = extracted(&host, "ipv6");
+    let report = plan(&host, &ipv6, 0);
+    assert_eq!(report["lockout"]["checked"], false);
+    assert_eq!(report["chrony"]["action"], "none");
+
+    std::fs::create_dir_all(host.path("var/cache/debconf")).unwrap();
+    std::fs::write(
+        host.path("var/cache/debconf/config.dat"),
+        "Name: pve-tcp-hardening/ipv6-in-use-ok\nTemplate: pve-tcp-hardening/ipv6-in-use-ok\nValue: true\nOwners: pve-tcp-hardening\nFlags: seen\n\n",
+    )
+    .unwrap();
+    let report = plan(&host, &default, 0);
+    assert_eq!(report["lockout"]["override_set"], true);
+    assert_eq!(report["lockout"]["stops"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_guide_done_by_hand_is_reported_as_adopted() {
+    let host = FakeHost::new();
+    std::fs::copy(
+        host.path("etc/default/chrony"),
+        host.path("etc/default/chrony.orig"),
+    )
+    .unwrap();
+    std::fs::write(host.path("etc/default/chrony"), "DAEMON_OPTS=\"-4 -F 1\"\n").unwrap();
+    std::fs::write(
+        host.path("etc/sysctl.d/80_tcp_hardening.conf"),
+        "net.ipv4.tcp_sack = 1\nnet.ipv4.tcp_fin_timeout = 10\nnet.core.somaxconn = 1024\n",
+    )
+    .unwrap();
+    let pkg = extracted(&host, "default");
+    let report = plan(&host, &pkg, 0);
+    let adopted = &report["adopted"];
+    assert_eq!(adopted["chrony_backup"], "/etc/default/chrony.orig");
+    assert_eq!(adopted["chrony_ipv4_only_by_hand"], true);
+    let file = &adopted["sysctl_file"];
+    assert_eq!(file["path"], "/etc/sysctl.d/80_tcp_hardening.conf");
+    let differs = file["differs"].as_array().unwrap();
+    let sack = differs
+        .iter()
+        .find(|d| d["key"] == "net.ipv4.tcp_sack")
+        .unwrap();
+    assert_eq!(
+        (&sack["theirs"], &sack["ours"]),
+        (&Value::from("1"), &Value::from("0"))
+    );
+    let somaxconn = differs
+        .iter()
+        .find(|d| d["key"] == "net.core.somaxconn")
+        .unwrap();
+    assert_eq!(somaxconn["ours"], Value::Null);
+    assert!(
+        !differs
+            .iter()
+            .any(|d| d["key"] == "net.ipv4.tcp_fin_timeout"),
+        "same value is no difference: {file}"
+    );
+    // The package's file replaces the hand-made one at boot.
+    assert_eq!(key(&report, "net.ipv4.tcp_sack")["after_boot"], "0");
+}
