@@ -164,6 +164,30 @@ wait_for_chronyd() {
 	done
 }
 
+# Sockets bound to an IPv6 address ("[::1]:323", a global or link-local
+# one): what the guide's `ss -atlnup` check is about. The wildcard "[::]"
+# (sshd) and "*" (a dual-stack socket, pveproxy's *:8006) stay after IPv6
+# is off and serve IPv4.
+ipv6_address_listeners() {
+	ss -atlnupH | awk '$5 ~ /^\[/ && $5 !~ /^\[::\]:/ && $5 !~ /^\[::ffff:/ { print $5, $7 }'
+}
+
+# sshd's [::]:22 and the dual-stack *:8006 (pth-dualstack.service) are up.
+wait_for_wildcards() {
+	i=0
+	while [ $i -lt 30 ]; do
+		ss -tlnH | grep -q '\[::\]:22 ' && ss -tlnH | grep -q '\*:8006 ' && return 0
+		sleep 1
+		i=$((i + 1))
+	done
+}
+
+# "ADDRESS:PORT bound v6only" of status JSON's IPv6 listeners on 22 and 8006.
+wildcard_report() { # STATUS-JSON
+	jq -r '[.ipv6_listeners[] | select(.port == 22 or .port == 8006)
+		| "[\(.address)]:\(.port) \(.bound) \(.v6only)"] | sort | join(", ")' "$1" 2>&1
+}
+
 # Listing (path, type, mode, owner, link target) and content hash of every
 # directory systemd-sysctl or procps reads.
 sysctl_tree() {
@@ -223,6 +247,28 @@ case $boot in
 	# The premise of the chrony step: stock chronyd listens on IPv6 too.
 	check stock.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
 
+	# Before the install, from the package not yet installed (the README's
+	# one-liner): status names chronyd's [::1]:323 and only it; sshd's
+	# [::]:22 and the dual-stack *:8006 are information; plan says that
+	# [::1]:323 goes away at the install.
+	wait_for_wildcards
+	pkg=$(mktemp -d)
+	dpkg-deb -x "$debs/pve-tcp-hardening.deb" "$pkg"
+	"$pkg/usr/sbin/pve-tcp-hardening" status --profile "$pkg/usr/share/pve-tcp-hardening/profile.json" \
+		--json >"$state/status.before.json" 2>&1
+	check status.before.exit 1 "$?"
+	show "status --json before the install" "$state/status.before.json"
+	check status.before.address-listeners "listening on IPv6: udp6 [::1]:323" \
+		"$(jq -r '.problems[] | select(startswith("listening on IPv6"))' "$state/status.before.json" | sed 's/ (.*//')"
+	check status.before.wildcards "[::]:22 wildcard true, [::]:8006 wildcard false" \
+		"$(wildcard_report "$state/status.before.json")"
+	"$pkg/usr/sbin/pve-tcp-hardening" plan --profile "$pkg/usr/share/pve-tcp-hardening/profile.json" \
+		--json >"$state/plan.before.json" 2>&1
+	check plan.exit 0 "$?"
+	check plan.chronyd-goes-away "udp6 [::1]:323 chronyd install" \
+		"$(jq -r '.ipv6_sockets_going_away[] | "\(.proto) [\(.address)]:\(.port) \(.process) \(.when)"' "$state/plan.before.json" 2>&1)"
+	rm -rf "$pkg"
+
 	chronyd_before=$(pidof chronyd)
 	# Dpkg::Use-Pty=0: by default apt runs dpkg on a pty that merges the
 	# maintainer scripts' stderr into apt's stdout; without it the notice
@@ -267,6 +313,7 @@ case $boot in
 		show "pve-tcp-hardening status --json" "$state/status.json"
 		check status.exit 1 "$status_rc"
 		check status.names-winner yes "$(grep -q /etc/sysctl.d/90-local.conf "$state/status.txt" && echo yes || echo no)"
+		check status.no-listener-problem "" "$(jq -r '.problems[] | select(startswith("listening on IPv6"))' "$state/status.json")"
 		state_of() {
 			jq -r --arg k "$1" '[.. | objects | select(.key? == $k)][0] | "\(.state) \(.winner.file // "")"' \
 				"$state/status.json" 2>&1
@@ -286,7 +333,7 @@ case $boot in
 
 	ss -atlnup >"$state/ss.boot2"
 	show "ss -atlnup" "$state/ss.boot2"
-	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ { print $5, $7 }')"
+	check no-ipv6-listener "" "$(ipv6_address_listeners)"
 	check reboot-required absent "$([ -e /run/reboot-required ] && echo present || echo absent)"
 
 	rm /etc/sysctl.d/90-local.conf
@@ -303,12 +350,18 @@ case $boot in
 3)
 	check_boot_values stealth "$state/stealth.settings"
 	check stealth.icmp_echo_ignore_all 1 "$(live net.ipv4.icmp_echo_ignore_all)"
+	wait_for_wildcards
+	pve-tcp-hardening status --json >"$state/status.boot3.json" 2>&1
+	check status.after-reboot.exit 0 "$?"
+	show "status --json after the reboot" "$state/status.boot3.json"
+	check status.after-reboot.wildcards "[::]:22 wildcard true, [::]:8006 wildcard false" \
+		"$(wildcard_report "$state/status.boot3.json")"
 	if [ -e /proc/sys/net/ipv6/icmp/echo_ignore_all ]; then
 		check stealth.ipv6.icmp.echo_ignore_all 1 "$(live net.ipv6.icmp.echo_ignore_all)"
 	else
 		result stealth.ipv6.icmp.echo_ignore_all SKIP 1 "MISSING (no such key in this kernel)"
 	fi
-	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ { print $5, $7 }')"
+	check no-ipv6-listener "" "$(ipv6_address_listeners)"
 	run_apt purge purge -y 'pve-tcp-hardening*'
 	check purge.no-diversion "" "$(dpkg-divert --list | grep /etc/default/chrony)"
 	finish reboot

@@ -25,6 +25,9 @@ e2e=$(realpath "$here/../e2e")
 # What the issue asks for, plus procps (a PVE host has sysctl and
 # /etc/sysctl.conf) and jq (the check script reads profile.json).
 packages=(linux-image-amd64 systemd-sysv iproute2 udev chrony procps jq)
+# What a PVE node listens with: sshd on [::]:22 (IPv6-only wildcard) and a
+# dual-stack wildcard like pveproxy's *:8006 (socat, pth-dualstack.service).
+packages+=(openssh-server socat)
 
 work=$(mktemp -d "$(dirname "$out")/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -51,6 +54,20 @@ printf 'pth-vm\n' >"$root/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 pth-vm\n::1 localhost ip6-localhost ip6-loopback\n' \
 	>"$root/etc/hosts"
 ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
+
+# pveproxy's socket: [::]:8006 with IPV6_V6ONLY off (ss shows *:8006).
+cat >"$root/etc/systemd/system/pth-dualstack.service" <<'UNIT'
+[Unit]
+Description=Dual-stack wildcard listener on *:8006, like pveproxy (test only)
+
+[Service]
+ExecStart=/usr/bin/socat TCP6-LISTEN:8006,ipv6only=0,reuseaddr,fork EXEC:/bin/cat
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -sf /etc/systemd/system/pth-dualstack.service \
+	"$root/etc/systemd/system/multi-user.target.wants/pth-dualstack.service"
 rm "$root/usr/sbin/policy-rc.d"
 
 vmlinuz=$(find "$root/boot" -name 'vmlinuz-*' | sort | tail -n 1)
