@@ -90,10 +90,11 @@ pub fn check_ipv6_in_use(
         .wait_with_output()
         .with_context(|| format!("the IPv6 check {} did not finish", script.describe()))?;
     let findings = parse_findings(&String::from_utf8_lossy(&out.stdout));
+    // Exit 1 exactly when a STOP line was printed; anything else is a broken run.
+    let stopped = !findings.stops.is_empty();
     match out.status.code() {
-        Some(0) | Some(1) if (out.status.code() == Some(1)) == !findings.stops.is_empty() => {
-            Ok(findings)
-        }
+        Some(0) if !stopped => Ok(findings),
+        Some(1) if stopped => Ok(findings),
         _ => bail!(
             "the IPv6 check {} failed ({}): {}",
             script.describe(),
