@@ -160,14 +160,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn conffiles_of_the_status_database() {
-        let db = "Package: a\nConffiles:\n /etc/x 0123\n /etc/sysctl.d/80_tcp_hardening.conf abcd\nDescription: y\n";
-        assert!(lists_conffile(db, "/etc/sysctl.d/80_tcp_hardening.conf"));
-        assert!(!lists_conffile(db, "/etc/sysctl.d/80"));
-        let not_conffiles = "Package: a\nDescription: y\n /etc/sysctl.d/80_tcp_hardening.conf\n";
-        assert!(!lists_conffile(
-            not_conffiles,
-            "/etc/sysctl.d/80_tcp_hardening.conf"
-        ));
+    fn conffile_lines_of_dpkg_query() {
+        // `dpkg-query -W -f '${Conffiles}\n'`: one blank line per package
+        // without conffiles, ` /path md5 [obsolete]` lines otherwise.
+        let lines = "\n /etc/x 0123\n /etc/sysctl.d/80_tcp_hardening.conf abcd obsolete\n\n";
+        assert!(lists_conffile(lines, "/etc/sysctl.d/80_tcp_hardening.conf"));
+        assert!(!lists_conffile(lines, "/etc/sysctl.d/80"));
+        assert!(!lists_conffile("", "/etc/x"));
     }
 }
