@@ -184,3 +184,58 @@ fn the_guide_done_by_hand_is_reported_as_adopted() {
     // The package's file replaces the hand-made one at boot.
     assert_eq!(key(&report, "net.ipv4.tcp_sack")["after_boot"], "0");
 }
+
+/// `--deb`: the package is extracted with dpkg-deb into a temporary
+/// directory; its profile, sysctl file and check script are used.
+#[test]
+fn a_deb_not_yet_installed() {
+    let host = FakeHost::new();
+    let profile_json = extracted(&host, "strict");
+    let tree = host.path("pkg-strict");
+    std::fs::copy(
+        repo_root().join("src/host/plan/ipv6-in-use.sh"),
+        profile_json.with_file_name("ipv6-in-use.sh"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        "Package: pve-tcp-hardening-strict\nVersion: 0.1.0-1\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: test\n",
+    )
+    .unwrap();
+    let deb = host.path("strict.deb");
+    let built = std::process::Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-b"])
+        .arg(&tree)
+        .arg(&deb)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::remove_dir_all(&tree).unwrap();
+    let out = Run::helper()
+        .args(["plan", "--json", "--root"])
+        .args([host.dir.path()])
+        .args(["--proc"])
+        .args([host.path("proc")])
+        .args(["--deb"])
+        .args([&deb])
+        .run();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["package"], "pve-tcp-hardening-strict");
+    assert!(
+        report["lockout"]["script"]
+            .as_str()
+            .unwrap()
+            .ends_with("/usr/share/pve-tcp-hardening/ipv6-in-use.sh"),
+        "the package's own copy runs: {}",
+        report["lockout"]
+    );
+    assert_eq!(
+        key(&report, "net.ipv4.tcp_syncookies")["boot_winner"]["file"],
+        "/etc/sysctl.d/80_tcp_hardening.conf"
+    );
+}
