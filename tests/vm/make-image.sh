@@ -2,7 +2,7 @@
 # Build the root tree of the reboot-test VM: Debian 12 with a kernel,
 # systemd as init, chrony, and the Proxmox VE-like sysctl layout.
 #
-#   make-image.sh OUT SOURCES
+#   make-image.sh OUT SOURCES [EXTRA_PACKAGE...]
 #
 # Writes OUT.vmlinuz and OUT.initrd (the image's own kernel, for qemu's
 # direct kernel boot) and then OUT.tar (the root tree; its presence marks a
@@ -14,8 +14,8 @@
 # the e2e suite's mirror detection). The recipe follows the e2e base
 # (both start with tests/e2e/bootstrap.sh): download with network, run every
 # maintainer script without it inside tests/e2e/sandbox.sh. run.sh keys the
-# cache on a hash of this script, bootstrap.sh, sandbox.sh, the pve-layout
-# tree and SOURCES.
+# cache (image.sh) on a hash of this script, bootstrap.sh, sandbox.sh, the
+# pve-layout tree, SOURCES and the extra packages (tests/cluster adds sshd).
 set -euo pipefail
 
 out=${1:?usage: make-image.sh OUT SOURCES}
@@ -24,7 +24,7 @@ here=$(dirname "$(realpath "$0")")
 e2e=$(realpath "$here/../e2e")
 # What the issue asks for, plus procps (a PVE host has sysctl and
 # /etc/sysctl.conf) and jq (the check script reads profile.json).
-packages=(linux-image-amd64 systemd-sysv iproute2 udev chrony procps jq)
+packages=(linux-image-amd64 systemd-sysv iproute2 udev chrony procps jq "${@:3}")
 
 work=$(mktemp -d "$(dirname "$out")/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
