@@ -24,7 +24,8 @@ export SOURCE_DATE_EPOCH
 CARGO_DEB_VERSION := 3.7.0
 BUILD_APT := dpkg-dev gcc
 REPO_APT  := apt-utils gnupg xz-utils
-TEST_APT  := $(BUILD_APT) $(REPO_APT) lintian debootstrap piuparts strace procps systemd util-linux iproute2 python3 qemu-system-x86 e2fsprogs
+TEST_APT  := $(BUILD_APT) $(REPO_APT) lintian debootstrap piuparts strace procps systemd util-linux iproute2 python3 qemu-system-x86 e2fsprogs \
+             qemu-utils ansible-core ansible-lint openssh-client netcat-openbsd jq
 BUILD_TOOL := target/release/pve-tcp-hardening-build
 BUILD_FLAGS = --out $(DIST) --version '$(VERSION)' --maintainer '$(MAINTAINER)'
 
@@ -47,6 +48,8 @@ test: deps-test release debs
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo test --locked
 	tests/vm/run.sh '$(DIST)'
+	$(MAKE) --no-print-directory test-ansible-lint
+	tests/cluster/run.sh '$(DIST)'
 
 # Install missing apt packages (as root) and the pinned cargo-deb.
 deps-build:
@@ -67,6 +70,9 @@ include tests/e2e/e2e.mk
 
 # `make bench` (not part of `make test`): writes BENCHMARKS.md.
 include tests/bench/bench.mk
+
+# The Ansible rollout on three qemu VMs alone, and the role's lint.
+include tests/cluster/cluster.mk
 
 # The reboot proof in a qemu VM alone (`make test` runs it too, as root;
 # elsewhere it says SKIPPED and why).

@@ -2,7 +2,7 @@
 # Build the root tree of the reboot-test VM: Debian 12 with a kernel,
 # systemd as init, chrony, and the Proxmox VE-like sysctl layout.
 #
-#   make-image.sh OUT SOURCES
+#   make-image.sh OUT SOURCES [EXTRA_PACKAGE...]
 #
 # Writes OUT.vmlinuz and OUT.initrd (the image's own kernel, for qemu's
 # direct kernel boot) and then OUT.tar (the root tree; its presence marks a
@@ -14,8 +14,8 @@
 # the e2e suite's mirror detection). The recipe follows the e2e base
 # (both start with tests/e2e/bootstrap.sh): download with network, run every
 # maintainer script without it inside tests/e2e/sandbox.sh. run.sh keys the
-# cache on a hash of this script, bootstrap.sh, sandbox.sh, the pve-layout
-# tree and SOURCES.
+# cache (image.sh) on a hash of this script, bootstrap.sh, sandbox.sh, the
+# pve-layout tree, SOURCES and the extra packages (tests/cluster adds sshd).
 set -euo pipefail
 
 out=${1:?usage: make-image.sh OUT SOURCES}
@@ -28,6 +28,8 @@ packages=(linux-image-amd64 systemd-sysv iproute2 udev chrony procps jq)
 # What a PVE node listens with: sshd on [::]:22 (IPv6-only wildcard) and a
 # dual-stack wildcard like pveproxy's *:8006 (socat, pth-dualstack.service).
 packages+=(openssh-server socat)
+# Extra packages of the caller (tests/cluster: python3-apt and dbus).
+packages+=("${@:3}")
 
 work=$(mktemp -d "$(dirname "$out")/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT

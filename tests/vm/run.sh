@@ -14,7 +14,7 @@
 # Environment:
 #   PTH_CACHE_DIR      cache root (default /var/cache/pve-tcp-hardening-tests);
 #                      the image lives in its vm/ subdirectory
-#   PTH_VM_TIMEOUT     seconds for the whole VM part (default 720)
+#   PTH_VM_TIMEOUT     seconds for the whole VM part (default 1200)
 #   PTH_VM_ARTIFACTS   where failed runs' console logs go (default CACHE/vm/artifacts)
 #   PTH_VM_KEEP_LOG=1  keep the console log of a passing run too
 #   PTH_VM=0           skip
@@ -69,7 +69,7 @@ deb_dir=$(realpath "$deb_dir")
 
 cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
 artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
-timeout=${PTH_VM_TIMEOUT:-720}
+timeout=${PTH_VM_TIMEOUT:-1200}
 mkdir -p "$cache/runs"
 
 guard=$(mktemp)
@@ -79,33 +79,9 @@ trap 'rm -rf "$run" "$guard"' EXIT
 
 # --- The image: cached per recipe ------------------------------------------
 
-sources=$run/sources
-(cd "$repo" && cargo run --quiet --example vm-apt-sources) >"$sources" ||
-	die "cannot pick a Debian bookworm entry from this machine's apt sources"
-
-# Everything that shapes the image: change any of it, get a rebuild.
-recipe_key() {
-	cat "$here/make-image.sh" "$e2e/bootstrap.sh" "$e2e/sandbox.sh" "$sources"
-	(cd "$e2e/pve-layout" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort &&
-		find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2)
-	uname -m
-}
-key=$(recipe_key | sha256sum | cut -c1-16)
-image=$cache/bookworm-$key
-for old in "$cache"/bookworm-*; do
-	[ -e "$old" ] || continue
-	case $old in "$image".*) ;; *) rm -rf "$old" ;; esac
-done
-image_build_s=cached
-if [ ! -e "$image.tar" ]; then
-	echo "test-vm: building the VM image $image.tar (cold: a few minutes)"
-	start=$SECONDS
-	# shellcheck disable=SC2016 # $1.. are the inner shell's arguments
-	flock "$cache/image.lock" sh -c '[ -e "$1.tar" ] || "$2" "$1" "$3"' sh \
-		"$image" "$here/make-image.sh" "$sources"
-	image_build_s=$((SECONDS - start))s
-	echo "test-vm: image built in ${image_build_s}"
-fi
+start=$SECONDS
+image=$("$here/image.sh" "$cache" bookworm)
+image_build_s=$((SECONDS - start))s
 
 # --- This run's disk: image + packages + check unit ---------------------------
 

@@ -1,0 +1,12 @@
+# The cluster rollout proof (issue 17): deploy/ansible driving three qemu
+# VMs (tests/cluster/run.sh), and the role's static checks. Included by the
+# top-level Makefile; `make test` runs both. No $(MAKE) in the recipes on
+# purpose: make -n would run such a line, VMs and all.
+.PHONY: test-cluster test-ansible-lint
+test-cluster:
+	tests/cluster/run.sh --make-debs '$(DIST)'
+
+# ansible-lint (production profile) and a syntax check of both playbooks.
+test-ansible-lint:
+	cd deploy/ansible && ansible-lint -p site.yml rollback.yml roles/pve_tcp_hardening
+	cd deploy/ansible && ansible-playbook -i inventory.example.ini --syntax-check site.yml rollback.yml

@@ -1,0 +1,241 @@
+#!/bin/bash
+# The cluster rollout proof (issue 17): three qemu VMs from the reboot
+# proof's image, driven by Debian's ansible-core over SSH with the role in
+# deploy/ansible, installing from the signed apt repository that `make repo`
+# builds. Scenarios are in scenarios.sh; this script sets the stage.
+#
+#   tests/cluster/run.sh [--make-debs] DEB_DIR
+#
+# Network: each VM has one user-mode NIC with restrict=on (no route to
+# anything but qemu itself); SSH is forwarded from 127.0.0.1 only, and the
+# repository, served by python3 on this machine's loopback, is forwarded
+# into the guests as http://10.0.2.100/ (a guestfwd to 127.0.0.1). No test
+# traffic goes anywhere else, and this machine's /proc/sys/net is compared
+# before and after (tests/e2e/host-net-guard.sh).
+#
+# Environment:
+#   PTH_CACHE_DIR          cache root (default /var/cache/pve-tcp-hardening-tests)
+#   PTH_CLUSTER_TIMEOUT    seconds for the whole run (default 1500)
+#   PTH_CLUSTER=0          skip (outside CI only)
+#   PTH_CLUSTER_KEEP=1     keep the run directory (logs, disks)
+#   PTH_CLUSTER_SCENARIOS  another scenario file to source (for debugging)
+set -euo pipefail
+
+here=$(dirname "$(realpath "$0")")
+repo=$(realpath "$here/../..")
+e2e=$repo/tests/e2e
+nodes=(pve1 pve2 pve3)
+
+skip() {
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: test-cluster cannot run in CI: $1" >&2
+		exit 1
+	fi
+	echo "SKIPPED: test-cluster: $1"
+	exit 0
+}
+die() {
+	echo "test-cluster: $*" >&2
+	exit 2
+}
+
+make_debs=false
+if [ "${1:-}" = --make-debs ]; then
+	make_debs=true
+	shift
+fi
+deb_dir=${1:?usage: tests/cluster/run.sh [--make-debs] DEB_DIR}
+[ "${PTH_CLUSTER:-1}" != 0 ] || skip "PTH_CLUSTER=0"
+[ "$(id -u)" = 0 ] || skip "not running as root (debootstrap and mkfs -d need it)"
+missing=()
+for spec in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap \
+	mkfs.ext4:e2fsprogs ansible-playbook:ansible-core ssh:openssh-client nc:netcat-openbsd \
+	python3:python3 jq:jq; do
+	command -v "${spec%%:*}" >/dev/null || missing+=("${spec#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "test-cluster: installing ${missing[*]}" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null ||
+		skip "cannot install ${missing[*]}"
+fi
+qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg || skip "qemu-system-x86_64 has no TCG accelerator"
+
+if $make_debs; then
+	make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"
+fi
+deb_dir=$(realpath "$deb_dir")
+build_tool=$repo/target/release/pve-tcp-hardening-build
+[ -x "$build_tool" ] || die "$build_tool missing (make release)"
+
+cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
+timeout=${PTH_CLUSTER_TIMEOUT:-1500}
+deadline=$((SECONDS + timeout))
+mkdir -p "$cache/runs"
+run=$(mktemp -d "$cache/runs/cluster.XXXXXX")
+guard=$run/host-net
+pids=()
+cleanup() {
+	for node in "${nodes[@]}"; do : >"$run/$node.stop"; done
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ "${PTH_CLUSTER_KEEP:-0}" = 1 ]; then
+		echo "test-cluster: run kept in $run"
+	else
+		rm -rf "$run"
+	fi
+}
+trap cleanup EXIT
+"$e2e/host-net-guard.sh" record "$guard"
+started=$SECONDS
+
+# --- Image, repository, key ----------------------------------------------------
+
+image=$("$repo/tests/vm/image.sh" "$cache" cluster python3-apt dbus)
+"$build_tool" repo --debs "$deb_dir" --out "$run/repo" --key-home "$run/gnupg" >"$run/repo.log" 2>&1 ||
+	die "make repo failed: $(cat "$run/repo.log")"
+ssh-keygen -q -t ed25519 -N '' -C pth-cluster -f "$run/id_ed25519"
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+repo_port=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$run/repo" "$repo_port" >"$run/http.log" 2>&1 &
+pids+=($!)
+
+# --- One node tree, three copy-on-write disks ----------------------------------
+
+tree=$run/root
+mkdir "$tree"
+tar --numeric-owner --xattrs -C "$tree" -xf "$image.tar"
+# No Debian mirror is reachable from the nodes: only our repository.
+: >"$tree/etc/apt/sources.list"
+install -d -m 0700 "$tree/root/.ssh"
+install -m 0600 "$run/id_ed25519.pub" "$tree/root/.ssh/authorized_keys"
+install -m 0755 "$here/stubs/ha-manager" "$tree/usr/sbin/ha-manager"
+install -m 0755 "$here/stubs/pvecm" "$tree/usr/bin/pvecm"
+# IPv4 only on the NIC: the address qemu's user network expects, no DHCP,
+# no IPv6 autoconfiguration (the lockout guard would rightly warn about it).
+cat >"$tree/etc/systemd/network/10-pth.network" <<'EOC'
+[Match]
+Name=en* eth*
+
+[Network]
+Address=10.0.2.15/24
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+EOC
+ln -sf /lib/systemd/system/systemd-networkd.service \
+	"$tree/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+rm -f "$tree/etc/hostname" # each node's name comes from the kernel command line
+printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$tree/etc/hosts"
+mkfs.ext4 -q -F -L pth-node -d "$tree" "$run/base.img" 3G
+rm -rf "$tree"
+for node in "${nodes[@]}"; do
+	qemu-img create -q -f qcow2 -F raw -b "$run/base.img" "$run/$node.qcow2"
+done
+
+# --- Boot: one supervisor loop per node ----------------------------------------
+
+# -no-reboot: a guest reboot ends qemu and the loop starts it again on the
+# same disk (in-process resets slow every later boot under TCG, see
+# tests/vm/README.md); a poweroff with the stop file present ends the loop.
+node_loop() {
+	local node=$1 port=$2
+	until [ -e "$run/$node.stop" ]; do
+		qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 768 -smp 1 \
+			-nodefaults -nographic -serial "file:$run/$node.console.$(date +%s%N)" -no-reboot \
+			-nic "user,model=virtio-net-pci,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:$port-:22,guestfwd=tcp:10.0.2.100:80-cmd:nc 127.0.0.1 $repo_port" \
+			-kernel "$image.vmlinuz" -initrd "$image.initrd" \
+			-append "root=/dev/vda rw console=ttyS0 systemd.hostname=$node" \
+			-drive "file=$run/$node.qcow2,if=virtio,format=qcow2" </dev/null >>"$run/$node.qemu.log" 2>&1 || true
+	done
+}
+declare -A ssh_port
+for node in "${nodes[@]}"; do
+	ssh_port[$node]=$(free_port)
+	node_loop "$node" "${ssh_port[$node]}" &
+	pids+=($!)
+done
+
+ssh_opts=(-i "$run/id_ed25519" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+	-o LogLevel=ERROR -o ConnectTimeout=5 -o BatchMode=yes)
+on() {
+	local node=$1
+	shift
+	ssh "${ssh_opts[@]}" -p "${ssh_port[$node]}" root@127.0.0.1 "$@"
+}
+for node in "${nodes[@]}"; do
+	until on "$node" true 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || die "$node did not answer on SSH within ${timeout}s"
+		sleep 2
+	done
+done
+echo "test-cluster: three nodes up after $((SECONDS - started))s"
+
+cat >"$run/inventory.ini" <<EOI
+[pve]
+$(for node in "${nodes[@]}"; do echo "$node ansible_host=127.0.0.1 ansible_port=${ssh_port[$node]}"; done)
+
+[pve:vars]
+ansible_user=root
+ansible_ssh_private_key_file=$run/id_ed25519
+ansible_ssh_common_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+pth_repo_url=http://10.0.2.100/
+pth_repo_key_file=$run/repo/pve-tcp-hardening-archive-keyring.gpg
+pth_ha_poll_delay=2
+pth_quorum_poll_delay=2
+EOI
+
+# Runs a playbook; its whole output goes to $run/NAME.log and is printed on
+# failure of an expectation. Sets $play_rc.
+play() {
+	local name=$1
+	shift
+	[ "$SECONDS" -lt "$deadline" ] || die "out of time before $name"
+	local start=$SECONDS
+	set +e
+	ANSIBLE_CONFIG=$repo/deploy/ansible/ansible.cfg ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 \
+		timeout $((deadline - SECONDS)) ansible-playbook -i "$run/inventory.ini" "$@" \
+		>"$run/$name.log" 2>&1
+	play_rc=$?
+	set -e
+	echo "test-cluster: $name: ansible-playbook exit $play_rc in $((SECONDS - start))s"
+}
+
+pass=0 fail=0
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: $name"
+	fi
+}
+
+# Expect a playbook run (by its NAME) to have exited 0, or not; on a
+# mismatch the end of its log is printed.
+expect_play() {
+	local name=$1 want=$2 ok
+	case $want in
+	success) [ "$play_rc" = 0 ] && ok=true || ok=false ;;
+	failure) [ "$play_rc" != 0 ] && ok=true || ok=false ;;
+	esac
+	check "$name: ansible-playbook ends in $want" $ok
+	if ! $ok; then
+		echo "--- $run/$name.log (last 80 lines)"
+		tail -n 80 "$run/$name.log"
+	fi
+}
+
+# shellcheck source=tests/cluster/scenarios.sh
+. "${PTH_CLUSTER_SCENARIOS:-$here/scenarios.sh}"
+
+echo "test-cluster: $pass passed, $fail failed in $((SECONDS - started))s"
+"$e2e/host-net-guard.sh" compare "$guard"
+if [ "$fail" -gt 0 ]; then
+	PTH_CLUSTER_KEEP=1
+	exit 1
+fi
+echo "test-cluster: all checks passed"

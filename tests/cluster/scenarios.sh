@@ -1,0 +1,130 @@
+# shellcheck shell=bash
+# The cluster scenarios of issue 17, sourced by run.sh with the three nodes
+# up. Helpers from run.sh: `on NODE CMD...` (SSH), `play NAME ARGS...`
+# (ansible-playbook, output in $run/NAME.log, exit status in $play_rc),
+# `check NAME CMD...` (one assertion).
+
+site=$repo/deploy/ansible/site.yml
+rollback=$repo/deploy/ansible/rollback.yml
+
+# Every key any profile sets, from the packages' own profile.json.
+all_keys=$(for deb in "$deb_dir"/pve-tcp-hardening*_*.deb; do
+	dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/pve-tcp-hardening/profile.json |
+		jq -r '.settings[].key'
+done | sort -u | tr '\n' ' ')
+
+# What "as before" means on a node: the live value of every key, the
+# sysctl.d trees and chrony's files, the diversions. (/etc/apt is left out:
+# the rollout adds the repository on purpose and rollback keeps it.)
+node_state() {
+	on "$1" "for k in $all_keys; do printf '%s=%s\n' \$k \"\$(sysctl -n \$k 2>/dev/null | tr -s '\t ' ' ')\"; done
+		find /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default -xdev \\( -type f -o -type l \\) \
+			-printf '%p %y %m %l\n' | LC_ALL=C sort
+		find /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default -xdev -type f -exec sha256sum {} + | LC_ALL=C sort -k2
+		dpkg-divert --list | LC_ALL=C sort"
+}
+boot_id() { on "$1" cat /proc/sys/kernel/random/boot_id; }
+stub_log() { on "$1" cat /var/log/pth-pve-stub.log 2>/dev/null || true; }
+log_has() { grep -q -- "$2" "$run/$1.log"; }
+# Every key of the node's installed profile is ok or missing (no drift, no
+# shadowing), and no socket is bound to an IPv6 address.
+in_force() {
+	on "$1" "pve-tcp-hardening status --json" |
+		jq -e '([.keys[] | select(.state == "drift" or .state == "shadowed")] | length == 0)
+			and ([.ipv6_listeners[] | select((.bound // "address") == "address")] | length == 0)' >/dev/null
+}
+installed_profile() {
+	on "$1" "dpkg-query -W -f='\${db:Status-Abbrev}\${Package}\n' 'pve-tcp-hardening*' 2>/dev/null" | sed -n 's/^ii *//p'
+}
+# The HA/quorum stub calls of one rollout on a node, in order: maintenance
+# on and at least two status polls in the old boot, then the quorum check
+# and maintenance off in a new boot.
+ha_sequence_ok() {
+	local node=$1 log
+	log=$(stub_log "$node")
+	printf '%s\n' "$log" | awk -v node="$node" '
+		/node-maintenance enable/ { n++; b0 = $2; state = 1; polls = 0; next }
+		state == 1 && / status$/ && $2 == b0 { polls++; next }
+		state == 1 && /pvecm status/ && $2 != b0 && polls >= 2 { state = 2; b1 = $2; next }
+		state == 2 && /node-maintenance disable/ && $2 == b1 { state = 3; done++ }
+		END { exit !(n >= 1 && done == n) }'
+}
+enables() { stub_log "$1" | grep -c 'node-maintenance enable' || true; }
+
+declare -A first_state first_boot
+for node in "${nodes[@]}"; do
+	first_state[$node]=$(node_state "$node")
+	first_boot[$node]=$(boot_id "$node")
+done
+
+# --- 1. Roll out the default profile ------------------------------------------
+play rollout-default "$site"
+expect_play rollout-default success
+for node in "${nodes[@]}"; do
+	check "1: $node has pve-tcp-hardening" test "$(installed_profile "$node")" = pve-tcp-hardening
+	check "1: $node rebooted" test "$(boot_id "$node")" != "${first_boot[$node]}"
+	check "1: $node rebooted once (one maintenance)" test "$(enables "$node")" = 1
+	check "1: $node maintenance, drain, reboot, quorum, end of maintenance in order" ha_sequence_ok "$node"
+	check "1: $node in force" in_force "$node"
+done
+# Node 2 starts only after node 1 passed its verification.
+rollout_order_ok() {
+	awk '
+		/^PLAY \[Install, reboot and verify/ { in_rollout = 1 }
+		in_rollout && /pve1: pve-tcp-hardening in force/ && !p1 { p1 = NR }
+		in_rollout && /\[pve2\]/ && !p2 { p2 = NR }
+		END { exit !(p1 && p2 && p1 < p2) }' "$run/$1.log"
+}
+check "1: node 2 starts after node 1 is verified" rollout_order_ok rollout-default
+
+# --- 3. A node that must not be hardened: nothing is touched --------------------
+on pve2 "printf 'auto vmbr0\niface vmbr0 inet6 static\n\taddress 2001:db8::12/64\n' >/etc/network/interfaces"
+declare -A before_refusal
+for node in "${nodes[@]}"; do before_refusal[$node]=$(node_state "$node"); done
+play refused "$site" -e pth_profile=strict
+expect_play refused failure
+check "3: the failure names node 2" log_has refused "would be refused on pve2"
+check "3: the failure names the finding" log_has refused "2001:db8::12"
+for node in "${nodes[@]}"; do
+	check "3: $node untouched" test "$(node_state "$node")" = "${before_refusal[$node]}"
+	check "3: $node still on default" test "$(installed_profile "$node")" = pve-tcp-hardening
+done
+on pve2 "rm /etc/network/interfaces"
+
+# --- 4. A node that fails verification: the rollout stops there -----------------
+on pve3 "printf 'net.ipv4.tcp_syn_retries = 3\n' >/etc/sysctl.d/90-local.conf"
+play switch-stops "$site" -e pth_profile=strict
+expect_play switch-stops failure
+check "4: the failure names the key" log_has switch-stops "net.ipv4.tcp_syn_retries is shadowed"
+check "4: the failure names the file" log_has switch-stops "/etc/sysctl.d/90-local.conf"
+check "4: pve1 switched" test "$(installed_profile pve1)" = pve-tcp-hardening-strict
+check "4: pve2 switched" test "$(installed_profile pve2)" = pve-tcp-hardening-strict
+check "4: pve1 in force" in_force pve1
+check "4: pve2 in force" in_force pve2
+
+# --- 2. Switch the cluster to strict (pve3 fixed) ------------------------------
+on pve3 "rm /etc/sysctl.d/90-local.conf"
+play switch "$site" -e pth_profile=strict
+expect_play switch success
+for node in "${nodes[@]}"; do
+	check "2: $node has the strict profile" test "$(installed_profile "$node")" = pve-tcp-hardening-strict
+	check "2: $node in force" in_force "$node"
+done
+
+# --- check mode: plan only ------------------------------------------------------
+declare -A before_check
+for node in "${nodes[@]}"; do before_check[$node]=$(node_state "$node"); done
+play check-mode "$site" -e pth_profile=default --check
+expect_play check-mode success
+check "--check shows the plan" log_has check-mode "Show the plan"
+for node in "${nodes[@]}"; do
+	check "--check: $node untouched" test "$(node_state "$node")" = "${before_check[$node]}"
+done
+
+# --- 5. Rollback -----------------------------------------------------------------
+play rollback "$rollback"
+expect_play rollback success
+for node in "${nodes[@]}"; do
+	check "5: $node has no profile package" test -z "$(installed_profile "$node")"
+	check "5: $node is as at its first boot" test "$(node_state "$node")" = "${first_state[$node]}"
+done

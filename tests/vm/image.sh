@@ -1,0 +1,52 @@
+#!/bin/bash
+# The cached VM image for tests/vm (the reboot proof) and tests/cluster (the
+# Ansible rollout): built once per recipe by make-image.sh, keyed on a hash
+# of everything that shapes it. Prints the image's base path (BASE.tar,
+# BASE.vmlinuz, BASE.initrd) on stdout; progress goes to stderr.
+#
+#   image.sh CACHE_DIR NAME [EXTRA_PACKAGE...]
+#
+# NAME separates images with different extra packages, so the two harnesses
+# do not evict each other's image; an image of NAME with another key is
+# removed. The Debian mirror comes from this machine's apt sources.
+set -euo pipefail
+
+cache=${1:?usage: image.sh CACHE_DIR NAME [EXTRA_PACKAGE...]}
+name=${2:?usage: image.sh CACHE_DIR NAME [EXTRA_PACKAGE...]}
+shift 2
+extra=("$@")
+here=$(dirname "$(realpath "$0")")
+repo=$(realpath "$here/../..")
+e2e=$repo/tests/e2e
+mkdir -p "$cache"
+
+sources=$(mktemp)
+trap 'rm -f "$sources"' EXIT
+(cd "$repo" && cargo run --quiet --example vm-apt-sources) >"$sources" || {
+	echo "image.sh: cannot pick a Debian bookworm entry from this machine's apt sources" >&2
+	exit 2
+}
+
+# Everything that shapes the image: change any of it, get a rebuild.
+recipe_key() {
+	cat "$here/make-image.sh" "$e2e/bootstrap.sh" "$e2e/sandbox.sh" "$sources"
+	printf 'extra: %s\n' "${extra[*]}"
+	(cd "$e2e/pve-layout" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort &&
+		find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2)
+	uname -m
+}
+key=$(recipe_key | sha256sum | cut -c1-16)
+image=$cache/$name-$key
+for old in "$cache/$name"-*; do
+	[ -e "$old" ] || continue
+	case $old in "$image".*) ;; *) rm -rf "$old" ;; esac
+done
+if [ ! -e "$image.tar" ]; then
+	echo "image.sh: building $image.tar (cold: a few minutes)" >&2
+	start=$SECONDS
+	# shellcheck disable=SC2016 # $1.. are the inner shell's arguments
+	flock "$cache/image.lock" sh -c 'i=$1 m=$2 s=$3; shift 3; [ -e "$i.tar" ] || "$m" "$i" "$s" "$@"' sh \
+		"$image" "$here/make-image.sh" "$sources" "${extra[@]}" >&2
+	echo "image.sh: image built in $((SECONDS - start))s" >&2
+fi
+echo "$image"
