@@ -6,6 +6,7 @@
 mod common;
 
 use common::fake_host::{catalog, profile, FakeHost};
+use common::gate;
 use common::repo_root;
 use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::contract::Profile;
@@ -351,8 +352,7 @@ fn purge_without_state_does_nothing() {
 /// this fails unless keys are applied low-first and restored high-first.
 #[test]
 fn lifecycle_on_a_real_kernel_in_a_private_network_namespace() {
-    if let Err(why) = common::can_unshare() {
-        eprintln!("SKIPPED: lifecycle_on_a_real_kernel_in_a_private_network_namespace: {why}");
+    if gate::skipped(gate::NET_NAMESPACE) {
         return;
     }
     let host = FakeHost::new();

@@ -5,6 +5,7 @@
 mod common;
 
 use common::fake_host::{profile, FakeHost};
+use common::gate;
 use common::Run;
 use serde_json::Value;
 
@@ -212,8 +213,7 @@ fn no_installed_profile_is_an_error() {
 /// [::1] over TCP and UDP is reported with its name, as `ss -atlnup` does.
 #[test]
 fn real_ipv6_listeners_in_a_private_network_namespace() {
-    if let Err(why) = common::can_unshare() {
-        eprintln!("SKIPPED: real_ipv6_listeners_in_a_private_network_namespace: {why}");
+    if gate::skipped(gate::NET_NAMESPACE) {
         return;
     }
     let host = installed();

@@ -99,8 +99,11 @@ impl FakeHost {
         .unwrap();
     }
 
+    /// The helper as a maintainer script calls it; what it says on stderr
+    /// is its narration for the admin (check it with `stderr_contains`).
     pub fn maint(&self, script: &str, args: &[&str]) -> Run {
         Run::helper()
+            .stderr_every_line("pve-tcp-hardening: ")
             .args(["maint", "--root"])
             .args([self.dir.path()])
             .args(["--proc-root"])
