@@ -2,7 +2,7 @@
 //! private network or mount namespace, procps 4.0.2, debootstrap...
 //!
 //! - Outside CI a missing prerequisite skips the test: one line
-//!   `SKIPPED: <test>: <reason>` on the real stderr (file descriptor 2,
+//!   `SKIPPED: <test>: <reason>` (no spaces in <test>) on the real stderr (file descriptor 2,
 //!   which libtest's output capture does not see, so it shows even for a
 //!   passing test), and a line in `$PTH_SKIP_LOG` when that names a file:
 //!   `make test` ends with a summary of them (tests/common/gate.sh).

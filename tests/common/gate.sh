@@ -1,6 +1,7 @@
 #!/bin/bash
 # The shell side of the test gate (tests/common/gate.rs has the rule):
 # outside CI a suite that cannot run here prints `SKIPPED: <suite>: <reason>`
+# (<suite> without spaces)
 # and, when PTH_SKIP_LOG names a file, records it there; with CI=true (or
 # CI=1) it fails instead, naming the reason. PTH_TEST_MISSING=a,b pretends
 # those prerequisites are missing.
@@ -38,7 +39,7 @@ gate_summary() { # LOG
 	fi
 	echo "make test: skipped here (CI=true would fail on these):"
 	sed 's/^SKIPPED: /  /' "$1"
-	echo "SKIPPED: $n tests did not run: $(sed 's/^SKIPPED: \([^:]*\):.*/\1/' "$1" | paste -sd, | sed 's/,/, /g')"
+	echo "SKIPPED: $n tests did not run: $(sed 's/^SKIPPED: \([^ ]*\): .*/\1/' "$1" | paste -sd, | sed 's/,/, /g')"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

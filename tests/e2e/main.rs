@@ -102,6 +102,19 @@ mod fixture_proves_harness {
     }
 }
 
+/// The suite's gate is the shared one: under `CI=true` a scenario that
+/// cannot run fails, naming why (here `PTH_E2E=0`), instead of passing.
+#[test]
+fn under_ci_a_skipped_scenario_fails() {
+    common::Run::program(std::env::current_exe().unwrap())
+        .args(["--exact", "real_packages::s0_dist_has_four_distinct_variants"])
+        .env("CI", "true")
+        .env("PTH_E2E", "0")
+        .status(101)
+        .stdout_contains("e2e::s0-dist cannot run here: PTH_E2E=0; with CI set no test may skip")
+        .run();
+}
+
 mod real_packages {
     use super::*;
 

@@ -201,7 +201,7 @@ for r in "${results[@]}"; do
 		if gate_in_ci; then
 			failures+=("skipped in the VM (CI set): $r")
 		else
-			[ -z "${PTH_SKIP_LOG:-}" ] || echo "SKIPPED: test-vm check: $r" >>"$PTH_SKIP_LOG"
+			[ -z "${PTH_SKIP_LOG:-}" ] || echo "SKIPPED: test-vm-check: $r" >>"$PTH_SKIP_LOG"
 		fi
 		;;
 	esac
