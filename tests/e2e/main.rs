@@ -107,7 +107,10 @@ mod fixture_proves_harness {
 #[test]
 fn under_ci_a_skipped_scenario_fails() {
     common::Run::program(std::env::current_exe().unwrap())
-        .args(["--exact", "real_packages::s0_dist_has_four_distinct_variants"])
+        .args([
+            "--exact",
+            "real_packages::s0_dist_has_four_distinct_variants",
+        ])
         .env("CI", "true")
         .env("PTH_E2E", "0")
         .status(101)
