@@ -87,7 +87,7 @@ fn configure_twice_converges() {
 #[test]
 fn keys_missing_from_the_kernel_are_a_warning() {
     let host = FakeHost::new();
-    std::fs::remove_dir_all(host.proc_root().join("net/ipv6")).unwrap();
+    host.proc.remove("net/ipv6");
     let out = host.install(&profile("default"));
     let err = stderr(&out);
     assert!(

@@ -23,7 +23,7 @@ fn status(host: &FakeHost, extra: &[&str]) -> Run {
         .args(["status", "--root"])
         .args([host.dir.path()])
         .args(["--proc"])
-        .args([host.path("proc")])
+        .args([host.proc.path()])
         .args(extra)
 }
 
@@ -122,7 +122,7 @@ fn same_name_in_etc_masks_usr_lib_and_dev_null_masks_ours() {
 fn live_drift_and_missing_keys() {
     let host = installed();
     host.set_live("net.ipv4.tcp_fin_timeout", "60");
-    std::fs::remove_dir_all(host.proc_root().join("net/ipv6")).unwrap();
+    host.proc.remove("net/ipv6");
     let report = json(&host, 1);
     let fin = key(&report, "net.ipv4.tcp_fin_timeout");
     assert_eq!(
@@ -149,13 +149,10 @@ fn live_drift_and_missing_keys() {
 fn pending_reboot_and_ipv6_listeners_need_attention() {
     let host = FakeHost::new();
     host.install(&profile("default"));
-    std::fs::create_dir_all(host.path("proc/net")).unwrap();
-    std::fs::write(
-        host.path("proc/net/udp6"),
-        "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
-         \x20 1: 00000000000000000000000001000000:0143 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 4242 2 0000000000000000 0\n",
-    )
-    .unwrap();
+    host.proc.net_table(
+        "udp6",
+        &["  1: 00000000000000000000000001000000:0143 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 4242 2 0000000000000000 0"],
+    );
     let report = json(&host, 1);
     assert_eq!(report["reboot_pending"], true);
     let listeners = report["ipv6_listeners"].as_array().unwrap();

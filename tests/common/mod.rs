@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod fake_host;
+pub mod fake_proc;
 pub mod gate;
 
 use std::path::{Path, PathBuf};
