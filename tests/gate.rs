@@ -42,6 +42,23 @@ fn probe() -> Run {
         .env_remove("PTH_TEST_MISSING")
 }
 
+/// A `PTH_SKIP_LOG` file of one test.
+struct SkipLog(tempfile::TempDir);
+
+impl SkipLog {
+    fn new() -> SkipLog {
+        SkipLog(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> String {
+        self.0.path().join("skipped").to_string_lossy().into_owned()
+    }
+
+    fn read(&self) -> String {
+        std::fs::read_to_string(self.path()).unwrap()
+    }
+}
+
 /// What the gate says when `unshare` is pretended missing.
 fn no_unshare_reason() -> String {
     gate::check(&[Need::Root]).err().unwrap_or_else(|| {
@@ -65,19 +82,16 @@ fn under_ci_a_missing_prerequisite_fails_the_test_naming_it() {
 
 #[test]
 fn outside_ci_a_skip_passes_but_shows_past_the_capture_and_in_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("skipped");
+    let log = SkipLog::new();
+    let line = format!("SKIPPED: {PROBE}: {}\n", no_unshare_reason());
     // No --nocapture: the line must get past libtest's capture.
     probe()
         .env("PTH_TEST_MISSING", "unshare")
-        .env("PTH_SKIP_LOG", log.to_str().unwrap())
+        .env("PTH_SKIP_LOG", &log.path())
         .stdout_contains("test result: ok. 1 passed")
-        .stderr(&format!("SKIPPED: {PROBE}: {}\n", no_unshare_reason()))
+        .stderr(&line)
         .run();
-    assert_eq!(
-        std::fs::read_to_string(&log).unwrap(),
-        format!("SKIPPED: {PROBE}: {}\n", no_unshare_reason())
-    );
+    assert_eq!(log.read(), line);
 }
 
 /// The thin entry older tests use obeys the same rule.
@@ -129,34 +143,25 @@ fn shell_suites_follow_the_same_rule() {
         .stderr("FAILED: e2e cannot run here: PTH_E2E=0; with CI set no test may skip\n")
         .run();
 
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("skipped");
+    let log = SkipLog::new();
     vm_suite()
         .env("PTH_VM", "0")
-        .env("PTH_SKIP_LOG", log.to_str().unwrap())
+        .env("PTH_SKIP_LOG", &log.path())
         .stderr("SKIPPED: test-vm: PTH_VM=0\n")
         .run();
-    std::fs::write(
-        &log,
-        format!(
-            "SKIPPED: apply::x: not running as root\n{}",
-            std::fs::read_to_string(&log).unwrap()
-        ),
-    )
-    .unwrap();
+    let logged = format!("SKIPPED: apply::x: not running as root\n{}", log.read());
+    std::fs::write(log.path(), logged).unwrap();
     Run::program(repo_root().join("tests/common/gate.sh"))
-        .args(["summary"])
-        .args([&log])
+        .args(["summary", &log.path()])
         .stdout(
             "make test: skipped here (CI=true would fail on these):\n  \
              apply::x: not running as root\n  test-vm: PTH_VM=0\n\
              SKIPPED: 2 tests did not run: apply::x, test-vm\n",
         )
         .run();
-    std::fs::write(&log, "").unwrap();
+    std::fs::write(log.path(), "").unwrap();
     Run::program(repo_root().join("tests/common/gate.sh"))
-        .args(["summary"])
-        .args([&log])
+        .args(["summary", &log.path()])
         .stdout("make test: every suite ran, nothing skipped\n")
         .run();
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::fake_host::{catalog, profile, FakeHost};
 use common::gate;
-use common::repo_root;
+use common::{assert_contains, assert_lacks, repo_root};
 use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::contract::Profile;
 use std::process::Command;
@@ -276,14 +276,8 @@ fn later_sysctl_files_that_win_at_boot_are_named() {
     .unwrap();
     let out = host.install(&profile("default"));
     let err = stderr(&out);
-    assert!(
-        err.contains("warning: at boot /etc/sysctl.d/99-sysctl.conf:1 sets 1 for net.ipv4.tcp_sack (this profile: 0)"),
-        "{err}"
-    );
-    assert!(
-        !err.contains("pve.conf"),
-        "same value is no conflict: {err}"
-    );
+    assert_contains(&err, "warning: at boot /etc/sysctl.d/99-sysctl.conf:1 sets 1 for net.ipv4.tcp_sack (this profile: 0)");
+    assert_lacks(&err, "pve.conf", "same value is no conflict");
 }
 
 #[test]

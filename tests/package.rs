@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{release_helper, repo_root, Run};
+use common::{release_helper, repo_root, stdout_of, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,17 +51,7 @@ fn arch() -> String {
 }
 
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {
-    let out = Command::new("dpkg-deb")
-        .args(args)
-        .arg(deb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dpkg-deb {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(Command::new("dpkg-deb").args(args).arg(deb))
 }
 
 fn field(deb: &Path, name: &str) -> String {
@@ -305,6 +295,16 @@ fn build_default(out: &Path, work: &Path, path: Option<&Path>) -> Run {
     run
 }
 
+/// Runs `build`, which must fail for the default profile saying each of
+/// `why`; then what `out` holds, sorted.
+fn fails_leaving(build: Run, why: &[&str], out: &Path) -> Vec<String> {
+    why.iter()
+        .fold(build.status(1), |run, text| run.stderr_contains(text))
+        .stderr_contains("cannot build the package of profile `default`")
+        .run();
+    listing(out)
+}
+
 /// Names in `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -329,18 +329,11 @@ fn failed_staging_leaves_no_package() {
     )
     .unwrap();
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    build_default(out.path(), work.path(), None)
+    let build = build_default(out.path(), work.path(), None)
         .args(["--debian-dir"])
-        .args([debian.path()])
-        .status(1)
-        .stderr_contains("cannot build the package of profile `default`")
-        .stderr_contains("postinst")
-        .run();
-    assert_eq!(
-        listing(out.path()),
-        [] as [&str; 0],
-        "partial output left behind"
-    );
+        .args([debian.path()]);
+    let left = fails_leaving(build, &["postinst"], out.path());
+    assert_eq!(left, [] as [&str; 0], "partial output left behind");
 }
 
 /// After staging: cargo-deb writes the package, leaves it half written (a
@@ -369,14 +362,11 @@ fn failed_build_leaves_no_package() {
     std::fs::write(&script, fake).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    build_default(out.path(), work.path(), Some(bin.path()))
-        .status(1)
-        .stderr_contains("cannot build the package of profile `default`")
-        .stderr_contains("cargo deb failed")
-        .stderr_contains("No space left on device (simulated)")
-        .run();
+    let build = build_default(out.path(), work.path(), Some(bin.path()));
+    let why = ["cargo deb failed", "No space left on device (simulated)"];
+    let left = fails_leaving(build, &why, out.path());
     assert_eq!(
-        listing(out.path()),
+        left,
         [] as [&str; 0],
         "a half-written package or temp file left behind"
     );
@@ -390,11 +380,9 @@ fn failed_build_leaves_no_package() {
 fn failed_move_into_place_leaves_no_package() {
     let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::create_dir_all(out.path().join("pve-tcp-hardening.deb/in-the-way")).unwrap();
-    build_default(out.path(), work.path(), None)
-        .status(1)
-        .stderr_contains("cannot move the package into place")
-        .run();
-    assert_eq!(listing(out.path()), ["pve-tcp-hardening.deb"]);
+    let build = build_default(out.path(), work.path(), None);
+    let left = fails_leaving(build, &["cannot move the package into place"], out.path());
+    assert_eq!(left, ["pve-tcp-hardening.deb"]);
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use common::fake_host::{profile, FakeHost};
 use common::gate;
-use common::Run;
+use common::{assert_contains, assert_lacks, Run};
 use serde_json::Value;
 
 /// A host with the default profile installed and the reboot done.
@@ -135,14 +135,8 @@ fn live_drift_and_missing_keys() {
         (&Value::from("missing"), &Value::Null)
     );
     let problems = report["problems"].to_string();
-    assert!(
-        problems.contains("net.ipv4.tcp_fin_timeout drifted: live 60"),
-        "{problems}"
-    );
-    assert!(
-        !problems.contains("disable_ipv6"),
-        "a missing key is not a problem: {problems}"
-    );
+    assert_contains(&problems, "net.ipv4.tcp_fin_timeout drifted: live 60");
+    assert_lacks(&problems, "disable_ipv6", "a missing key is not a problem");
 }
 
 #[test]
@@ -228,15 +222,7 @@ fn real_ipv6_listeners_in_a_private_network_namespace() {
          {helper} status --root {root} --proc /proc --json > {root}/report.json || true\n\
          kill $!\n"
     );
-    let out = std::process::Command::new("unshare")
-        .args(["-n", "bash", "-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::stdout_of(std::process::Command::new("unshare").args(["-n", "bash", "-c", &script]));
     let report: Value = serde_json::from_str(&host.read("report.json")).unwrap();
     let mut seen: Vec<String> = report["ipv6_listeners"]
         .as_array()

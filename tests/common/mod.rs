@@ -9,6 +9,7 @@
 pub mod fake_host;
 pub mod fake_proc;
 pub mod gate;
+pub mod site;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -205,6 +206,39 @@ impl Run {
         }
         out
     }
+}
+
+/// `text` contains `want` (the message shows all of `text`).
+pub fn assert_contains(text: &str, want: &str) {
+    assert!(text.contains(want), "lacks {want:?}:\n{text}");
+}
+
+/// `text` does not contain `unwanted`, because `why`.
+pub fn assert_lacks(text: &str, unwanted: &str, why: &str) {
+    assert!(!text.contains(unwanted), "{why}: has {unwanted:?}:\n{text}");
+}
+
+/// Runs `cmd`, which must succeed (else its stderr is shown); its stdout.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// The first line `child` prints on its piped stdout: a server's or a
+/// holder's "ready".
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("the child's first line");
+    line
 }
 
 /// The release build of the helper that packages ship (`make test` builds
