@@ -73,7 +73,7 @@ fn under_ci_a_missing_prerequisite_fails_the_test_naming_it() {
         .env("PTH_TEST_MISSING", "unshare")
         .status(101)
         .stdout_contains(&format!(
-            "{PROBE} cannot run here: {}; with CI set no test may skip",
+            "gate::{PROBE} cannot run here: {}; with CI set no test may skip",
             no_unshare_reason()
         ))
         .stdout_contains("test result: FAILED. 0 passed; 1 failed")
@@ -83,7 +83,7 @@ fn under_ci_a_missing_prerequisite_fails_the_test_naming_it() {
 #[test]
 fn outside_ci_a_skip_passes_but_shows_past_the_capture_and_in_the_log() {
     let log = SkipLog::new();
-    let line = format!("SKIPPED: {PROBE}: {}\n", no_unshare_reason());
+    let line = format!("SKIPPED: gate::{PROBE}: {}\n", no_unshare_reason());
     // No --nocapture: the line must get past libtest's capture.
     probe()
         .env("PTH_TEST_MISSING", "unshare")
@@ -107,7 +107,7 @@ fn can_unshare_fails_under_ci_too() {
         .env("CI", "1")
         .env("PTH_TEST_MISSING", "all")
         .status(101)
-        .stdout_contains("can_unshare_fails_under_ci_too cannot run here: not running as root (simulated: PTH_TEST_MISSING=all)")
+        .stdout_contains("gate::can_unshare_fails_under_ci_too cannot run here: not running as root (simulated: PTH_TEST_MISSING=all)")
         .run();
 }
 

@@ -138,10 +138,15 @@ pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
 }
 
-/// The test's name: libtest names each test's thread after it.
+/// The test's name, `<test crate>::<test>`: libtest names each test's
+/// thread after the test.
 pub fn current_test() -> String {
     let thread = std::thread::current();
-    thread.name().unwrap_or("test").to_string()
+    format!(
+        "{}::{}",
+        env!("CARGO_CRATE_NAME"),
+        thread.name().unwrap_or("test")
+    )
 }
 
 fn simulated_missing(name: &str) -> bool {

@@ -25,7 +25,7 @@ pub fn skip_reason() -> Option<String> {
 
 /// Reports the skip of `test` (a failure under `CI=true`).
 pub fn announce_skip(test: &str, reason: &str) {
-    gate::announce_skip(&format!("e2e::{test}"), reason);
+    gate::announce_skip(&format!("{}::{test}", env!("CARGO_CRATE_NAME")), reason);
 }
 
 /// `true` (after announcing) when the scenario `test` cannot run here.
