@@ -19,3 +19,9 @@ pub mod diagnostic;
 pub mod files;
 pub mod host;
 pub mod output;
+
+/// The tests' one fake `/proc`, shared with the integration tests.
+#[cfg(test)]
+#[allow(dead_code)] // each user takes a part
+#[path = "../tests/common/fake_proc.rs"]
+mod fake_proc;

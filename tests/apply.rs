@@ -6,10 +6,14 @@
 //! every value under `/proc/sys/net` afterwards. Needs root, `unshare` and
 //! procps 4.0.2; otherwise it prints `SKIPPED: ...` on stderr.
 
-use std::path::Path;
+mod common;
+
+use common::gate::{self, Need};
 use std::process::Command;
 
 const SYSCTL: &str = "/usr/sbin/sysctl";
+/// Root for namespaces, and the reference itself.
+const NEEDS: &[Need] = &[Need::Root, Need::NetNamespace, Need::Procps402];
 const HELPER: &str = env!("CARGO_BIN_EXE_pve-tcp-hardening");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/apply");
 
@@ -137,8 +141,7 @@ struct Observed {
 
 #[test]
 fn apply_matches_procps_sysctl_p() {
-    if let Some(reason) = skip_reason() {
-        eprintln!("SKIPPED: differential test against {SYSCTL}: {reason}");
+    if gate::skipped(NEEDS) {
         return;
     }
     let host_before = host_values();
@@ -157,8 +160,7 @@ fn apply_matches_procps_sysctl_p() {
 /// change values, print, and the failure case must really fail.
 #[test]
 fn differential_harness_sees_effects() {
-    if let Some(reason) = skip_reason() {
-        eprintln!("SKIPPED: differential harness check: {reason}");
+    if gate::skipped(NEEDS) {
         return;
     }
     let ok = CASES[0];
@@ -241,25 +243,4 @@ fn host_values() -> Vec<String> {
         .iter()
         .map(|path| fs_err::read_to_string(path).unwrap_or_else(|e| e.to_string()))
         .collect()
-}
-
-/// Why the differential test cannot run here, if it cannot.
-fn skip_reason() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root (unshare -n needs root)".into());
-    }
-    if !Path::new(SYSCTL).exists() {
-        return Some(format!("{SYSCTL} is not installed"));
-    }
-    let version = Command::new(SYSCTL).arg("--version").output();
-    match version {
-        Ok(v) if String::from_utf8_lossy(&v.stdout).contains("4.0.2") => {}
-        _ => return Some(format!("{SYSCTL} is not procps-ng 4.0.2")),
-    }
-    let probe = Command::new("unshare").args(["-n", "true"]).status();
-    if !probe.map(|s| s.success()).unwrap_or(false) {
-        return Some("`unshare -n true` failed".into());
-    }
-    None
 }

@@ -6,7 +6,8 @@
 mod common;
 
 use common::fake_host::{catalog, profile, FakeHost};
-use common::repo_root;
+use common::gate;
+use common::{assert_contains, assert_lacks, repo_root};
 use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::contract::Profile;
 use std::process::Command;
@@ -86,7 +87,7 @@ fn configure_twice_converges() {
 #[test]
 fn keys_missing_from_the_kernel_are_a_warning() {
     let host = FakeHost::new();
-    std::fs::remove_dir_all(host.proc_root().join("net/ipv6")).unwrap();
+    host.proc.remove("net/ipv6");
     let out = host.install(&profile("default"));
     let err = stderr(&out);
     assert!(
@@ -275,14 +276,8 @@ fn later_sysctl_files_that_win_at_boot_are_named() {
     .unwrap();
     let out = host.install(&profile("default"));
     let err = stderr(&out);
-    assert!(
-        err.contains("warning: at boot /etc/sysctl.d/99-sysctl.conf:1 sets 1 for net.ipv4.tcp_sack (this profile: 0)"),
-        "{err}"
-    );
-    assert!(
-        !err.contains("pve.conf"),
-        "same value is no conflict: {err}"
-    );
+    assert_contains(&err, "warning: at boot /etc/sysctl.d/99-sysctl.conf:1 sets 1 for net.ipv4.tcp_sack (this profile: 0)");
+    assert_lacks(&err, "pve.conf", "same value is no conflict");
 }
 
 #[test]
@@ -351,8 +346,7 @@ fn purge_without_state_does_nothing() {
 /// this fails unless keys are applied low-first and restored high-first.
 #[test]
 fn lifecycle_on_a_real_kernel_in_a_private_network_namespace() {
-    if let Err(why) = common::can_unshare() {
-        eprintln!("SKIPPED: lifecycle_on_a_real_kernel_in_a_private_network_namespace: {why}");
+    if gate::skipped(gate::NET_NAMESPACE) {
         return;
     }
     let host = FakeHost::new();

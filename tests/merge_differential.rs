@@ -11,6 +11,9 @@
 //! `Setting '/proc/sys/K' to 'V'`, procps' `K = V` lines), not the values read
 //! back: the kernel copies `conf.default.*` to interfaces on its own.
 
+mod common;
+
+use common::gate::{self, Need};
 use pve_tcp_hardening::host::sysctl::merge::{read_tree, same_value, MergeMode};
 use pve_tcp_hardening::host::sysctl::parse::key_to_relative_path;
 use std::collections::HashMap;
@@ -252,36 +255,20 @@ fn run_real(root: &Path, mode: MergeMode) -> HashMap<String, String> {
     written
 }
 
-fn skip_reason() -> Option<String> {
-    // SAFETY of the test itself: without root we cannot make namespaces.
-    let uid = fs_err::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| {
-                    l.strip_prefix("Uid:")
-                        .map(|u| u.split_whitespace().next().map(str::to_string))
-                })
-                .flatten()
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("needs root for unshare -n -m".into());
-    }
-    for bin in [SYSTEMD_SYSCTL, PROCPS_SYSCTL, "/usr/bin/unshare"] {
-        if !Path::new(bin).exists() {
-            return Some(format!("{bin} is not installed"));
-        }
-    }
-    if !Path::new("/etc/sysctl.d").is_dir() || !Path::new("/usr/lib/sysctl.d").is_dir() {
-        return Some("no /etc/sysctl.d or /usr/lib/sysctl.d to mount over".into());
-    }
-    None
-}
+/// Root for the namespaces, both programs, and the directories the trees
+/// are mounted over.
+const NEEDS: &[Need] = &[
+    Need::Root,
+    Need::MountNamespace,
+    Need::Tool(SYSTEMD_SYSCTL),
+    Need::Tool(PROCPS_SYSCTL),
+    Need::Dir("/etc/sysctl.d"),
+    Need::Dir("/usr/lib/sysctl.d"),
+];
 
 #[test]
 fn model_matches_systemd_sysctl_and_procps() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if gate::skipped(NEEDS) {
         return;
     }
     let mut mismatches = Vec::new();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{release_helper, repo_root, Run};
+use common::{release_helper, repo_root, stdout_of, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,17 +51,7 @@ fn arch() -> String {
 }
 
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {
-    let out = Command::new("dpkg-deb")
-        .args(args)
-        .arg(deb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dpkg-deb {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(Command::new("dpkg-deb").args(args).arg(deb))
 }
 
 fn field(deb: &Path, name: &str) -> String {
@@ -306,8 +296,47 @@ fn lintian_reports_no_errors_and_no_warnings() {
     );
 }
 
+/// The default profile built into `out` (staged in `work`); `path` comes
+/// first on PATH.
+fn build_default(out: &Path, work: &Path, path: Option<&Path>) -> Run {
+    let mut run = Run::build_tool()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args(["build", "default", "--out"])
+        .args([out])
+        .args(["--work-dir"])
+        .args([work])
+        .args(["--helper"])
+        .args([release_helper()]);
+    if let Some(dir) = path {
+        let search = std::env::var("PATH").unwrap_or_default();
+        run = run.env("PATH", &format!("{}:{search}", dir.display()));
+    }
+    run
+}
+
+/// Runs `build`, which must fail for the default profile saying each of
+/// `why`; then what `out` holds, sorted.
+fn fails_leaving(build: Run, why: &[&str], out: &Path) -> Vec<String> {
+    why.iter()
+        .fold(build.status(1), |run, text| run.stderr_contains(text))
+        .stderr_contains("cannot build the package of profile `default`")
+        .run();
+    listing(out)
+}
+
+/// Names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A template error: the build stops while staging, before cargo-deb.
 #[test]
-fn failed_build_leaves_no_package() {
+fn failed_staging_leaves_no_package() {
     let debian = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(repo_root().join("debian")).unwrap() {
         let path = entry.unwrap().path();
@@ -318,27 +347,61 @@ fn failed_build_leaves_no_package() {
         "#!/bin/sh\n{{ profile.no_such_field }}\n",
     )
     .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    Run::build_tool()
-        .env("SOURCE_DATE_EPOCH", EPOCH)
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let build = build_default(out.path(), work.path(), None)
         .args(["--debian-dir"])
-        .args([debian.path()])
-        .args(["build", "--out"])
-        .args([out.path()])
-        .args(["--work-dir"])
-        .args([work.path()])
-        .args(["--helper"])
-        .args([release_helper()])
-        .status(1)
-        .stderr_contains("cannot build the package of profile `default`")
-        .stderr_contains("postinst")
-        .run();
-    assert_eq!(
-        std::fs::read_dir(out.path()).unwrap().count(),
-        0,
-        "partial output left behind"
+        .args([debian.path()]);
+    let left = fails_leaving(build, &["postinst"], out.path());
+    assert_eq!(left, [] as [&str; 0], "partial output left behind");
+}
+
+/// After staging: cargo-deb writes the package, leaves it half written (a
+/// full disk, a kill) and fails. A `cargo` first on PATH runs the real
+/// `cargo deb`, then cuts its output in half and exits 1.
+#[test]
+fn failed_build_leaves_no_package() {
+    let bin = tempfile::tempdir().unwrap();
+    let real = Command::new("sh")
+        .args(["-c", "command -v cargo"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+    assert!(real.starts_with('/'), "no cargo on PATH: {real:?}");
+    let fake = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = deb ] || exec '{real}' \"$@\"\n\
+         '{real}' \"$@\" || exit $?\n\
+         prev=; for a; do [ \"$prev\" = --output ] && out=$a; prev=$a; done\n\
+         [ -s \"$out\" ] || {{ echo \"fake cargo: no package at $out\" >&2; exit 3; }}\n\
+         truncate -s $(($(stat -c %s \"$out\") / 2)) \"$out\"\n\
+         echo 'cargo-deb: No space left on device (simulated)' >&2\n\
+         exit 1\n"
     );
+    let script = bin.path().join("cargo");
+    std::fs::write(&script, fake).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let build = build_default(out.path(), work.path(), Some(bin.path()));
+    let why = ["cargo deb failed", "No space left on device (simulated)"];
+    let left = fails_leaving(build, &why, out.path());
+    assert_eq!(
+        left,
+        [] as [&str; 0],
+        "a half-written package or temp file left behind"
+    );
+}
+
+/// The last step fails: the stable name `pve-tcp-hardening.deb` cannot be
+/// replaced (here a directory holds it). The versioned package that was
+/// already moved into place must go too, or `dist/` holds a package of a
+/// build that failed.
+#[test]
+fn failed_move_into_place_leaves_no_package() {
+    let (out, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::create_dir_all(out.path().join("pve-tcp-hardening.deb/in-the-way")).unwrap();
+    let build = build_default(out.path(), work.path(), None);
+    let left = fails_leaving(build, &["cannot move the package into place"], out.path());
+    assert_eq!(left, ["pve-tcp-hardening.deb"]);
 }
 
 #[test]

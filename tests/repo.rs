@@ -10,82 +10,16 @@
 
 mod common;
 
-use common::{release_helper, Run};
+use common::site::{Site, KEYRING, PACKAGES};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
-const PACKAGES: [&str; 4] = [
-    "pve-tcp-hardening",
-    "pve-tcp-hardening-ipv6",
-    "pve-tcp-hardening-stealth",
-    "pve-tcp-hardening-strict",
-];
-const EPOCH: &str = "1790000000";
+/// The Release date of [`common::site::EPOCH`].
 const EPOCH_DATE: &str = "Mon, 21 Sep 2026 14:13:20 +0000";
-const KEYRING: &str = "pve-tcp-hardening-archive-keyring.gpg";
-
-/// A checkout's view, in a temporary directory: `dist/` with the built
-/// packages, the repository at `dist/repo`, its key home in `keys/`.
-struct Site {
-    dir: tempfile::TempDir,
-}
 
 impl Site {
-    /// Every profile built at `version`.
-    fn built(version: &str) -> Site {
-        let site = Site {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        site.build(version);
-        site
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Copies the packages of `version` into dist/, as `make debs` would
-    /// leave them there.
-    fn build(&self, version: &str) {
-        let dist = self.path("dist");
-        std::fs::create_dir_all(&dist).unwrap();
-        for entry in std::fs::read_dir(built_once(version)).unwrap() {
-            let deb = entry.unwrap().path();
-            std::fs::copy(&deb, dist.join(deb.file_name().unwrap())).unwrap();
-        }
-    }
-
-    /// `repo` from dist/ into dist/repo with the dedicated key in keys/.
-    fn publish(&self) -> Run {
-        self.publish_without_key()
-            .args(["--key-home"])
-            .args([self.path("keys")])
-    }
-
-    fn publish_without_key(&self) -> Run {
-        Run::build_tool()
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .env(
-                "GNUPGHOME",
-                &self.path("no-default-gnupg").to_string_lossy(),
-            )
-            .args(["repo", "--debs"])
-            .args([self.path("dist")])
-            .args(["--out"])
-            .args([self.path("dist/repo")])
-    }
-
-    fn repo(&self, rel: &str) -> PathBuf {
-        self.path("dist/repo").join(rel)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.repo(rel)).unwrap()
-    }
-
     /// The repository holds exactly `before`, and no temporary tree is left.
     fn assert_repo_is(&self, before: &BTreeMap<PathBuf, Vec<u8>>) {
         assert!(
@@ -113,62 +47,6 @@ impl Site {
     }
 }
 
-impl Drop for Site {
-    fn drop(&mut self) {
-        for home in ["keys", "admin-gnupg"] {
-            kill_agent(&self.path(home));
-        }
-    }
-}
-
-fn kill_agent(home: &Path) {
-    if home.is_dir() {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(home)
-            .args(["--kill", "gpg-agent"])
-            .output();
-    }
-}
-
-/// Every profile built at `version` by the real build tool, once per test
-/// process (the builds take seconds and the tests only read them).
-fn built_once(version: &str) -> &'static Path {
-    static BUILT: Mutex<BTreeMap<String, &'static Path>> = Mutex::new(BTreeMap::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(dir) = built.get(version) {
-        return dir;
-    }
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    // Builds of test processes that are gone.
-    for entry in std::fs::read_dir(tmp).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("repo-debs.") {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(&path);
-            }
-        }
-    }
-    let dir = tmp
-        .join(format!("repo-debs.{}", std::process::id()))
-        .join(version);
-    let work = tempfile::tempdir().unwrap();
-    Run::build_tool()
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .args(["build", "--all", "--version", version, "--out"])
-        .args([&dir])
-        .args(["--work-dir"])
-        .args([work.path()])
-        .args(["--helper"])
-        .args([release_helper()])
-        .run();
-    let dir: &'static Path = Box::leak(dir.into_boxed_path());
-    built.insert(version.to_string(), dir);
-    dir
-}
-
-/// deb822 stanzas, continuation lines joined with `\n`.
 fn stanzas(text: &str) -> Vec<BTreeMap<String, String>> {
     let mut out = Vec::new();
     for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {

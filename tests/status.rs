@@ -5,7 +5,8 @@
 mod common;
 
 use common::fake_host::{profile, FakeHost};
-use common::Run;
+use common::gate;
+use common::{assert_contains, assert_lacks, Run};
 use serde_json::Value;
 
 /// A host with the default profile installed and the reboot done.
@@ -22,7 +23,7 @@ fn status(host: &FakeHost, extra: &[&str]) -> Run {
         .args(["status", "--root"])
         .args([host.dir.path()])
         .args(["--proc"])
-        .args([host.path("proc")])
+        .args([host.proc.path()])
         .args(extra)
 }
 
@@ -121,7 +122,7 @@ fn same_name_in_etc_masks_usr_lib_and_dev_null_masks_ours() {
 fn live_drift_and_missing_keys() {
     let host = installed();
     host.set_live("net.ipv4.tcp_fin_timeout", "60");
-    std::fs::remove_dir_all(host.proc_root().join("net/ipv6")).unwrap();
+    host.proc.remove("net/ipv6");
     let report = json(&host, 1);
     let fin = key(&report, "net.ipv4.tcp_fin_timeout");
     assert_eq!(
@@ -134,27 +135,18 @@ fn live_drift_and_missing_keys() {
         (&Value::from("missing"), &Value::Null)
     );
     let problems = report["problems"].to_string();
-    assert!(
-        problems.contains("net.ipv4.tcp_fin_timeout drifted: live 60"),
-        "{problems}"
-    );
-    assert!(
-        !problems.contains("disable_ipv6"),
-        "a missing key is not a problem: {problems}"
-    );
+    assert_contains(&problems, "net.ipv4.tcp_fin_timeout drifted: live 60");
+    assert_lacks(&problems, "disable_ipv6", "a missing key is not a problem");
 }
 
 #[test]
 fn pending_reboot_and_ipv6_listeners_need_attention() {
     let host = FakeHost::new();
     host.install(&profile("default"));
-    std::fs::create_dir_all(host.path("proc/net")).unwrap();
-    std::fs::write(
-        host.path("proc/net/udp6"),
-        "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
-         \x20 1: 00000000000000000000000001000000:0143 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 4242 2 0000000000000000 0\n",
-    )
-    .unwrap();
+    host.proc.net_table(
+        "udp6",
+        &["  1: 00000000000000000000000001000000:0143 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 4242 2 0000000000000000 0"],
+    );
     let report = json(&host, 1);
     assert_eq!(report["reboot_pending"], true);
     let listeners = report["ipv6_listeners"].as_array().unwrap();
@@ -212,8 +204,7 @@ fn no_installed_profile_is_an_error() {
 /// [::1] over TCP and UDP is reported with its name, as `ss -atlnup` does.
 #[test]
 fn real_ipv6_listeners_in_a_private_network_namespace() {
-    if let Err(why) = common::can_unshare() {
-        eprintln!("SKIPPED: real_ipv6_listeners_in_a_private_network_namespace: {why}");
+    if gate::skipped(gate::NET_NAMESPACE) {
         return;
     }
     let host = installed();
@@ -231,15 +222,7 @@ fn real_ipv6_listeners_in_a_private_network_namespace() {
          {helper} status --root {root} --proc /proc --json > {root}/report.json || true\n\
          kill $!\n"
     );
-    let out = std::process::Command::new("unshare")
-        .args(["-n", "bash", "-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::stdout_of(std::process::Command::new("unshare").args(["-n", "bash", "-c", &script]));
     let report: Value = serde_json::from_str(&host.read("report.json")).unwrap();
     let mut seen: Vec<String> = report["ipv6_listeners"]
         .as_array()

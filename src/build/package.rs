@@ -77,7 +77,11 @@ pub fn build_package(
     let stable_tmp = scratch.path().join("stable.deb");
     fs_err::copy(&built, &stable_tmp).context("cannot copy the package to its stable name")?;
     fs_err::rename(&built, &deb).context("cannot move the package into place")?;
-    fs_err::rename(&stable_tmp, &stable).context("cannot move the package into place")?;
+    if let Err(err) = fs_err::rename(&stable_tmp, &stable) {
+        // A failed build leaves no package, not even the versioned one.
+        fs_err::remove_file(&deb).context("cannot remove the package of the failed build")?;
+        return Err(err).context("cannot move the package into place");
+    }
     Ok(BuiltPackage {
         package: profile.package.clone(),
         deb,

@@ -147,36 +147,22 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn proc_tree(values: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (key, value) in values {
-            let path = dir.path().join(key.replace('.', "/"));
-            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-            fs_err::write(path, format!("{value}\n")).unwrap();
-        }
-        dir
-    }
-
-    fn live(proc: &Path, key: &str) -> String {
-        read_value(proc, key).unwrap()
-    }
+    use crate::fake_proc::FakeProc;
 
     #[test]
     fn first_value_wins_and_survives_a_round_trip() {
         let root = tempfile::tempdir().unwrap();
-        let proc = proc_tree(&[
-            ("net.ipv4.tcp_sack", "1"),
-            ("net.ipv4.tcp_rmem", "4096\t131072\t6291456"),
-        ]);
+        let proc = FakeProc::new()
+            .with("net.ipv4.tcp_sack", "1")
+            .with("net.ipv4.tcp_rmem", "4096\t131072\t6291456");
         let mut snap = Snapshot::default();
         let keys = vec![
             "net.ipv4.tcp_sack".to_string(),
             "net.ipv4.tcp_rmem".to_string(),
         ];
-        assert!(snap.record(&keys, proc.path()).is_empty());
-        fs_err::write(proc.path().join("net/ipv4/tcp_sack"), "0\n").unwrap();
-        snap.record(&keys, proc.path());
+        assert!(snap.record(&keys, &proc.sys()).is_empty());
+        proc.set("net.ipv4.tcp_sack", "0");
+        snap.record(&keys, &proc.sys());
         assert_eq!(
             snap.value("net.ipv4.tcp_sack"),
             Some("1"),
@@ -188,29 +174,28 @@ mod tests {
 
     #[test]
     fn missing_keys_are_reported_not_saved() {
-        let proc = proc_tree(&[("net.ipv4.tcp_sack", "1")]);
+        let proc = FakeProc::new().with("net.ipv4.tcp_sack", "1");
         let mut snap = Snapshot::default();
-        let missing = snap.record(&["net.ipv6.conf.all.disable_ipv6".to_string()], proc.path());
+        let missing = snap.record(&["net.ipv6.conf.all.disable_ipv6".to_string()], &proc.sys());
         assert_eq!(missing, ["net.ipv6.conf.all.disable_ipv6"]);
         assert!(snap.entries.is_empty());
     }
 
     #[test]
     fn restore_writes_selected_keys_back() {
-        let proc = proc_tree(&[
-            ("net.ipv4.tcp_sack", "0"),
-            ("net.ipv4.tcp_fin_timeout", "10"),
-        ]);
+        let proc = FakeProc::new()
+            .with("net.ipv4.tcp_sack", "0")
+            .with("net.ipv4.tcp_fin_timeout", "10");
         let snap = Snapshot {
             entries: vec![
                 ("net.ipv4.tcp_sack".into(), "1".into()),
                 ("net.ipv4.tcp_fin_timeout".into(), "60".into()),
             ],
         };
-        let failures = snap.restore(proc.path(), |k| k == "net.ipv4.tcp_sack");
+        let failures = snap.restore(&proc.sys(), |k| k == "net.ipv4.tcp_sack");
         assert!(failures.is_empty(), "{failures:?}");
-        assert_eq!(live(proc.path(), "net.ipv4.tcp_sack"), "1");
-        assert_eq!(live(proc.path(), "net.ipv4.tcp_fin_timeout"), "10");
+        assert_eq!(proc.get("net.ipv4.tcp_sack"), "1");
+        assert_eq!(proc.get("net.ipv4.tcp_fin_timeout"), "10");
     }
 
     #[test]

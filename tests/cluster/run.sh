@@ -16,7 +16,8 @@
 # Environment:
 #   PTH_CACHE_DIR          cache root (default /var/cache/pve-tcp-hardening-tests)
 #   PTH_CLUSTER_TIMEOUT    seconds for the whole run (default 1500)
-#   PTH_CLUSTER=0          skip (outside CI only)
+#   PTH_CLUSTER=0          skip (with CI=true: fail, as any skip does; see
+#                          tests/common/gate.sh)
 #   PTH_CLUSTER_KEEP=1     keep the run directory (logs, disks)
 #   PTH_CLUSTER_SCENARIOS  another scenario file to source (for debugging)
 set -euo pipefail
@@ -26,13 +27,10 @@ repo=$(realpath "$here/../..")
 e2e=$repo/tests/e2e
 nodes=(pve1 pve2 pve3)
 
+# shellcheck source=tests/common/gate.sh
+. "$repo/tests/common/gate.sh"
 skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: test-cluster cannot run in CI: $1" >&2
-		exit 1
-	fi
-	echo "SKIPPED: test-cluster: $1"
-	exit 0
+	gate_skip test-cluster "$1"
 }
 die() {
 	echo "test-cluster: $*" >&2
@@ -46,7 +44,7 @@ if [ "${1:-}" = --make-debs ]; then
 fi
 deb_dir=${1:?usage: tests/cluster/run.sh [--make-debs] DEB_DIR}
 [ "${PTH_CLUSTER:-1}" != 0 ] || skip "PTH_CLUSTER=0"
-[ "$(id -u)" = 0 ] || skip "not running as root (debootstrap and mkfs -d need it)"
+[ "$(id -u)" = 0 ] && ! gate_missing root || skip "not running as root (debootstrap and mkfs -d need it)"
 missing=()
 for spec in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap \
 	mkfs.ext4:e2fsprogs ansible-playbook:ansible-core ssh:openssh-client nc:netcat-openbsd \
@@ -58,7 +56,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null ||
 		skip "cannot install ${missing[*]}"
 fi
-qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg || skip "qemu-system-x86_64 has no TCG accelerator"
+qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg && ! gate_missing qemu-tcg ||
+	skip "qemu-system-x86_64 has no TCG accelerator"
 
 if $make_debs; then
 	make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"

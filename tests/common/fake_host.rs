@@ -1,7 +1,9 @@
 //! A fake host tree for the helper: a root dir with chrony's stock default
 //! file, an empty dpkg admin dir (dpkg-divert runs for real with --root) and
-//! a proc tree holding every catalog key at a stock value.
+//! a fake /proc (tests/common/fake_proc.rs) holding every catalog key at a
+//! stock value.
 
+use super::fake_proc::FakeProc;
 use super::{repo_root, Run};
 use pve_tcp_hardening::build::catalog::Catalog;
 use pve_tcp_hardening::build::profile::ProfileLoader;
@@ -14,6 +16,8 @@ pub const CHRONY_STOCK: &str = "tests/fixtures/chrony/debian12-default-chrony";
 
 pub struct FakeHost {
     pub dir: tempfile::TempDir,
+    /// `<dir>/proc`.
+    pub proc: FakeProc,
 }
 
 pub fn catalog() -> Catalog {
@@ -31,8 +35,10 @@ impl FakeHost {
     /// A host with chrony's stock default file and a proc tree holding
     /// every catalog key at a "stock" value.
     pub fn new() -> FakeHost {
+        let dir = tempfile::tempdir().unwrap();
         let host = FakeHost {
-            dir: tempfile::tempdir().unwrap(),
+            proc: FakeProc::at(dir.path().join("proc")),
+            dir,
         };
         std::fs::create_dir_all(host.path("var/lib/dpkg")).unwrap();
         std::fs::create_dir_all(host.path("etc/default")).unwrap();
@@ -63,20 +69,15 @@ impl FakeHost {
     }
 
     pub fn proc_root(&self) -> PathBuf {
-        self.path("proc/sys")
+        self.proc.sys()
     }
 
     pub fn set_live(&self, key: &str, value: &str) {
-        let path = self.proc_root().join(key.replace('.', "/"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, format!("{value}\n")).unwrap();
+        self.proc.set(key, value);
     }
 
     pub fn live(&self, key: &str) -> String {
-        std::fs::read_to_string(self.proc_root().join(key.replace('.', "/")))
-            .unwrap()
-            .trim_end()
-            .to_string()
+        self.proc.get(key)
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -99,8 +100,11 @@ impl FakeHost {
         .unwrap();
     }
 
+    /// The helper as a maintainer script calls it; what it says on stderr
+    /// is its narration for the admin (check it with `stderr_contains`).
     pub fn maint(&self, script: &str, args: &[&str]) -> Run {
         Run::helper()
+            .stderr_every_line("pve-tcp-hardening: ")
             .args(["maint", "--root"])
             .args([self.dir.path()])
             .args(["--proc-root"])

@@ -1,9 +1,15 @@
 //! One builder that runs the real binaries, as `just`'s tests do: a test
-//! says what it runs and what it expects, in a few lines.
+//! says what it runs and what it expects, in a few lines. As in `just`,
+//! stderr is checked by default: a run that prints anything on stderr fails
+//! unless the test expects it (`stderr`, `stderr_contains`) or says that
+//! what it prints there does not matter (`stderr_any`).
 
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod fake_host;
+pub mod fake_proc;
+pub mod gate;
+pub mod site;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -17,10 +23,22 @@ pub struct Run {
     args: Vec<String>,
     stdin: Option<Vec<u8>>,
     envs: Vec<(String, String)>,
+    envs_removed: Vec<String>,
     status: i32,
     stdout: Option<String>,
     stdout_contains: Vec<String>,
-    stderr_contains: Vec<String>,
+    stderr: Stderr,
+}
+
+/// What a run may print on stderr.
+enum Stderr {
+    /// Nothing (the default).
+    Empty,
+    Exactly(String),
+    Contains(Vec<String>),
+    /// Each line starts with this: only the program's own messages.
+    EveryLine(String),
+    Any,
 }
 
 impl Run {
@@ -40,10 +58,11 @@ impl Run {
             args: Vec::new(),
             stdin: None,
             envs: Vec::new(),
+            envs_removed: Vec::new(),
             status: 0,
             stdout: None,
             stdout_contains: Vec::new(),
-            stderr_contains: Vec::new(),
+            stderr: Stderr::Empty,
         }
     }
 
@@ -61,6 +80,12 @@ impl Run {
 
     pub fn env(mut self, key: &str, value: &str) -> Run {
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs without `key` in the environment.
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.envs_removed.push(key.into());
         self
     }
 
@@ -84,8 +109,32 @@ impl Run {
         self
     }
 
+    /// stderr must be exactly `exact`.
+    pub fn stderr(mut self, exact: &str) -> Run {
+        self.stderr = Stderr::Exactly(exact.into());
+        self
+    }
+
+    /// stderr must contain `text` (and each other text given so).
     pub fn stderr_contains(mut self, text: &str) -> Run {
-        self.stderr_contains.push(text.into());
+        match &mut self.stderr {
+            Stderr::Contains(texts) => texts.push(text.into()),
+            other => *other = Stderr::Contains(vec![text.into()]),
+        }
+        self
+    }
+
+    /// Each line of stderr (if any) must start with `prefix`: the program
+    /// may narrate, nothing else may show up (a panic, a tool's noise).
+    pub fn stderr_every_line(mut self, prefix: &str) -> Run {
+        self.stderr = Stderr::EveryLine(prefix.into());
+        self
+    }
+
+    /// The opt-out: whatever the run prints on stderr is fine (a tool's
+    /// progress output); say why where it is used.
+    pub fn stderr_any(mut self) -> Run {
+        self.stderr = Stderr::Any;
         self
     }
 
@@ -100,6 +149,9 @@ impl Run {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for k in &self.envs_removed {
+            cmd.env_remove(k);
+        }
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
@@ -131,14 +183,62 @@ impl Run {
                 "stdout lacks {want:?}\n{shown}"
             );
         }
-        for want in &self.stderr_contains {
-            assert!(
-                stderr.contains(want.as_str()),
-                "stderr lacks {want:?}\n{shown}"
-            );
+        match &self.stderr {
+            Stderr::Empty => assert!(stderr.is_empty(), "unexpected stderr\n{shown}"),
+            Stderr::Exactly(want) => assert_eq!(&stderr, want, "unexpected stderr\n{shown}"),
+            Stderr::Contains(wants) => {
+                for want in wants {
+                    assert!(
+                        stderr.contains(want.as_str()),
+                        "stderr lacks {want:?}\n{shown}"
+                    );
+                }
+            }
+            Stderr::EveryLine(prefix) => {
+                for line in stderr.lines() {
+                    assert!(
+                        line.starts_with(prefix.as_str()),
+                        "stderr line {line:?} is not from the program ({prefix:?})\n{shown}"
+                    );
+                }
+            }
+            Stderr::Any => {}
         }
         out
     }
+}
+
+/// `text` contains `want` (the message shows all of `text`).
+pub fn assert_contains(text: &str, want: &str) {
+    assert!(text.contains(want), "lacks {want:?}:\n{text}");
+}
+
+/// `text` does not contain `unwanted`, because `why`.
+pub fn assert_lacks(text: &str, unwanted: &str, why: &str) {
+    assert!(!text.contains(unwanted), "{why}: has {unwanted:?}:\n{text}");
+}
+
+/// Runs `cmd`, which must succeed (else its stderr is shown); its stdout.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// The first line `child` prints on its piped stdout: a server's or a
+/// holder's "ready".
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("the child's first line");
+    line
 }
 
 /// The release build of the helper that packages ship (`make test` builds
@@ -155,23 +255,12 @@ pub fn release_helper() -> PathBuf {
     path
 }
 
-/// Tests that write real sysctl values need root and `unshare -n` (a
-/// private network namespace); without them they print SKIPPED and return.
+/// Kept for tests written before [`gate`]: `Err(reason)` means "skip"
+/// (already announced as `gate` does; under `CI=true` it panics instead).
+/// New tests: `if gate::skipped(gate::NET_NAMESPACE) { return; }`.
 pub fn can_unshare() -> Result<(), String> {
-    let uid = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("not root".into());
-    }
-    let probe = std::process::Command::new("unshare")
-        .args(["-n", "true"])
-        .status();
-    match probe {
-        Ok(s) if s.success() => Ok(()),
-        _ => Err("`unshare -n` does not work here".into()),
-    }
+    gate::check(gate::NET_NAMESPACE)
+        .inspect_err(|why| gate::announce_skip(&gate::current_test(), why))
 }
 
 /// Compare `actual` with the golden file `tests/golden/NAME`, or rewrite the

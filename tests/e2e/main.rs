@@ -9,6 +9,8 @@
 //! `fixture_*` run every scenario against a tiny contract-shaped .deb built
 //! here, proving the harness; `real_*` run them against dist/ (`make debs`).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod flows;
 mod harness;
 mod lockout;
@@ -48,12 +50,12 @@ mod fixture_proves_harness {
 
     #[test]
     fn a_leaked_sysctl_is_caught() {
+        if harness::gate::skipped("fx-leak") {
+            return;
+        }
         let caught = std::panic::catch_unwind(|| {
             flows::install_then_purge("fx-leak", || fixture(Fixture::LeaksSysctl, "1.0"))
         });
-        if harness::gate::skip_reason().is_some() {
-            return;
-        }
         let message = caught.expect_err("the harness missed a leaked sysctl");
         let message = message
             .downcast_ref::<String>()
@@ -101,13 +103,29 @@ mod fixture_proves_harness {
     }
 }
 
+/// The suite's gate is the shared one: under `CI=true` a scenario that
+/// cannot run fails, naming why (here `PTH_E2E=0`), instead of passing.
+#[test]
+fn under_ci_a_skipped_scenario_fails() {
+    common::Run::program(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "real_packages::s0_dist_has_four_distinct_variants",
+        ])
+        .env("CI", "true")
+        .env("PTH_E2E", "0")
+        .status(101)
+        .stdout_contains("e2e::s0-dist cannot run here: PTH_E2E=0; with CI set no test may skip")
+        .run();
+}
+
 mod real_packages {
     use super::*;
 
     #[test]
     fn s0_dist_has_four_distinct_variants() {
-        if let Some(reason) = harness::gate::skip_reason() {
-            return harness::gate::announce_skip("s0-dist", &reason);
+        if harness::gate::skipped("s0-dist") {
+            return;
         }
         let names: std::collections::BTreeSet<&str> = dist()
             .all()

@@ -4,7 +4,8 @@
 #
 #   tests/e2e/run.sh [cargo test filter and libtest args...]
 #
-# Environment: PTH_E2E=0 skips; PTH_CACHE_DIR (default
+# Environment: PTH_E2E=0 skips (fails with CI=true: tests/common/gate.sh);
+# PTH_CACHE_DIR (default
 # /var/cache/pve-tcp-hardening-tests) holds the base chroot; PTH_E2E_JOBS
 # (default 2) scenarios run at once; PTH_E2E_KEEP=1 keeps each chroot;
 # PTH_E2E_NO_BUILD=1 uses dist/ as it is instead of running `make debs`.
@@ -14,12 +15,10 @@ here=$(dirname "$(realpath "$0")")
 repo=$(realpath "$here/../..")
 cd "$repo"
 
-skip() {
-	echo "SKIPPED: e2e tests need root and debootstrap ($1)" >&2
-	exit 0
-}
-[ "${PTH_E2E:-1}" != 0 ] || skip "PTH_E2E=0"
-[ "$(id -u)" = 0 ] || skip "not running as root"
+# shellcheck source=tests/common/gate.sh
+. "$repo/tests/common/gate.sh"
+[ "${PTH_E2E:-1}" != 0 ] || gate_skip e2e "PTH_E2E=0"
+[ "$(id -u)" = 0 ] && ! gate_missing root || gate_skip e2e "not running as root"
 
 missing=()
 for tool in debootstrap unshare nsenter flock piuparts; do

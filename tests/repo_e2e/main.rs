@@ -17,70 +17,36 @@ mod common;
 mod harness;
 mod served;
 
-use common::{release_helper, Run};
+use common::site::{Site, KEYRING};
 use harness::{Scenario, Variants};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const V1: &str = "0.1.0-1";
 const V2: &str = "0.1.0-2";
-const KEYRING: &str = "pve-tcp-hardening-archive-keyring.gpg";
 const CLIENT_KEYRING: &str = "/usr/share/keyrings/pve-tcp-hardening-archive-keyring.gpg";
 const PACKAGE: &str = "pve-tcp-hardening";
 
-/// The build host: dist/, the repository's key home, and `www/`, which the
-/// server serves; `www/repo` is a symlink we point at one tree or another.
-struct BuildHost {
-    dir: tempfile::TempDir,
-}
-
-impl BuildHost {
-    fn new() -> BuildHost {
-        let host = BuildHost {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir_all(host.path("www")).unwrap();
-        host
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn build(&self, version: &str) {
-        let work = tempfile::tempdir().unwrap();
-        Run::build_tool()
-            .args(["build", "--all", "--version", version, "--out"])
-            .args([self.path("dist")])
-            .args(["--work-dir"])
-            .args([work.path()])
-            .args(["--helper"])
-            .args([release_helper()])
-            .run();
-    }
-
-    /// `repo` from dist/ into dist/repo, dated a minute ago (apt refuses a
+/// The build host is a [`Site`] whose `www/` the server serves; `www/repo`
+/// is a symlink we point at one tree or another.
+impl Site {
+    /// An empty site that publishes dated a minute ago (apt refuses a
     /// Release from the future).
-    fn publish(&self) {
+    fn serving() -> Site {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        Run::build_tool()
-            .env("SOURCE_DATE_EPOCH", &(now - 60).to_string())
-            .args(["repo", "--debs"])
-            .args([self.path("dist")])
-            .args(["--out"])
-            .args([self.path("dist/repo")])
-            .args(["--key-home"])
-            .args([self.path("keys")])
-            .run();
+        let mut site = Site::new();
+        site.epoch = (now - 60).to_string();
+        std::fs::create_dir_all(site.path("www")).unwrap();
+        site
     }
 
     /// A copy of dist/repo as `www/<name>`.
     fn snapshot_repo(&self, name: &str) -> PathBuf {
         let copy = self.path("www").join(name);
-        copy_tree(&self.path("dist/repo"), &copy);
+        copy_tree(&self.repo(""), &copy);
         copy
     }
 
@@ -91,16 +57,6 @@ impl BuildHost {
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(name, &tmp).unwrap();
         std::fs::rename(&tmp, &link).unwrap();
-    }
-}
-
-impl Drop for BuildHost {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.path("keys"))
-            .args(["--kill", "gpg-agent"])
-            .output();
     }
 }
 
@@ -193,10 +149,10 @@ fn served_repository_installs_switches_purges_and_refuses_forgeries() {
         return;
     };
     let started = std::time::Instant::now();
-    let host = BuildHost::new();
+    let host = Site::serving();
     host.build(V1);
     let v1 = Variants::from_dir(&host.path("dist"));
-    host.publish();
+    host.publish().run();
     host.snapshot_repo("v1");
     host.serve("v1");
     let server = served::Server::start(s.chroot.root(), &host.path("www"), &host.path("http.log"));
@@ -204,7 +160,7 @@ fn served_repository_installs_switches_purges_and_refuses_forgeries() {
     // The client, as the README says; the base's Debian sources are
     // unreachable here, so they go.
     s.chroot.write("/etc/apt/sources.list", b"");
-    let key = std::fs::read(host.path("dist/repo").join(KEYRING)).unwrap();
+    let key = std::fs::read(host.repo(KEYRING)).unwrap();
     s.chroot.write(CLIENT_KEYRING, &key);
     s.chroot.write(
         "/etc/apt/sources.list.d/pve-tcp-hardening.sources",
@@ -226,7 +182,7 @@ fn served_repository_installs_switches_purges_and_refuses_forgeries() {
 
     // A new, properly signed Release whose Packages was changed afterwards.
     host.build(V2);
-    host.publish();
+    host.publish().run();
     let forged = host.snapshot_repo("tampered");
     tamper_packages(&forged, V2, "0.1.0-3");
     host.serve("tampered");

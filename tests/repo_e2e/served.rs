@@ -9,7 +9,6 @@
 //! (`sandbox.sh _hold <root>`) and, as `sandbox.sh enter` does, refuse it if
 //! it shares our own network namespace.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -53,10 +52,7 @@ impl Server {
             .spawn()
             .expect("python3 is needed to serve the repository (make deps-test)");
         // It prints `Serving HTTP on ...` once the socket is bound.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("server output");
+        let line = crate::common::first_line(&mut child);
         assert!(
             line.starts_with("Serving HTTP on 127.0.0.1"),
             "http.server did not start: {line:?}; log: {}",

@@ -17,7 +17,9 @@
 #   PTH_VM_TIMEOUT     seconds for the whole VM part (default 1200)
 #   PTH_VM_ARTIFACTS   where failed runs' console logs go (default CACHE/vm/artifacts)
 #   PTH_VM_KEEP_LOG=1  keep the console log of a passing run too
-#   PTH_VM=0           skip
+#   PTH_VM=0           skip (with CI=true: fail, as any skip does; see
+#                      tests/common/gate.sh, also for PTH_SKIP_LOG and
+#                      PTH_TEST_MISSING=root,qemu-tcg)
 #
 # The VM has no network (-nic none) and runs under TCG: nested KVM hangs on
 # this kind of machine. -nodefaults drops the emulated CD-ROM and floppy,
@@ -30,9 +32,10 @@ repo=$(realpath "$here/../..")
 e2e=$repo/tests/e2e
 packages=(pve-tcp-hardening pve-tcp-hardening-ipv6 pve-tcp-hardening-strict pve-tcp-hardening-stealth)
 
+# shellcheck source=tests/common/gate.sh
+. "$repo/tests/common/gate.sh"
 skip() {
-	echo "SKIPPED: test-vm: $1"
-	exit 0
+	gate_skip test-vm "$1"
 }
 die() {
 	echo "test-vm: $*" >&2
@@ -46,7 +49,7 @@ if [ "${1:-}" = --make-debs ]; then
 fi
 deb_dir=${1:?usage: tests/vm/run.sh [--make-debs] DEB_DIR}
 [ "${PTH_VM:-1}" != 0 ] || skip "PTH_VM=0"
-[ "$(id -u)" = 0 ] || skip "not running as root (debootstrap and mkfs -d need it)"
+[ "$(id -u)" = 0 ] && ! gate_missing root || skip "not running as root (debootstrap and mkfs -d need it)"
 
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
@@ -55,9 +58,10 @@ command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "test-vm: installing ${missing[*]}" >&2
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null ||
-		skip "cannot install ${missing[*]}"
+		skip "cannot install ${missing[*]} (apt-get failed)"
 fi
-qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg || skip "qemu-system-x86_64 has no TCG accelerator"
+{ qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg && ! gate_missing qemu-tcg; } ||
+	skip "qemu-system-x86_64 has no TCG accelerator"
 
 if $make_debs; then
 	make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"
@@ -167,7 +171,16 @@ sed -n 's/^\[ *\([0-9.]*\)\] PTH-VM BOOT \([0-9]*\) \([a-z]*\).*/\1 \2 \3/p' "$c
 	awk '{ printf "test-vm:   boot %s %-5s at %6.1fs (+%.1fs)\n", $2, $3, $1, $1 - prev; prev = $1 }'
 echo "test-vm: $pass passed, $fail failed, $skipped skipped"
 for r in "${results[@]}"; do
-	case $r in *" status=SKIP "*) echo "  $r" ;; esac
+	case $r in *" status=SKIP "*)
+		echo "  $r"
+		# Under CI=true a check the VM could not make is a failure too.
+		if gate_in_ci; then
+			failures+=("skipped in the VM (CI set): $r")
+		else
+			[ -z "${PTH_SKIP_LOG:-}" ] || echo "SKIPPED: test-vm-check: $r" >>"$PTH_SKIP_LOG"
+		fi
+		;;
+	esac
 done
 
 "$e2e/host-net-guard.sh" compare "$guard"

@@ -539,12 +539,12 @@ fn strerror(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use crate::fake_proc::FakeProc;
     use tempfile::TempDir;
 
     /// A fake `/proc/sys` with a few net keys, and a directory for files.
     struct Fixture {
-        root: TempDir,
+        proc: FakeProc,
         files: TempDir,
     }
 
@@ -559,16 +559,14 @@ mod tests {
 
     impl Fixture {
         fn new() -> Self {
-            let root = tempfile::tempdir().expect("tempdir");
+            let proc = FakeProc::new();
             for (rel, value) in KEYS {
-                let path = root.path().join(rel);
-                fs_err::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-                fs_err::write(&path, format!("{value}\n")).expect("write key");
+                proc.set(rel, value);
             }
             // A key whose writes fail the way an EINVAL from the kernel does.
-            symlink("/dev/full", root.path().join("net/ipv4/full")).expect("symlink");
+            proc.failing("net/ipv4/full");
             Self {
-                root,
+                proc,
                 files: tempfile::tempdir().expect("tempdir"),
             }
         }
@@ -580,12 +578,12 @@ mod tests {
         }
 
         fn value(&self, rel: &str) -> String {
-            read_value(self.root.path(), rel).expect("read key")
+            read_value(&self.proc.sys(), rel).expect("read key")
         }
 
         fn run(&self, files: &[String], opts: ApplyOptions, stdin: &str) -> Outcome {
             let opts = ApplyOptions {
-                proc_root: self.root.path().to_path_buf(),
+                proc_root: self.proc.sys(),
                 ..opts
             };
             let (mut out, mut err) = (Vec::new(), Vec::new());

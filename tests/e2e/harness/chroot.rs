@@ -10,7 +10,7 @@
 //! namespaces (a PID reused after the holder died).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Instant;
@@ -70,10 +70,7 @@ impl Chroot {
             .stdout(Stdio::piped())
             .spawn()
             .expect("sandbox.sh hold");
-        let mut line = String::new();
-        BufReader::new(holder.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("holder output");
+        let line = crate::common::first_line(&mut holder);
         assert_eq!(line.trim(), "ready", "sandbox.sh hold did not come up");
         let holder_stdin = holder.stdin.take();
         eprintln!(

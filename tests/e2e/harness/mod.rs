@@ -54,8 +54,7 @@ impl Scenario {
     /// A fresh chroot, or `None` (after printing SKIPPED) when the suite
     /// cannot run on this machine.
     pub fn start(name: &str) -> Option<Scenario> {
-        if let Some(reason) = gate::skip_reason() {
-            gate::announce_skip(name, &reason);
+        if gate::skipped(name) {
             return None;
         }
         let chroot = Chroot::fresh(&base()?.tar, name);
