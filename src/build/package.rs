@@ -311,7 +311,12 @@ fn add_md5sums(deb: &Path, tree: &Path, settings: &BuildSettings) -> Result<()> 
             && !conffiles.lines().any(|c| c.trim() == shown)
     });
     files.sort();
-    let sums = run_tool(Command::new("md5sum").arg("--").args(&files).current_dir(tree))?;
+    let sums = run_tool(
+        Command::new("md5sum")
+            .arg("--")
+            .args(&files)
+            .current_dir(tree),
+    )?;
     write_atomic(
         &tree.join("DEBIAN/md5sums"),
         &sums,

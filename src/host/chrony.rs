@@ -292,6 +292,28 @@ impl ChronyDiversion {
         Ok(())
     }
 
+    /// Check that chrony's conffile (where it is now: `.orig` once diverted,
+    /// `/etc/default/chrony` before) can take `-4`, before anything is
+    /// diverted or written, so a file we cannot edit changes nothing.
+    pub fn check_transform(&self) -> Result<()> {
+        let source = match self.diverted_by()? {
+            Some(holder) if holder.starts_with(&self.sibling_prefix) => DIVERTED_TO,
+            _ => CONFFILE,
+        };
+        let path = self.host_path(source);
+        let Some(text) =
+            if_exists(fs_err::read_to_string(&path)).context("cannot read chrony's conffile")?
+        else {
+            return Ok(());
+        };
+        add_ipv4_only(&text).map(drop).with_context(|| {
+            format!(
+                "cannot make {} IPv4-only; nothing was changed",
+                path.display()
+            )
+        })
+    }
+
     /// Write `/etc/default/chrony` = `.orig` with `-4`, with the mode and
     /// owner of `.orig`. Requires our diversion, so chrony's own conffile is
     /// never overwritten.
