@@ -661,3 +661,42 @@ fn postrm_maps_keys_to_paths_as_the_helper_does() {
         );
     }
 }
+
+/// dpkg's database under the fake root: chrony gone (purged), as dpkg-query
+/// then reports it ("no packages found matching chrony").
+fn chrony_purged_from_dpkg(host: &FakeHost) {
+    std::fs::write(host.path("var/lib/dpkg/status"), "").unwrap();
+}
+
+#[test]
+fn chrony_purged_while_diverted_leaves_no_file_that_no_package_owns() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    // `apt purge chrony`: dpkg deletes neither the diverted conffile nor ours.
+    chrony_purged_from_dpkg(&host);
+    host.maint("prerm", &["remove"])
+        .stderr_contains("chrony was purged: deleted the /etc/default/chrony and /etc/default/chrony.orig it left behind")
+        .run();
+    assert!(!host.path("etc/default/chrony").exists());
+    assert!(!host.path("etc/default/chrony.orig").exists());
+    assert_eq!(host.diversions(), "");
+    run_postrm(&host, &p, "purge");
+    assert!(!host.path("etc/default/chrony").exists());
+}
+
+#[test]
+fn chrony_removed_not_purged_gets_its_conffile_back() {
+    let host = FakeHost::new();
+    let stock = host.read("etc/default/chrony");
+    host.install(&profile("default"));
+    std::fs::write(
+        host.path("var/lib/dpkg/status"),
+        "Package: chrony\nStatus: deinstall ok config-files\nVersion: 4.3-2\n\
+         Architecture: amd64\nMaintainer: x\nDescription: x\n\n",
+    )
+    .unwrap();
+    host.maint("prerm", &["remove"]).run();
+    assert_eq!(host.read("etc/default/chrony"), stock);
+    assert_eq!(host.diversions(), "");
+}

@@ -183,6 +183,23 @@ fn chrony_without_minus_four_is_a_problem() {
 }
 
 #[test]
+fn chrony_purged_while_diverted_is_not_installed_and_no_problem() {
+    let host = installed();
+    // dpkg knows no chrony any more; its purge left both files behind.
+    std::fs::write(host.path("var/lib/dpkg/status"), "").unwrap();
+    status(&host, &[])
+        .stdout_contains(
+            "chrony: not installed (its default file stays diverted by pve-tcp-hardening until that package is removed)\n",
+        )
+        .stdout_contains("all in force\n")
+        .run();
+    let report = json(&host, 0);
+    assert_eq!(report["chrony"]["installed"], false);
+    assert_eq!(report["chrony"]["diverted_by"], "pve-tcp-hardening");
+    assert_eq!(report["chrony"]["ipv4_only"], Value::Null);
+}
+
+#[test]
 fn procps_system_reads_sysctl_conf_last() {
     let host = installed();
     // No 99-sysctl.conf link: systemd never reads /etc/sysctl.conf, procps

@@ -214,17 +214,26 @@ pub enum UndivertOutcome {
     /// `.orig` was missing (the admin deleted it): the diversion is gone and
     /// `/etc/default/chrony` is left as it was.
     KeptAdminFile,
+    /// chrony was purged while diverted (dpkg then deletes neither file):
+    /// its leftover `.orig` and our generated file are deleted with the
+    /// diversion, so no `/etc/default/chrony` is left that no package owns.
+    ChronyPurged,
 }
 
 impl UndivertOutcome {
     /// A warning for the admin, when there is one.
     pub fn note(self) -> Option<String> {
-        (self == UndivertOutcome::KeptAdminFile).then(|| {
-            format!(
+        match self {
+            UndivertOutcome::KeptAdminFile => Some(format!(
                 "{DIVERTED_TO} was missing; kept {CONFFILE} as it is: check that its \
                  DAEMON_OPTS are what you want"
-            )
-        })
+            )),
+            UndivertOutcome::ChronyPurged => Some(format!(
+                "chrony was purged: deleted the {CONFFILE} and {DIVERTED_TO} it left \
+                 behind, and the diversion"
+            )),
+            UndivertOutcome::Restored | UndivertOutcome::NotDiverted => None,
+        }
     }
 }
 
@@ -367,6 +376,14 @@ impl ChronyDiversion {
     fn remove_diversion_of(&self, package: &str) -> Result<UndivertOutcome> {
         let orig = self.host_path(DIVERTED_TO);
         let target = self.host_path(CONFFILE);
+        if chrony_package(&self.root) == ChronyPackage::Purged {
+            for path in [&orig, &target] {
+                if_exists(fs_err::remove_file(path))
+                    .context("cannot delete what chrony's purge left behind")?;
+            }
+            self.dpkg_divert(&["--package", package, "--remove", CONFFILE])?;
+            return Ok(UndivertOutcome::ChronyPurged);
+        }
         let outcome = if fs_err::symlink_metadata(&orig).is_ok() {
             // dpkg-divert --rename refuses to move .orig over another file.
             match fs_err::remove_file(&target) {
@@ -401,6 +418,44 @@ impl ChronyDiversion {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// chrony as dpkg's database under a root knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChronyPackage {
+    /// Installed, or removed with its conffiles kept (config-files), or
+    /// on its way in or out.
+    Known,
+    /// Purged, or never installed: dpkg has no record of it.
+    Purged,
+    /// No dpkg database under the root (an image, a test tree), or
+    /// dpkg-query failed otherwise: go by the files.
+    Unknown,
+}
+
+/// chrony's state in dpkg's database under `root`.
+pub fn chrony_package(root: &Path) -> ChronyPackage {
+    if !under_root(root, "/var/lib/dpkg/status").is_file() {
+        return ChronyPackage::Unknown;
+    }
+    let out = Command::new("dpkg-query")
+        .arg(format!("--root={}", root.display()))
+        .args(["-W", "-f", "${db:Status-Status}", "chrony"])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            if String::from_utf8_lossy(&out.stdout).trim() == "not-installed" {
+                ChronyPackage::Purged
+            } else {
+                ChronyPackage::Known
+            }
+        }
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("no packages found") => {
+            ChronyPackage::Purged
+        }
+        _ => ChronyPackage::Unknown,
     }
 }
 

@@ -10,7 +10,9 @@
 
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
-use crate::host::chrony::{restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome};
+use crate::host::chrony::{
+    restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
+};
 use crate::host::cli::{MaintArgs, MaintScript};
 use crate::host::state::Snapshot;
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
@@ -395,6 +397,9 @@ fn release_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     let outcome = ChronyDiversion::new(&host.root, &holder, BASE_PACKAGE).undivert()?;
     if let Some(note) = outcome.note() {
         tell_admin(&note);
+    }
+    if outcome == UndivertOutcome::ChronyPurged {
+        return Ok(false);
     }
     tell_admin("/etc/default/chrony is chrony's own again (diversion removed)");
     Ok(true)

@@ -330,3 +330,114 @@ pub fn status_names_a_shadowing_file(name: &str, debs: impl FnOnce() -> Deb) {
         "{report}"
     );
 }
+
+/// An image build: the chroot without the opt-in. Nothing reaches the
+/// running kernel, no service is restarted (policy-rc.d logs every ask),
+/// the files are in place for the image's first boot and apt's output says
+/// so; a purge there writes no value either.
+pub fn image_build(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.chroot.as_image_build();
+    s.run(
+        "printf '#!/bin/sh\\necho \"$*\" >> /var/tmp/policy-rc.d.log\\nexit 101\\n' > /usr/sbin/policy-rc.d",
+    );
+    s.baseline();
+    let net_before = s.chroot.net_sysctls();
+    let inside = s.chroot.copy_in(&deb.path);
+    let ran = s.run(&format!("apt-get install -y {inside}"));
+    // apt passes the maintainer scripts' output on through its stdout.
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    for want in [
+        "installing into a chroot or image (ischroot says this is a chroot): no value applied",
+        "takes effect when the system it is installed in boots",
+    ] {
+        assert!(said.contains(want), "apt output lacks {want:?}:\n{said}");
+    }
+    assert_eq!(
+        s.chroot.net_sysctls(),
+        net_before,
+        "values applied in an image build"
+    );
+    assert_eq!(
+        s.chroot.read("/var/tmp/policy-rc.d.log"),
+        None,
+        "a service was restarted"
+    );
+    assert_eq!(s.chroot.read("/run/reboot-required"), None);
+    assert!(s.chroot.path(&deb.sysctl_file).is_file());
+    let chrony = String::from_utf8(s.chroot.read(CHRONY_DEFAULT).expect("chrony file")).unwrap();
+    assert!(chrony.contains("DAEMON_OPTS=\"-4 "), "{chrony}");
+    let ran = s.run(&format!("apt-get purge -y {}", deb.package));
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        said.contains("purging in a chroot or image build: no value written"),
+        "{said}"
+    );
+    s.expect_pristine("after purge in an image build");
+}
+
+/// /proc/sys/net read-only, as in an LXC container: the install succeeds,
+/// says no value could be applied and when they will be, makes no reboot
+/// claim; the purge has nothing to write back and leaves nothing behind.
+pub fn read_only_proc_sys(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    // Only this scenario's private mount namespace sees the change.
+    s.run("mount -o remount,bind,ro /proc/sys/net");
+    s.baseline();
+    let net_before = s.chroot.net_sysctls();
+    let inside = s.chroot.copy_in(&deb.path);
+    let ran = s.run(&format!("apt-get install -y {inside}"));
+    // apt passes the maintainer scripts' output on through its stdout.
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        said.contains("/proc/sys is read-only here (a container or a locked-down host): no value could be applied now"),
+        "{said}"
+    );
+    assert!(said.contains("At boot systemd-sysctl applies"), "{said}");
+    assert!(!said.contains("reboot required"), "{said}");
+    assert_eq!(s.chroot.read("/run/reboot-required"), None);
+    assert_eq!(s.chroot.net_sysctls(), net_before);
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after purge on a read-only /proc/sys");
+}
+
+/// The packages carry md5sums: `dpkg --verify` is clean after install and
+/// names the helper when one byte of it changes.
+pub fn dpkg_verify_names_a_changed_file(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.apt_install(&[&deb], "");
+    let clean = s.chroot.try_run(&format!("dpkg --verify {}", deb.package));
+    assert!(
+        clean.success() && clean.stdout.is_empty(),
+        "{}{}",
+        clean.stdout,
+        clean.stderr
+    );
+    let helper = "/usr/sbin/pve-tcp-hardening";
+    let original = s.chroot.read(helper).expect("helper installed");
+    let mut changed = original.clone();
+    changed[1000] ^= 0x01;
+    s.chroot.write(helper, &changed);
+    let verify = s.chroot.try_run(&format!("dpkg --verify {}", deb.package));
+    let named = verify
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("??5??????") && l.split_whitespace().last() == Some(helper));
+    assert!(
+        !verify.success() && named,
+        "dpkg --verify did not name the changed helper:\n{}{}",
+        verify.stdout,
+        verify.stderr
+    );
+    s.chroot.write(helper, &original);
+    s.apt_purge(&[&deb.package]);
+}

@@ -5,7 +5,7 @@
 use super::model::*;
 use super::sockets::ipv6_listeners;
 use crate::contract::{Profile, BASE_PACKAGE};
-use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
+use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree, same_value, MergeMode, MergedTree, Setter};
 use anyhow::{Context, Result};
@@ -111,10 +111,15 @@ fn key_report(
 fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
     let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
     let file = root.join("etc/default/chrony");
-    let installed = file.is_file() || root.join("etc/default/chrony.orig").is_file();
+    // chrony purged while diverted leaves both files behind: ask dpkg first.
+    let installed = match chrony_package(root) {
+        ChronyPackage::Known => true,
+        ChronyPackage::Purged => false,
+        ChronyPackage::Unknown => file.is_file() || root.join("etc/default/chrony.orig").is_file(),
+    };
     let ipv4_only = match fs_err::read_to_string(&file) {
-        Ok(text) => Some(add_ipv4_only(&text).is_ok_and(|edited| edited == text)),
-        Err(_) => None,
+        Ok(text) if installed => Some(add_ipv4_only(&text).is_ok_and(|edited| edited == text)),
+        _ => None,
     };
     Ok(ChronyReport {
         required: profile.disable_ipv6,
