@@ -432,8 +432,9 @@ pub fn dpkg_verify_names_a_changed_file(name: &str, debs: impl FnOnce() -> Deb) 
         .stdout
         .lines()
         .any(|l| l.starts_with("??5??????") && l.split_whitespace().last() == Some(helper));
+    // dpkg 1.21 exits 0 either way: the report is the output.
     assert!(
-        !verify.success() && named,
+        named,
         "dpkg --verify did not name the changed helper:\n{}{}",
         verify.stdout,
         verify.stderr
