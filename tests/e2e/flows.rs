@@ -3,7 +3,9 @@
 //! Each takes a closure for its packages so that nothing is built or read
 //! before the gate has decided the suite runs here.
 
-use crate::harness::{chroot::Ran, Deb, Scenario, Snapshot, CHRONY_DEFAULT, STATE_DIR};
+use crate::harness::{
+    chroot::Ran, Deb, Scenario, Snapshot, CHRONY_DEFAULT, CHRONY_ORIG, STATE_DIR,
+};
 
 /// Scenarios 1 and 2: install with chrony present, then purge.
 pub fn install_then_purge(name: &str, debs: impl FnOnce() -> Deb) {
@@ -436,9 +438,64 @@ pub fn dpkg_verify_names_a_changed_file(name: &str, debs: impl FnOnce() -> Deb) 
     assert!(
         named,
         "dpkg --verify did not name the changed helper:\n{}{}",
-        verify.stdout,
-        verify.stderr
+        verify.stdout, verify.stderr
     );
     s.chroot.write(helper, &original);
     s.apt_purge(&[&deb.package]);
+}
+
+/// chrony purged while the profile diverts its default file (dpkg deletes
+/// neither file then): status says chrony is not installed, and the later
+/// purge of the profile leaves no /etc/default/chrony that no package owns.
+pub fn chrony_purged_while_installed(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.apt_install(&[&deb], "");
+    s.run("apt-get purge -y chrony");
+    let status = s.chroot.try_run("pve-tcp-hardening status --json");
+    let report: serde_json::Value =
+        serde_json::from_str(&status.stdout).expect("status --json is JSON");
+    assert_eq!(report["chrony"]["installed"], false, "{report}");
+    assert!(
+        !report["problems"].to_string().contains("chrony"),
+        "{report}"
+    );
+    s.apt_purge(&[&deb.package]);
+    for path in [CHRONY_DEFAULT, CHRONY_ORIG] {
+        assert_eq!(s.chroot.read(path), None, "{path} left behind");
+    }
+    let diversions = s.chroot.diversions();
+    assert!(
+        !diversions.iter().any(|d| d.contains("chrony")),
+        "{diversions:?}"
+    );
+}
+
+/// A chrony default file the package cannot edit: the install fails with
+/// the line named, and the file, the diversions and the values are as before.
+pub fn uneditable_chrony_changes_nothing(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.run("printf 'DAEMON_OPTS=\"-F 1 \\\\\\n  -r\"\\n' > /etc/default/chrony");
+    s.baseline();
+    let inside = s.chroot.copy_in(&deb.path);
+    let failed = s.chroot.try_run(&format!("apt-get install -y {inside}"));
+    let said = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(!failed.success(), "{said}");
+    assert!(said.contains("line 1: cannot add -4"), "{said}");
+    assert!(said.contains("nothing was changed"), "{said}");
+    let mut after = s.snapshot();
+    // dpkg's own record of the half-configured package is not ours to judge.
+    after
+        .files
+        .retain(|p, _| !p.starts_with("/etc/sysctl.d/") && !p.starts_with("/usr/"));
+    let mut before = s.before.clone().expect("baseline");
+    before
+        .files
+        .retain(|p, _| !p.starts_with("/etc/sysctl.d/") && !p.starts_with("/usr/"));
+    before.assert_same(&after, "after a failed install");
 }

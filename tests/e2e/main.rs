@@ -182,6 +182,18 @@ mod real_packages {
     }
 
     #[test]
+    fn s13_chrony_purged_while_installed() {
+        flows::chrony_purged_while_installed("s13-chrony-purged", || dist().default.clone());
+    }
+
+    #[test]
+    fn s14_uneditable_chrony_file_changes_nothing() {
+        flows::uneditable_chrony_changes_nothing("s14-uneditable-chrony", || {
+            dist().default.clone()
+        });
+    }
+
+    #[test]
     fn s9_piuparts_install_purge() {
         flows::piuparts("s9-piuparts", || dist().default.clone());
     }
