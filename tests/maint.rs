@@ -700,3 +700,24 @@ fn chrony_removed_not_purged_gets_its_conffile_back() {
     assert_eq!(host.read("etc/default/chrony"), stock);
     assert_eq!(host.diversions(), "");
 }
+
+#[test]
+fn postrm_quotes_profile_values_for_sh() {
+    let mut p = profile("default");
+    p.settings[0].value = "1'2 $(false)".into();
+    let script = postrm(&p).replacen(
+        "case \"$1\" in",
+        "printf '%s' \"$PROFILE_SETTINGS\"; exit 0\ncase \"$1\" in",
+        1,
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}\n{script}", stderr(&out));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_string);
+    assert_eq!(
+        first.as_deref(),
+        Some(format!("{}=1'2 $(false)", p.settings[0].key).as_str())
+    );
+}

@@ -148,31 +148,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
     let wanted = wanted_keys(profile, file_keys.as_deref());
 
     // Before changing anything: the first values we ever saw.
-    let mut snapshot = Snapshot::load(&host.root)?;
-    let skip = match (previous, file_text.as_deref()) {
-        (Some(_), Some(text))
-            if !Snapshot::path(&host.root).is_file() || snapshot.entries.is_empty() =>
-        {
-            keys_already_ours(host, text, &snapshot)
-        }
-        _ => Vec::new(),
-    };
-    if !skip.is_empty() {
-        tell_admin(&format!(
-            "warning: the values saved before the first install are lost ({} is missing or \
-             empty); not recording {} as values from before, they already have this \
-             profile's values: purging leaves them so until the next boot",
-            host_path_shown(&Snapshot::path(&host.root), host),
-            skip.join(", ")
-        ));
-    }
-    let to_record: Vec<String> = wanted
-        .iter()
-        .filter(|k| !skip.contains(k))
-        .cloned()
-        .collect();
-    snapshot.record(&to_record, &host.proc_root);
-    snapshot.save(&host.root)?;
+    let snapshot = record_snapshot(host, &wanted, previous, file_text.as_deref())?;
 
     if target == LiveTarget::ReadOnly {
         tell_admin(&format!(
@@ -214,6 +190,44 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
     }
     warn_about_later_files(host, profile);
     Ok(())
+}
+
+/// Add the live value of every wanted key not saved yet. After an install
+/// whose snapshot was lost (`previous` set, no usable snapshot), a key that
+/// already has our file's value is ours, not the value from before: it is
+/// left out, and the admin told.
+fn record_snapshot(
+    host: &Host,
+    wanted: &[String],
+    previous: Option<&str>,
+    file_text: Option<&str>,
+) -> Result<Snapshot> {
+    let mut snapshot = Snapshot::load(&host.root)?;
+    let skip = match (previous, file_text) {
+        (Some(_), Some(text))
+            if !Snapshot::path(&host.root).is_file() || snapshot.entries.is_empty() =>
+        {
+            keys_already_ours(host, text, &snapshot)
+        }
+        _ => Vec::new(),
+    };
+    if !skip.is_empty() {
+        tell_admin(&format!(
+            "warning: the values saved before the first install are lost ({} is missing or \
+             empty); not recording {} as values from before, they already have this \
+             profile's values: purging leaves them so until the next boot",
+            host_path_shown(&Snapshot::path(&host.root), host),
+            skip.join(", ")
+        ));
+    }
+    let to_record: Vec<String> = wanted
+        .iter()
+        .filter(|k| !skip.contains(k))
+        .cloned()
+        .collect();
+    snapshot.record(&to_record, &host.proc_root);
+    snapshot.save(&host.root)?;
+    Ok(snapshot)
 }
 
 /// The opt-in the chroot test harnesses set in the environment of apt and
