@@ -665,7 +665,7 @@ fn postrm_maps_keys_to_paths_as_the_helper_does() {
 /// dpkg's database under the fake root: chrony gone (purged), as dpkg-query
 /// then reports it ("no packages found matching chrony").
 fn chrony_purged_from_dpkg(host: &FakeHost) {
-    std::fs::write(host.path("var/lib/dpkg/status"), "").unwrap();
+    host.dpkg_status(None);
 }
 
 #[test]
@@ -690,12 +690,7 @@ fn chrony_removed_not_purged_gets_its_conffile_back() {
     let host = FakeHost::new();
     let stock = host.read("etc/default/chrony");
     host.install(&profile("default"));
-    std::fs::write(
-        host.path("var/lib/dpkg/status"),
-        "Package: chrony\nStatus: deinstall ok config-files\nVersion: 4.3-2\n\
-         Architecture: amd64\nMaintainer: x\nDescription: x\n\n",
-    )
-    .unwrap();
+    host.dpkg_status(Some("deinstall ok config-files"));
     host.maint("prerm", &["remove"]).run();
     assert_eq!(host.read("etc/default/chrony"), stock);
     assert_eq!(host.diversions(), "");

@@ -186,7 +186,7 @@ fn chrony_without_minus_four_is_a_problem() {
 fn chrony_purged_while_diverted_is_not_installed_and_no_problem() {
     let host = installed();
     // dpkg knows no chrony any more; its purge left both files behind.
-    std::fs::write(host.path("var/lib/dpkg/status"), "").unwrap();
+    host.dpkg_status(None);
     status(&host, &[])
         .stdout_contains(
             "chrony: not installed (its default file stays diverted by pve-tcp-hardening until that package is removed)\n",

@@ -434,28 +434,38 @@ pub enum ChronyPackage {
     Unknown,
 }
 
-/// chrony's state in dpkg's database under `root`.
+/// chrony's state in dpkg's database under `root`. dpkg itself (Essential)
+/// is asked about too: when the database does not know dpkg, it is not a
+/// real one and says nothing about chrony.
 pub fn chrony_package(root: &Path) -> ChronyPackage {
-    if !under_root(root, "/var/lib/dpkg/status").is_file() {
-        return ChronyPackage::Unknown;
-    }
     let out = Command::new("dpkg-query")
         .arg(format!("--root={}", root.display()))
-        .args(["-W", "-f", "${db:Status-Status}", "chrony"])
+        .args([
+            "-W",
+            "-f",
+            "${Package} ${db:Status-Status}\n",
+            "dpkg",
+            "chrony",
+        ])
         .stdin(Stdio::null())
         .output();
-    match out {
-        Ok(out) if out.status.success() => {
-            if String::from_utf8_lossy(&out.stdout).trim() == "not-installed" {
-                ChronyPackage::Purged
-            } else {
-                ChronyPackage::Known
-            }
-        }
-        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("no packages found") => {
-            ChronyPackage::Purged
-        }
-        _ => ChronyPackage::Unknown,
+    // Exit 1 with "no packages found" for a name it does not know: the
+    // lines of the names it knows are still printed.
+    let Ok(out) = out else {
+        return ChronyPackage::Unknown;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let status = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_string)
+    };
+    if status("dpkg").is_none() {
+        return ChronyPackage::Unknown;
+    }
+    match status("chrony").as_deref() {
+        None | Some("not-installed") => ChronyPackage::Purged,
+        Some(_) => ChronyPackage::Known,
     }
 }
 
