@@ -307,6 +307,8 @@ fn run_postrm(host: &FakeHost, p: &Profile, action: &str) -> std::process::Outpu
         .arg(&script)
         .arg(action)
         .env("DPKG_ROOT", host.dir.path())
+        // The fake root stands in for the running host, as in the e2e chroots.
+        .env("PVE_TCP_HARDENING_APPLY_IN_CHROOT", "1")
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -366,7 +368,7 @@ fn lifecycle_on_a_real_kernel_in_a_private_network_namespace() {
     let script = format!(
         "set -e\n{dump} > {root}/before\n\
          {maint} postinst configure\n{dump} > {root}/installed\n\
-         {maint} prerm remove\nDPKG_ROOT={root} sh {root}/postrm purge\n{dump} > {root}/after\n"
+         {maint} prerm remove\nDPKG_ROOT={root} PVE_TCP_HARDENING_APPLY_IN_CHROOT=1 sh {root}/postrm purge\n{dump} > {root}/after\n"
     );
     let out = Command::new("unshare")
         .args(["-n", "sh", "-c", &script])
@@ -391,5 +393,320 @@ fn lifecycle_on_a_real_kernel_in_a_private_network_namespace() {
         !stderr(&out).contains("could not restore"),
         "{}",
         stderr(&out)
+    );
+}
+
+// ---- partial failures, image builds, read-only /proc/sys, lost state ----
+
+const UNEDITABLE_CHRONY: &str = "DAEMON_OPTS=\"-F 1 \\\n  -r\"\n";
+
+#[test]
+fn chrony_file_we_cannot_edit_changes_nothing() {
+    let host = FakeHost::new();
+    std::fs::write(host.path("etc/default/chrony"), UNEDITABLE_CHRONY).unwrap();
+    host.unpack(&profile("default"));
+    host.maint("postinst", &["configure"])
+        .status(2)
+        .stderr_contains("line 1: cannot add -4")
+        .stderr_contains("nothing was changed")
+        .run();
+    assert_eq!(host.read("etc/default/chrony"), UNEDITABLE_CHRONY);
+    assert!(!host.path("etc/default/chrony.orig").exists());
+    assert_eq!(host.diversions(), "");
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1", "values changed");
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
+    assert!(!host.path("run/reboot-required").exists());
+}
+
+#[test]
+fn chrony_trigger_with_a_file_we_cannot_edit_changes_nothing() {
+    let host = FakeHost::new();
+    host.install(&profile("default"));
+    let generated = host.read("etc/default/chrony");
+    // A chrony upgrade writes a new conffile where the diversion sends it.
+    std::fs::write(host.path("etc/default/chrony.orig"), UNEDITABLE_CHRONY).unwrap();
+    host.maint("postinst", &["triggered", "/etc/default/chrony.orig"])
+        .status(2)
+        .stderr_contains("cannot add -4")
+        .run();
+    assert_eq!(host.read("etc/default/chrony"), generated);
+    assert_eq!(host.read("etc/default/chrony.orig"), UNEDITABLE_CHRONY);
+    assert_eq!(host.diversions().lines().count(), 1);
+
+    // No diversion yet (chrony unpacked before we diverted): its conffile is
+    // at the real path and the trigger on /etc/default/chrony fires.
+    host.maint("prerm", &["remove"]).run();
+    std::fs::write(host.path("etc/default/chrony"), UNEDITABLE_CHRONY).unwrap();
+    host.maint("postinst", &["triggered", "/etc/default/chrony"])
+        .status(2)
+        .stderr_contains("cannot add -4")
+        .run();
+    assert_eq!(host.read("etc/default/chrony"), UNEDITABLE_CHRONY);
+    assert!(!host.path("etc/default/chrony.orig").exists());
+    assert_eq!(host.diversions(), "");
+}
+
+#[test]
+fn an_unreadable_sysctl_d_file_is_a_warning_not_a_failed_install() {
+    let host = FakeHost::new();
+    // A link through a regular file: inspecting it fails (ENOTDIR).
+    std::fs::write(host.path("etc/hostname"), "pve1\n").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname/x", host.path("etc/sysctl.d/90-broken.conf"))
+        .unwrap();
+    let out = host.install(&profile("default"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: could not check which sysctl.d files win at boot"),
+        "{err}"
+    );
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "0");
+    assert_eq!(count_minus_four(&host.read("etc/default/chrony")), 1);
+}
+
+#[test]
+fn image_build_applies_nothing_and_says_the_file_waits_for_boot() {
+    let host = FakeHost::new();
+    host.unpack(&profile("default"));
+    let out = host
+        .maint("postinst", &["configure"])
+        .env("DPKG_ROOT", &host.dir.path().display().to_string())
+        .stderr_contains("installing into a chroot or image (DPKG_ROOT is set)")
+        .stderr_contains(
+            "/etc/sysctl.d/80_tcp_hardening.conf takes effect when the system it is installed in boots",
+        )
+        .run();
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1", "{}", stderr(&out));
+    assert_eq!(host.live("net.ipv6.conf.all.disable_ipv6"), "0");
+    assert!(!host.path("run/reboot-required").exists());
+    assert!(!host
+        .path("var/lib/pve-tcp-hardening/snapshot.conf")
+        .exists());
+    // The files are in place for the first boot.
+    assert_eq!(count_minus_four(&host.read("etc/default/chrony")), 1);
+    assert!(host.diversions().contains("by pve-tcp-hardening"));
+}
+
+#[test]
+fn read_only_proc_sys_installs_and_says_nothing_was_applied() {
+    if let Err(why) = common::can_unshare() {
+        eprintln!("SKIPPED: read_only_proc_sys_installs_and_says_nothing_was_applied: {why}");
+        return;
+    }
+    let host = FakeHost::new();
+    host.unpack(&profile("default"));
+    let helper = env!("CARGO_BIN_EXE_pve-tcp-hardening");
+    let root = host.dir.path().display().to_string();
+    let proc = host.proc_root().display().to_string();
+    // A read-only bind mount in a private mount namespace: writes get EROFS,
+    // as in an LXC container.
+    let script = format!(
+        "set -e\nmount --bind {proc} {proc}\nmount -o remount,bind,ro {proc}\n\
+         {helper} maint --root {root} --proc-root {proc} postinst configure\n"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "install failed: {err}");
+    assert!(
+        err.contains("/proc/sys is read-only here (a container or a locked-down host): no value could be applied now"),
+        "{err}"
+    );
+    assert!(err.contains("At boot systemd-sysctl applies"), "{err}");
+    assert!(!err.contains("reboot required"), "{err}");
+    assert!(!err.contains("applied 16 settings"), "{err}");
+    assert!(!host.path("run/reboot-required").exists());
+    assert!(!host.path("run/reboot-required.pkgs").exists());
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1");
+    assert_eq!(count_minus_four(&host.read("etc/default/chrony")), 1);
+}
+
+#[test]
+fn purge_with_the_snapshot_lost_completes_and_names_the_keys_left_hardened() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    std::fs::remove_dir_all(host.path("var/lib/pve-tcp-hardening")).unwrap();
+    host.maint("prerm", &["remove"]).run();
+    let out = run_postrm(&host, &p, "purge");
+    let err = stderr(&out);
+    assert!(
+        err.contains("these keep this profile's values until the next boot:"),
+        "{err}"
+    );
+    for key in ["net.ipv4.tcp_sack", "net.ipv6.conf.all.disable_ipv6"] {
+        assert!(err.contains(key), "{key} not named: {err}");
+    }
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
+}
+
+#[test]
+fn purge_with_a_damaged_snapshot_restores_what_it_can_and_keeps_the_file() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    let snapshot = "var/lib/pve-tcp-hardening/snapshot.conf";
+    // One truncated line, one key whose write fails (a directory).
+    let damaged = host
+        .read(snapshot)
+        .replace("net.ipv4.tcp_fin_timeout = 60\n", "net.ipv4.tcp_fin_timeo")
+        + "net.ipv4.conf = 1\n";
+    std::fs::write(host.path(snapshot), &damaged).unwrap();
+    host.maint("prerm", &["remove"]).run();
+    let out = run_postrm(&host, &p, "purge");
+    let err = stderr(&out);
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1", "{err}");
+    assert!(err.contains("could not restore: net.ipv4.conf;"), "{err}");
+    assert!(
+        err.contains(&format!("kept {}/{snapshot}", host.dir.path().display())),
+        "{err}"
+    );
+    assert_eq!(host.read(snapshot), damaged, "the file pointed at is gone");
+    assert!(
+        err.contains("until the next boot: net.ipv4.tcp_fin_timeout"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reinstall_never_records_hardened_values_as_before() {
+    // Removed, not purged: the snapshot stays and is still the truth.
+    let host = FakeHost::new();
+    host.install(&profile("default"));
+    let snapshot = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
+    host.maint("prerm", &["remove"]).run();
+    host.maint("postinst", &["configure", "0.1.0-1"]).run();
+    assert_eq!(
+        host.read("var/lib/pve-tcp-hardening/snapshot.conf"),
+        snapshot
+    );
+
+    // The snapshot lost while the sysctl file is in force.
+    std::fs::remove_dir_all(host.path("var/lib/pve-tcp-hardening")).unwrap();
+    host.set_live("net.ipv4.tcp_fin_timeout", "45");
+    let out = host
+        .maint("postinst", &["configure", "0.1.0-1"])
+        .stderr_contains("the values saved before the first install are lost")
+        .run();
+    let saved = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
+    assert!(
+        !saved.contains("net.ipv4.tcp_sack"),
+        "hardened value recorded as before: {saved}\n{}",
+        stderr(&out)
+    );
+    assert!(saved.contains("net.ipv4.tcp_fin_timeout = 45\n"), "{saved}");
+}
+
+#[test]
+fn snapshot_never_reads_outside_proc_sys() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.unpack(&p);
+    // proc root is <root>/proc/sys: this key would reach <root>/etc/shadow.
+    std::fs::write(host.path("etc/shadow"), "root:SECRET-HASH:19000::::::\n").unwrap();
+    let conf = "etc/sysctl.d/80_tcp_hardening.conf";
+    let text = host.read(conf) + "net/../../../etc/shadow = 1\n";
+    std::fs::write(host.path(conf), text).unwrap();
+    host.maint("postinst", &["configure"]).run();
+    let saved = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
+    assert!(!saved.contains("SECRET"), "{saved}");
+    assert!(!saved.contains("shadow"), "{saved}");
+}
+
+/// postrm (sh) maps keys to proc files exactly as the helper (Rust) does.
+#[test]
+fn postrm_maps_keys_to_paths_as_the_helper_does() {
+    use pve_tcp_hardening::host::sysctl::parse::key_to_relative_path;
+    let keys = [
+        "net.ipv4.conf.vmbr0/100.rp_filter",
+        "net/ipv4/conf/vmbr0.100/forwarding",
+        "net.ipv4.tcp_sack",
+        "net/ipv4/tcp_fin_timeout",
+        "net.ipv4.conf.bond0/20/30.accept_redirects",
+        "net.ipv6.conf.eth1.accept_ra",
+        "vm/swappiness.x",
+        "kernel.a/b/c.d",
+    ];
+    let host = FakeHost::new();
+    let mut snapshot = String::new();
+    for (i, key) in keys.iter().enumerate() {
+        let path = host.proc_root().join(key_to_relative_path(key));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "hardened\n").unwrap();
+        snapshot.push_str(&format!("{key} = before-{i}\n"));
+    }
+    std::fs::create_dir_all(host.path("var/lib/pve-tcp-hardening")).unwrap();
+    std::fs::write(
+        host.path("var/lib/pve-tcp-hardening/snapshot.conf"),
+        snapshot,
+    )
+    .unwrap();
+    let out = run_postrm(&host, &profile("default"), "purge");
+    for (i, key) in keys.iter().enumerate() {
+        let path = host.proc_root().join(key_to_relative_path(key));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("before-{i}\n"),
+            "{key} -> {}: {}",
+            path.display(),
+            stderr(&out)
+        );
+    }
+}
+
+/// dpkg's database under the fake root: chrony gone (purged), as dpkg-query
+/// then reports it ("no packages found matching chrony").
+fn chrony_purged_from_dpkg(host: &FakeHost) {
+    host.dpkg_status(None);
+}
+
+#[test]
+fn chrony_purged_while_diverted_leaves_no_file_that_no_package_owns() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    // `apt purge chrony`: dpkg deletes neither the diverted conffile nor ours.
+    chrony_purged_from_dpkg(&host);
+    host.maint("prerm", &["remove"])
+        .stderr_contains("chrony was purged: deleted the /etc/default/chrony and /etc/default/chrony.orig it left behind")
+        .run();
+    assert!(!host.path("etc/default/chrony").exists());
+    assert!(!host.path("etc/default/chrony.orig").exists());
+    assert_eq!(host.diversions(), "");
+    run_postrm(&host, &p, "purge");
+    assert!(!host.path("etc/default/chrony").exists());
+}
+
+#[test]
+fn chrony_removed_not_purged_gets_its_conffile_back() {
+    let host = FakeHost::new();
+    let stock = host.read("etc/default/chrony");
+    host.install(&profile("default"));
+    host.dpkg_status(Some("deinstall ok config-files"));
+    host.maint("prerm", &["remove"]).run();
+    assert_eq!(host.read("etc/default/chrony"), stock);
+    assert_eq!(host.diversions(), "");
+}
+
+#[test]
+fn postrm_quotes_profile_values_for_sh() {
+    let mut p = profile("default");
+    p.settings[0].value = "1'2 $(false)".into();
+    let script = postrm(&p).replacen(
+        "case \"$1\" in",
+        "printf '%s' \"$PROFILE_SETTINGS\"; exit 0\ncase \"$1\" in",
+        1,
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}\n{script}", stderr(&out));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_string);
+    assert_eq!(
+        first.as_deref(),
+        Some(format!("{}=1'2 $(false)", p.settings[0].key).as_str())
     );
 }

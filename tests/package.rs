@@ -152,12 +152,12 @@ fn every_profile_gets_a_complete_package() {
             .collect();
         assert_eq!(got, want, "{package}: file list or modes");
         for (path, _, owner) in &files {
-            assert_eq!(owner, "0/0", "{package}: {path} not owned by root");
+            assert_eq!(owner, "root/root", "{package}: {path} not owned by root");
         }
         assert!(listing
             .lines()
             .filter(|l| l.starts_with('d'))
-            .all(|l| l.contains(" 0/0 ")));
+            .all(|l| l.contains(" root/root ")));
 
         // Conffiles and maintainer files.
         let control = dpkg_deb(&["-I"], &deb);
@@ -168,6 +168,7 @@ fn every_profile_gets_a_complete_package() {
             "prerm",
             "postrm",
             "templates",
+            "md5sums",
         ] {
             assert!(
                 control.contains(&format!(" {member} ")),
@@ -201,6 +202,37 @@ fn every_profile_gets_a_complete_package() {
             std::fs::read_to_string(ctl.path().join("conffiles")).unwrap(),
             "/etc/sysctl.d/80_tcp_hardening.conf\n"
         );
+        // md5sums: every file but the conffile, each sum that of the shipped bytes.
+        let md5sums = std::fs::read_to_string(ctl.path().join("md5sums"))
+            .unwrap_or_else(|e| panic!("{package}: no DEBIAN/md5sums: {e}"));
+        let mut summed: Vec<String> = Vec::new();
+        for line in md5sums.lines() {
+            let (sum, path) = line.split_once("  ").expect("`md5  path` lines");
+            let bytes = file_in(&deb, &format!("./{path}"));
+            let digest = Command::new("md5sum")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(&bytes)?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&digest.stdout).split(' ').next(),
+                Some(sum),
+                "{package}: md5sums wrong for {path}"
+            );
+            summed.push(format!("./{path}"));
+        }
+        let mut not_conffiles: Vec<String> = files
+            .iter()
+            .map(|(p, _, _)| p.clone())
+            .filter(|p| p != "./etc/sysctl.d/80_tcp_hardening.conf")
+            .collect();
+        not_conffiles.sort();
+        assert_eq!(summed, not_conffiles, "{package}: files in md5sums");
         let templates = std::fs::read_to_string(ctl.path().join("templates")).unwrap();
         assert!(templates.starts_with(&format!(
             "Template: {package}/reboot-required\nType: note\n"

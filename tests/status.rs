@@ -175,6 +175,71 @@ fn chrony_without_minus_four_is_a_problem() {
 }
 
 #[test]
+fn chrony_purged_while_diverted_is_not_installed_and_no_problem() {
+    let host = installed();
+    // dpkg knows no chrony any more; its purge left both files behind.
+    host.dpkg_status(None);
+    status(&host, &[])
+        .stdout_contains(
+            "chrony: not installed (its default file stays diverted by pve-tcp-hardening until that package is removed)\n",
+        )
+        .stdout_contains("all in force\n")
+        .run();
+    let report = json(&host, 0);
+    assert_eq!(report["chrony"]["installed"], false);
+    assert_eq!(report["chrony"]["diverted_by"], "pve-tcp-hardening");
+    assert_eq!(report["chrony"]["ipv4_only"], Value::Null);
+}
+
+#[test]
+fn symlinks_in_the_root_resolve_inside_it_as_in_a_chroot() {
+    let host = installed();
+    // An image whose /usr/local/lib/sysctl.d is an absolute link: followed
+    // on this machine it would name nothing (or this machine's files).
+    std::fs::create_dir_all(host.path("srv/sysctl.d")).unwrap();
+    std::fs::create_dir_all(host.path("usr/local/lib")).unwrap();
+    std::os::unix::fs::symlink("/srv/sysctl.d", host.path("usr/local/lib/sysctl.d")).unwrap();
+    std::fs::write(
+        host.path("srv/sysctl.d/90-site.conf"),
+        "net.ipv4.tcp_sack = 1\n",
+    )
+    .unwrap();
+    let report = json(&host, 1);
+    let sack = key(&report, "net.ipv4.tcp_sack");
+    assert_eq!(sack["state"], "shadowed", "{sack}");
+    assert_eq!(
+        sack["winner"]["file"],
+        "/usr/local/lib/sysctl.d/90-site.conf"
+    );
+}
+
+#[test]
+fn a_file_name_that_is_not_utf8_does_not_break_json() {
+    use std::os::unix::ffi::OsStrExt;
+    let host = installed();
+    let name = std::ffi::OsStr::from_bytes(b"90-caf\xe9.conf");
+    std::fs::write(
+        host.path("etc/sysctl.d").join(name),
+        "net.ipv4.tcp_sack = 1\n",
+    )
+    .unwrap();
+    let report = json(&host, 1);
+    assert_eq!(
+        key(&report, "net.ipv4.tcp_sack")["winner"]["file"],
+        "/etc/sysctl.d/90-caf\u{fffd}.conf"
+    );
+}
+
+#[test]
+fn a_missing_root_is_an_error() {
+    Run::helper()
+        .args(["status", "--root", "/nonexistent/pth-image"])
+        .status(2)
+        .stderr_contains("--root /nonexistent/pth-image: no such directory")
+        .run();
+}
+
+#[test]
 fn procps_system_reads_sysctl_conf_last() {
     let host = installed();
     // No 99-sysctl.conf link: systemd never reads /etc/sysctl.conf, procps

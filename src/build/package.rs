@@ -72,6 +72,7 @@ pub fn build_package(
         .context("cannot create a scratch directory in the output directory")?;
     let built = scratch.path().join(&file_name);
     run_cargo_deb(&stage, &built, settings)?;
+    add_md5sums(&built, &scratch.path().join("tree"), settings)?;
     let deb = settings.out_dir.join(&file_name);
     let stable = settings.out_dir.join(format!("{}.deb", profile.package));
     let stable_tmp = scratch.path().join("stable.deb");
@@ -315,6 +316,76 @@ fn run_cargo_deb(stage: &Path, output: &Path, settings: &BuildSettings) -> Resul
         );
     }
     Ok(())
+}
+
+/// cargo-deb writes no `DEBIAN/md5sums`, so `dpkg --verify` and debsums
+/// could not tell a changed file from the shipped one. Unpack the .deb with
+/// `dpkg-deb -R`, add the sums of every file but the conffiles (dpkg keeps
+/// their hashes itself; dh_md5sums leaves them out too) and pack it again
+/// with `dpkg-deb --build`, which is reproducible under SOURCE_DATE_EPOCH.
+fn add_md5sums(deb: &Path, tree: &Path, settings: &BuildSettings) -> Result<()> {
+    run_tool(Command::new("dpkg-deb").arg("-R").arg(deb).arg(tree))?;
+    let conffiles = fs_err::read_to_string(tree.join("DEBIAN/conffiles")).unwrap_or_default();
+    let mut files = Vec::new();
+    list_files(tree, Path::new(""), &mut files)?;
+    files.retain(|f| {
+        let shown = format!("/{}", f.display());
+        f.components().next() != Some(std::path::Component::Normal("DEBIAN".as_ref()))
+            && !conffiles.lines().any(|c| c.trim() == shown)
+    });
+    files.sort();
+    let sums = run_tool(
+        Command::new("md5sum")
+            .arg("--")
+            .args(&files)
+            .current_dir(tree),
+    )?;
+    write_atomic(
+        &tree.join("DEBIAN/md5sums"),
+        &sums,
+        NewFileMode { mode: 0o644 },
+    )
+    .context("cannot write DEBIAN/md5sums")?;
+    run_tool(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(tree)
+            .arg(deb)
+            .env("SOURCE_DATE_EPOCH", settings.source_date_epoch.to_string()),
+    )?;
+    Ok(())
+}
+
+/// Regular files below `dir`, as paths relative to the tree root.
+fn list_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in fs_err::read_dir(dir.join(rel))? {
+        let entry = entry?;
+        let path = rel.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            list_files(dir, &path, out)?;
+        } else if kind.is_file() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Run a packaging tool; its stdout, or an error with what it said.
+fn run_tool(cmd: &mut Command) -> Result<Vec<u8>> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
 }
 
 #[cfg(test)]

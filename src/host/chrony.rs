@@ -214,17 +214,26 @@ pub enum UndivertOutcome {
     /// `.orig` was missing (the admin deleted it): the diversion is gone and
     /// `/etc/default/chrony` is left as it was.
     KeptAdminFile,
+    /// chrony was purged while diverted (dpkg then deletes neither file):
+    /// its leftover `.orig` and our generated file are deleted with the
+    /// diversion, so no `/etc/default/chrony` is left that no package owns.
+    ChronyPurged,
 }
 
 impl UndivertOutcome {
     /// A warning for the admin, when there is one.
     pub fn note(self) -> Option<String> {
-        (self == UndivertOutcome::KeptAdminFile).then(|| {
-            format!(
+        match self {
+            UndivertOutcome::KeptAdminFile => Some(format!(
                 "{DIVERTED_TO} was missing; kept {CONFFILE} as it is: check that its \
                  DAEMON_OPTS are what you want"
-            )
-        })
+            )),
+            UndivertOutcome::ChronyPurged => Some(format!(
+                "chrony was purged: deleted the {CONFFILE} and {DIVERTED_TO} it left \
+                 behind, and the diversion"
+            )),
+            UndivertOutcome::Restored | UndivertOutcome::NotDiverted => None,
+        }
     }
 }
 
@@ -292,6 +301,28 @@ impl ChronyDiversion {
         Ok(())
     }
 
+    /// Check that chrony's conffile (where it is now: `.orig` once diverted,
+    /// `/etc/default/chrony` before) can take `-4`, before anything is
+    /// diverted or written, so a file we cannot edit changes nothing.
+    pub fn check_transform(&self) -> Result<()> {
+        let source = match self.diverted_by()? {
+            Some(holder) if holder.starts_with(&self.sibling_prefix) => DIVERTED_TO,
+            _ => CONFFILE,
+        };
+        let path = self.host_path(source);
+        let Some(text) =
+            if_exists(fs_err::read_to_string(&path)).context("cannot read chrony's conffile")?
+        else {
+            return Ok(());
+        };
+        add_ipv4_only(&text).map(drop).with_context(|| {
+            format!(
+                "cannot make {} IPv4-only; nothing was changed",
+                path.display()
+            )
+        })
+    }
+
     /// Write `/etc/default/chrony` = `.orig` with `-4`, with the mode and
     /// owner of `.orig`. Requires our diversion, so chrony's own conffile is
     /// never overwritten.
@@ -345,6 +376,14 @@ impl ChronyDiversion {
     fn remove_diversion_of(&self, package: &str) -> Result<UndivertOutcome> {
         let orig = self.host_path(DIVERTED_TO);
         let target = self.host_path(CONFFILE);
+        if chrony_package(&self.root) == ChronyPackage::Purged {
+            for path in [&orig, &target] {
+                if_exists(fs_err::remove_file(path))
+                    .context("cannot delete what chrony's purge left behind")?;
+            }
+            self.dpkg_divert(&["--package", package, "--remove", CONFFILE])?;
+            return Ok(UndivertOutcome::ChronyPurged);
+        }
         let outcome = if fs_err::symlink_metadata(&orig).is_ok() {
             // dpkg-divert --rename refuses to move .orig over another file.
             match fs_err::remove_file(&target) {
@@ -379,6 +418,54 @@ impl ChronyDiversion {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// chrony as dpkg's database under a root knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChronyPackage {
+    /// Installed, or removed with its conffiles kept (config-files), or
+    /// on its way in or out.
+    Known,
+    /// Purged, or never installed: dpkg has no record of it.
+    Purged,
+    /// No dpkg database under the root (an image, a test tree), or
+    /// dpkg-query failed otherwise: go by the files.
+    Unknown,
+}
+
+/// chrony's state in dpkg's database under `root`. dpkg itself (Essential)
+/// is asked about too: when the database does not know dpkg, it is not a
+/// real one and says nothing about chrony.
+pub fn chrony_package(root: &Path) -> ChronyPackage {
+    let out = Command::new("dpkg-query")
+        .arg(format!("--root={}", root.display()))
+        .args([
+            "-W",
+            "-f",
+            "${Package} ${db:Status-Status}\n",
+            "dpkg",
+            "chrony",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    // Exit 1 with "no packages found" for a name it does not know: the
+    // lines of the names it knows are still printed.
+    let Ok(out) = out else {
+        return ChronyPackage::Unknown;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let status = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_string)
+    };
+    if status("dpkg").is_none() {
+        return ChronyPackage::Unknown;
+    }
+    match status("chrony").as_deref() {
+        None | Some("not-installed") => ChronyPackage::Purged,
+        Some(_) => ChronyPackage::Known,
     }
 }
 

@@ -10,7 +10,9 @@
 
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
-use crate::host::chrony::{restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome};
+use crate::host::chrony::{
+    restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
+};
 use crate::host::cli::{MaintArgs, MaintScript};
 use crate::host::state::Snapshot;
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
@@ -57,8 +59,14 @@ pub fn run_cli(args: &MaintArgs) -> Result<ExitCode> {
     };
     let profile = Profile::load(&profile_path)?;
     let action = args.args[0].as_str();
+    // dpkg passes configure the version last configured, if any (policy 6.5).
+    let previous = args
+        .args
+        .get(1)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty());
     match args.script {
-        MaintScript::Postinst => postinst(&host, &profile, action),
+        MaintScript::Postinst => postinst(&host, &profile, action, previous),
         MaintScript::Prerm => prerm(&host, &profile, action),
     }?;
     Ok(ExitCode::SUCCESS)
@@ -66,15 +74,20 @@ pub fn run_cli(args: &MaintArgs) -> Result<ExitCode> {
 
 /// postinst: every action that leaves the package configured converges on
 /// the same state; `triggered` only brings chrony's file in step.
-pub fn postinst(host: &Host, profile: &Profile, action: &str) -> Result<()> {
+pub fn postinst(
+    host: &Host,
+    profile: &Profile,
+    action: &str,
+    previous: Option<&str>,
+) -> Result<()> {
     match action {
         "configure" | "reconfigure" | "abort-upgrade" | "abort-remove" | "abort-deconfigure" => {
-            configure(host, profile)
+            configure(host, profile, previous)
         }
         "triggered" => {
             let restart = sync_chrony(host, profile)?;
             if restart {
-                restart_chrony(host);
+                restart_chrony(host, &live_target(host));
             }
             Ok(())
         }
@@ -88,7 +101,7 @@ pub fn prerm(host: &Host, profile: &Profile, action: &str) -> Result<()> {
     match action {
         "remove" | "deconfigure" => {
             if release_chrony(host, profile)? {
-                restart_chrony(host);
+                restart_chrony(host, &live_target(host));
             }
             Ok(())
         }
@@ -98,7 +111,12 @@ pub fn prerm(host: &Host, profile: &Profile, action: &str) -> Result<()> {
 }
 
 /// Snapshot, apply, chrony, precedence warnings, reboot notice.
-pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
+/// `previous` is the version configured before (dpkg's `$2`), if any.
+pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Result<()> {
+    // What can fail on the admin's input is checked before anything changes.
+    if profile.disable_ipv6 {
+        ChronyDiversion::new(&host.root, &profile.package, BASE_PACKAGE).check_transform()?;
+    }
     let file = host.sysctl_file();
     let file_text = match fs_err::read_to_string(&file) {
         Ok(text) => Some(text),
@@ -111,13 +129,41 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
         }
         Err(e) => return Err(e).context("cannot read the sysctl file"),
     };
+    let target = match (live_target(host), file_text.as_deref()) {
+        (LiveTarget::Host, Some(text)) if !any_key_writable(host, text) => LiveTarget::ReadOnly,
+        (target, _) => target,
+    };
+    if let LiveTarget::ImageBuild(why) = &target {
+        tell_admin(&format!(
+            "installing into a chroot or image ({why}): no value applied to the running \
+             kernel and no service restarted; {} takes effect when the system it is \
+             installed in boots (set {APPLY_IN_CHROOT_VAR}=1 to apply now anyway)",
+            host_path_shown(&file, host)
+        ));
+        sync_chrony(host, profile)?;
+        warn_about_later_files(host, profile);
+        return Ok(());
+    }
     let file_keys = file_text.as_deref().map(keys_of);
     let wanted = wanted_keys(profile, file_keys.as_deref());
 
     // Before changing anything: the first values we ever saw.
-    let mut snapshot = Snapshot::load(&host.root)?;
-    snapshot.record(&wanted, &host.proc_root);
-    snapshot.save(&host.root)?;
+    let snapshot = record_snapshot(host, &wanted, previous, file_text.as_deref())?;
+
+    if target == LiveTarget::ReadOnly {
+        tell_admin(&format!(
+            "/proc/sys is read-only here (a container or a locked-down host): no value \
+             could be applied now. At boot systemd-sysctl applies {} where the kernel \
+             lets it (not inside a container: there the host's settings govern); no \
+             reboot is asked for",
+            host_path_shown(&file, host)
+        ));
+        if sync_chrony(host, profile)? {
+            restart_chrony(host, &target);
+        }
+        warn_about_later_files(host, profile);
+        return Ok(());
+    }
 
     // Announce before changing anything: a postinst interrupted after the
     // apply must not leave values changed and no reboot asked for.
@@ -140,10 +186,119 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
     }
     let chrony_changed = sync_chrony(host, profile)?;
     if chrony_changed {
-        restart_chrony(host);
+        restart_chrony(host, &target);
     }
-    warn_about_later_files(host, profile)?;
+    warn_about_later_files(host, profile);
     Ok(())
+}
+
+/// Add the live value of every wanted key not saved yet. After an install
+/// whose snapshot was lost (`previous` set, no usable snapshot), a key that
+/// already has our file's value is ours, not the value from before: it is
+/// left out, and the admin told.
+fn record_snapshot(
+    host: &Host,
+    wanted: &[String],
+    previous: Option<&str>,
+    file_text: Option<&str>,
+) -> Result<Snapshot> {
+    let mut snapshot = Snapshot::load(&host.root)?;
+    let skip = match (previous, file_text) {
+        (Some(_), Some(text))
+            if !Snapshot::path(&host.root).is_file() || snapshot.entries.is_empty() =>
+        {
+            keys_already_ours(host, text, &snapshot)
+        }
+        _ => Vec::new(),
+    };
+    if !skip.is_empty() {
+        tell_admin(&format!(
+            "warning: the values saved before the first install are lost ({} is missing or \
+             empty); not recording {} as values from before, they already have this \
+             profile's values: purging leaves them so until the next boot",
+            host_path_shown(&Snapshot::path(&host.root), host),
+            skip.join(", ")
+        ));
+    }
+    let to_record: Vec<String> = wanted
+        .iter()
+        .filter(|k| !skip.contains(k))
+        .cloned()
+        .collect();
+    snapshot.record(&to_record, &host.proc_root);
+    snapshot.save(&host.root)?;
+    Ok(snapshot)
+}
+
+/// The opt-in the chroot test harnesses set in the environment of apt and
+/// dpkg: a chroot standing in for a host gets values applied and services
+/// restarted as a host would.
+pub const APPLY_IN_CHROOT_VAR: &str = "PVE_TCP_HARDENING_APPLY_IN_CHROOT";
+
+/// Whether values may be written to /proc/sys and chronyd restarted now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LiveTarget {
+    /// The running system is the one being configured.
+    Host,
+    /// An image build (`ischroot`, `DPKG_ROOT`): the build machine's kernel
+    /// and services are not the ones the files are for.
+    ImageBuild(String),
+    /// Not one key of our file can be written (an LXC container, a
+    /// locked-down host).
+    ReadOnly,
+}
+
+fn live_target(host: &Host) -> LiveTarget {
+    if std::env::var(APPLY_IN_CHROOT_VAR).as_deref() == Ok("1") {
+        return LiveTarget::Host;
+    }
+    if std::env::var_os("DPKG_ROOT").is_some_and(|r| !r.is_empty() && r != "/") {
+        return LiveTarget::ImageBuild("DPKG_ROOT is set".into());
+    }
+    // ischroot(1): exit 0 in a chroot; 1 not; 2 cannot tell (taken as not).
+    let in_chroot = host.is_real_root()
+        && std::process::Command::new("ischroot")
+            .stdin(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.code() == Some(0));
+    if in_chroot {
+        return LiveTarget::ImageBuild("ischroot says this is a chroot".into());
+    }
+    LiveTarget::Host
+}
+
+/// Whether at least one key of `text` that exists can be written; true
+/// when none exists (missing keys are reported by the apply itself).
+fn any_key_writable(host: &Host, text: &str) -> bool {
+    let mut existing = settings_of(text)
+        .into_iter()
+        .filter_map(|(key, _)| key_path(host, &key))
+        .filter(|path| path.exists())
+        .peekable();
+    if existing.peek().is_none() {
+        return true;
+    }
+    existing.any(|path| rustix::fs::access(&path, rustix::fs::Access::WRITE_OK).is_ok())
+}
+
+/// The proc file of `key`, or None when the key leaves the proc root.
+fn key_path(host: &Host, key: &str) -> Option<PathBuf> {
+    let rel = key_to_relative_path(key);
+    crate::host::sysctl::apply::stays_below_root(&rel).then(|| host.proc_root.join(&rel))
+}
+
+/// Keys of our file, not in the snapshot, whose live value already is the
+/// one the file sets: with the snapshot lost after an install they are ours,
+/// not the values from before.
+fn keys_already_ours(host: &Host, text: &str, snapshot: &Snapshot) -> Vec<String> {
+    settings_of(text)
+        .into_iter()
+        .filter(|(key, value)| {
+            !snapshot.contains(key)
+                && read_value(&host.proc_root, key).is_ok_and(|live| same_value(&live, value))
+        })
+        .map(|(key, _)| key)
+        .collect()
 }
 
 /// Keys of the file (the admin may have added some), then the profile's.
@@ -230,6 +385,8 @@ fn sync_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     if !profile.disable_ipv6 {
         return release_chrony(host, profile);
     }
+    // A file we cannot edit must not be renamed away first.
+    diversion.check_transform()?;
     diversion.divert()?;
     match diversion.write_generated()? {
         GeneratedState::Written => {
@@ -255,11 +412,18 @@ fn release_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     if let Some(note) = outcome.note() {
         tell_admin(&note);
     }
+    if outcome == UndivertOutcome::ChronyPurged {
+        return Ok(false);
+    }
     tell_admin("/etc/default/chrony is chrony's own again (diversion removed)");
     Ok(true)
 }
 
-fn restart_chrony(host: &Host) {
+fn restart_chrony(host: &Host, target: &LiveTarget) {
+    if let LiveTarget::ImageBuild(why) = target {
+        tell_admin(&format!("not restarting chronyd ({why})"));
+        return;
+    }
     match restart_chronyd(&host.root) {
         Ok(RestartOutcome::Restarted) => {}
         Ok(other) => tell_admin(&other.note()),
@@ -268,7 +432,16 @@ fn restart_chrony(host: &Host) {
 }
 
 /// Tell the admin which later-sorting sysctl.d file will win at boot.
-fn warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
+/// Advisory: a file it cannot read is a warning, never a failed install.
+fn warn_about_later_files(host: &Host, profile: &Profile) {
+    if let Err(e) = try_warn_about_later_files(host, profile) {
+        tell_admin(&format!(
+            "warning: could not check which sysctl.d files win at boot: {e:#}"
+        ));
+    }
+}
+
+fn try_warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
     let wanted: Vec<(String, String)> = profile
         .settings
         .iter()

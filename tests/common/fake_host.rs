@@ -123,6 +123,22 @@ impl FakeHost {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// dpkg's database under the root: dpkg installed, and chrony with the
+    /// given `Status:` (`None`: dpkg knows no chrony, as after its purge).
+    pub fn dpkg_status(&self, chrony: Option<&str>) {
+        let stanza = |package: &str, status: &str| {
+            format!(
+                "Package: {package}\nStatus: {status}\nVersion: 1.0\nArchitecture: amd64\n\
+                 Maintainer: x <x@example.org>\nDescription: x\n\n"
+            )
+        };
+        let mut text = stanza("dpkg", "install ok installed");
+        if let Some(status) = chrony {
+            text.push_str(&stanza("chrony", status));
+        }
+        std::fs::write(self.path("var/lib/dpkg/status"), text).unwrap();
+    }
+
     pub fn install(&self, p: &Profile) -> std::process::Output {
         self.unpack(p);
         self.maint("postinst", &["configure"]).run()

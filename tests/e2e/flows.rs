@@ -3,7 +3,9 @@
 //! Each takes a closure for its packages so that nothing is built or read
 //! before the gate has decided the suite runs here.
 
-use crate::harness::{chroot::Ran, Deb, Scenario, Snapshot, CHRONY_DEFAULT, STATE_DIR};
+use crate::harness::{
+    chroot::Ran, Deb, Scenario, Snapshot, CHRONY_DEFAULT, CHRONY_ORIG, STATE_DIR,
+};
 
 /// Scenarios 1 and 2: install with chrony present, then purge.
 pub fn install_then_purge(name: &str, debs: impl FnOnce() -> Deb) {
@@ -329,4 +331,171 @@ pub fn status_names_a_shadowing_file(name: &str, debs: impl FnOnce() -> Deb) {
         !report["problems"].to_string().contains("rp_filter"),
         "{report}"
     );
+}
+
+/// An image build: the chroot without the opt-in. Nothing reaches the
+/// running kernel, no service is restarted (policy-rc.d logs every ask),
+/// the files are in place for the image's first boot and apt's output says
+/// so; a purge there writes no value either.
+pub fn image_build(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.chroot.as_image_build();
+    s.run(
+        "printf '#!/bin/sh\\necho \"$*\" >> /var/tmp/policy-rc.d.log\\nexit 101\\n' > /usr/sbin/policy-rc.d",
+    );
+    s.baseline();
+    let net_before = s.chroot.net_sysctls();
+    let inside = s.chroot.copy_in(&deb.path);
+    let ran = s.run(&format!("apt-get install -y {inside}"));
+    // apt passes the maintainer scripts' output on through its stdout.
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    for want in [
+        "installing into a chroot or image (ischroot says this is a chroot): no value applied",
+        "takes effect when the system it is installed in boots",
+    ] {
+        assert!(said.contains(want), "apt output lacks {want:?}:\n{said}");
+    }
+    assert_eq!(
+        s.chroot.net_sysctls(),
+        net_before,
+        "values applied in an image build"
+    );
+    assert_eq!(
+        s.chroot.read("/var/tmp/policy-rc.d.log"),
+        None,
+        "a service was restarted"
+    );
+    assert_eq!(s.chroot.read("/run/reboot-required"), None);
+    assert!(s.chroot.path(&deb.sysctl_file).is_file());
+    let chrony = String::from_utf8(s.chroot.read(CHRONY_DEFAULT).expect("chrony file")).unwrap();
+    assert!(chrony.contains("DAEMON_OPTS=\"-4 "), "{chrony}");
+    let ran = s.run(&format!("apt-get purge -y {}", deb.package));
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        said.contains("purging in a chroot or image build: no value written"),
+        "{said}"
+    );
+    s.expect_pristine("after purge in an image build");
+}
+
+/// /proc/sys/net read-only, as in an LXC container: the install succeeds,
+/// says no value could be applied and when they will be, makes no reboot
+/// claim; the purge has nothing to write back and leaves nothing behind.
+pub fn read_only_proc_sys(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    // Only this scenario's private mount namespace sees the change.
+    s.run("mount -o remount,bind,ro /proc/sys/net");
+    s.baseline();
+    let net_before = s.chroot.net_sysctls();
+    let inside = s.chroot.copy_in(&deb.path);
+    let ran = s.run(&format!("apt-get install -y {inside}"));
+    // apt passes the maintainer scripts' output on through its stdout.
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        said.contains("/proc/sys is read-only here (a container or a locked-down host): no value could be applied now"),
+        "{said}"
+    );
+    assert!(said.contains("At boot systemd-sysctl applies"), "{said}");
+    assert!(!said.contains("reboot required"), "{said}");
+    assert_eq!(s.chroot.read("/run/reboot-required"), None);
+    assert_eq!(s.chroot.net_sysctls(), net_before);
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after purge on a read-only /proc/sys");
+}
+
+/// The packages carry md5sums: `dpkg --verify` is clean after install and
+/// names the helper when one byte of it changes.
+pub fn dpkg_verify_names_a_changed_file(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.apt_install(&[&deb], "");
+    let clean = s.chroot.try_run(&format!("dpkg --verify {}", deb.package));
+    assert!(
+        clean.success() && clean.stdout.is_empty(),
+        "{}{}",
+        clean.stdout,
+        clean.stderr
+    );
+    let helper = "/usr/sbin/pve-tcp-hardening";
+    let original = s.chroot.read(helper).expect("helper installed");
+    let mut changed = original.clone();
+    changed[1000] ^= 0x01;
+    s.chroot.write(helper, &changed);
+    let verify = s.chroot.try_run(&format!("dpkg --verify {}", deb.package));
+    let named = verify
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("??5??????") && l.split_whitespace().last() == Some(helper));
+    // dpkg 1.21 exits 0 either way: the report is the output.
+    assert!(
+        named,
+        "dpkg --verify did not name the changed helper:\n{}{}",
+        verify.stdout, verify.stderr
+    );
+    s.chroot.write(helper, &original);
+    s.apt_purge(&[&deb.package]);
+}
+
+/// chrony purged while the profile diverts its default file (dpkg deletes
+/// neither file then): status says chrony is not installed, and the later
+/// purge of the profile leaves no /etc/default/chrony that no package owns.
+pub fn chrony_purged_while_installed(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.apt_install(&[&deb], "");
+    s.run("apt-get purge -y chrony");
+    let status = s.chroot.try_run("pve-tcp-hardening status --json");
+    let report: serde_json::Value =
+        serde_json::from_str(&status.stdout).expect("status --json is JSON");
+    assert_eq!(report["chrony"]["installed"], false, "{report}");
+    assert!(
+        !report["problems"].to_string().contains("chrony"),
+        "{report}"
+    );
+    s.apt_purge(&[&deb.package]);
+    for path in [CHRONY_DEFAULT, CHRONY_ORIG] {
+        assert_eq!(s.chroot.read(path), None, "{path} left behind");
+    }
+    let diversions = s.chroot.diversions();
+    assert!(
+        !diversions.iter().any(|d| d.contains("chrony")),
+        "{diversions:?}"
+    );
+}
+
+/// A chrony default file the package cannot edit: the install fails with
+/// the line named, and the file, the diversions and the values are as before.
+pub fn uneditable_chrony_changes_nothing(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.run("printf 'DAEMON_OPTS=\"-F 1 \\\\\\n  -r\"\\n' > /etc/default/chrony");
+    s.baseline();
+    let inside = s.chroot.copy_in(&deb.path);
+    let failed = s.chroot.try_run(&format!("apt-get install -y {inside}"));
+    let said = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(!failed.success(), "{said}");
+    assert!(said.contains("line 1: cannot add -4"), "{said}");
+    assert!(said.contains("nothing was changed"), "{said}");
+    let mut after = s.snapshot();
+    // dpkg's own record of the half-configured package is not ours to judge.
+    after
+        .files
+        .retain(|p, _| !p.starts_with("/etc/sysctl.d/") && !p.starts_with("/usr/"));
+    let mut before = s.before.clone().expect("baseline");
+    before
+        .files
+        .retain(|p, _| !p.starts_with("/etc/sysctl.d/") && !p.starts_with("/usr/"));
+    before.assert_same(&after, "after a failed install");
 }

@@ -186,6 +186,33 @@ mod real_packages {
     }
 
     #[test]
+    fn s10_image_build_applies_nothing_and_restarts_nothing() {
+        flows::image_build("s10-image-build", || dist().default.clone());
+    }
+
+    #[test]
+    fn s11_read_only_proc_sys_installs_without_applying() {
+        flows::read_only_proc_sys("s11-read-only", || dist().default.clone());
+    }
+
+    #[test]
+    fn s12_dpkg_verify_names_a_changed_helper() {
+        flows::dpkg_verify_names_a_changed_file("s12-verify", || dist().default.clone());
+    }
+
+    #[test]
+    fn s13_chrony_purged_while_installed() {
+        flows::chrony_purged_while_installed("s13-chrony-purged", || dist().default.clone());
+    }
+
+    #[test]
+    fn s14_uneditable_chrony_file_changes_nothing() {
+        flows::uneditable_chrony_changes_nothing("s14-uneditable-chrony", || {
+            dist().default.clone()
+        });
+    }
+
+    #[test]
     fn s9_piuparts_install_purge() {
         flows::piuparts("s9-piuparts", || dist().default.clone());
     }

@@ -5,7 +5,8 @@
 use super::model::*;
 use super::sockets::{holds_ipv6_address, ipv6_listeners};
 use crate::contract::{Profile, BASE_PACKAGE};
-use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
+use crate::files::{resolve_in_root, under_root};
+use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree, same_value, MergeMode, MergedTree, Setter};
 use anyhow::{Context, Result};
@@ -110,11 +111,16 @@ fn key_report(
 
 fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
     let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
-    let file = root.join("etc/default/chrony");
-    let installed = file.is_file() || root.join("etc/default/chrony.orig").is_file();
+    let file = in_root(root, "/etc/default/chrony");
+    // chrony purged while diverted leaves both files behind: ask dpkg first.
+    let installed = match chrony_package(root) {
+        ChronyPackage::Known => true,
+        ChronyPackage::Purged => false,
+        ChronyPackage::Unknown => file.is_file() || root.join("etc/default/chrony.orig").is_file(),
+    };
     let ipv4_only = match fs_err::read_to_string(&file) {
-        Ok(text) => Some(add_ipv4_only(&text).is_ok_and(|edited| edited == text)),
-        Err(_) => None,
+        Ok(text) if installed => Some(add_ipv4_only(&text).is_ok_and(|edited| edited == text)),
+        _ => None,
     };
     Ok(ChronyReport {
         required: profile.disable_ipv6,
@@ -124,8 +130,14 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
     })
 }
 
+/// A host path under the audited root, symlinks resolved inside it as in a
+/// chroot (a link that cannot be followed reads as missing, later).
+pub(super) fn in_root(root: &Path, abs: &str) -> PathBuf {
+    resolve_in_root(root, abs).unwrap_or_else(|_| under_root(root, abs))
+}
+
 fn reboot_pending(root: &Path, package: &str) -> bool {
-    fs_err::read_to_string(root.join("run/reboot-required.pkgs"))
+    fs_err::read_to_string(in_root(root, "/run/reboot-required.pkgs"))
         .is_ok_and(|text| text.lines().any(|l| l.trim() == package))
 }
 

@@ -27,10 +27,16 @@ pub fn run_cli(args: &crate::host::cli::StatusArgs) -> Result<std::process::Exit
         None if args.root == Path::new("/") => Some(PathBuf::from("/proc")),
         None => None,
     };
+    if !args.root.is_dir() {
+        anyhow::bail!(
+            "--root {}: no such directory (give the root of a mounted system)",
+            args.root.display()
+        );
+    }
     let profile = args
         .profile
         .clone()
-        .unwrap_or_else(|| args.root.join(PROFILE_JSON));
+        .unwrap_or_else(|| collect::in_root(&args.root, PROFILE_JSON));
     let report = collect(&StatusInputs {
         root: args.root.clone(),
         proc,

@@ -22,9 +22,15 @@ pub enum KeyState {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SetterReport {
+    /// A file name need not be UTF-8: JSON gets it lossily (U+FFFD).
+    #[serde(serialize_with = "lossy_path")]
     pub file: PathBuf,
     pub line: usize,
     pub value: String,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -66,7 +66,10 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
     out.push_str(&format!(
         "chrony: {}\n",
         match (c.installed, c.ipv4_only, &c.diverted_by) {
-            (false, _, _) => "not installed".to_string(),
+            (false, _, None) => "not installed".to_string(),
+            (false, _, Some(by)) => format!(
+                "not installed (its default file stays diverted by {by} until that package is removed)"
+            ),
             (true, Some(true), Some(by)) => format!("IPv4-only (-4), diverted by {by}"),
             (true, Some(true), None) => "IPv4-only (-4), not diverted".to_string(),
             (true, _, by) => format!(

@@ -162,6 +162,14 @@ pub fn apply_files_with_stdin(
 /// newline removed).
 pub fn read_value(proc_root: &Path, key: &str) -> io::Result<String> {
     let rel = key_to_relative_path(key);
+    // Values read here are saved in a world-readable snapshot: a key such as
+    // `net/../../../etc/shadow` in the admin's file must not read outside.
+    if !stays_below_root(&rel) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{key}: not a key below /proc/sys"),
+        ));
+    }
     let path = glob::join_below(proc_root.as_os_str().as_bytes(), rel.as_bytes());
     let bytes = fs_err::read(path)?;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
@@ -496,7 +504,7 @@ fn split_plain_key(rel: &str) -> Option<(&str, &str)> {
 
 /// Lexical `realpath` check: `/proc/sys/REL` must resolve strictly below
 /// `/proc/sys/` (the root itself fails, as `realpath` drops the slash).
-fn stays_below_root(rel: &str) -> bool {
+pub(crate) fn stays_below_root(rel: &str) -> bool {
     let mut resolved = vec!["proc", "sys"];
     for component in rel.split('/') {
         match component {

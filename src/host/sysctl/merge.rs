@@ -27,7 +27,7 @@
 
 use super::apply::glob::path_matches;
 use super::parse::{key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind};
-use crate::files::{if_exists, under_root};
+use crate::files::{if_exists, resolve_in_root};
 use anyhow::{Context, Result};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -283,7 +283,9 @@ fn winning_files(root: &Path, mode: MergeMode) -> Result<Vec<PathBuf>> {
     };
     let mut by_name: Vec<(Vec<u8>, PathBuf)> = Vec::new();
     for dir in dirs {
-        for name in conf_names(&root.join(dir), mode)? {
+        let real_dir = resolve_in_root(root, dir)
+            .with_context(|| format!("cannot follow the symlinks of /{dir}"))?;
+        for name in conf_names(&real_dir, mode)? {
             if !by_name.iter().any(|(n, _)| *n == name) {
                 let host = Path::new("/")
                     .join(dir)
@@ -327,35 +329,23 @@ fn read_config(root: &Path, host_file: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Follow symlinks of the last component with absolute targets taken under
-/// `root` (a Debian host has `99-sysctl.conf -> ../sysctl.conf`; a test
-/// tree's `-> /dev/null` must not reach the real /dev). Returns the regular
-/// file to read, or `None` when the entry masks the name.
+/// Resolve the entry as a chroot into `root` would (a Debian host has
+/// `99-sysctl.conf -> ../sysctl.conf`; an image's absolute links and `..`
+/// must not reach this machine's files). Returns the regular file to read,
+/// or `None` when the entry sets nothing: a link to `/dev/null` (it masks
+/// the name), a dangling link, a loop, an empty file, a directory.
 fn resolve_under_root(root: &Path, host_file: &Path) -> Result<Option<PathBuf>> {
-    let mut path = under_root(root, host_file);
-    // Linux gives up after 40 links (ELOOP); so do we.
-    for _ in 0..40 {
-        let meta = match fs_err::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).context("cannot inspect a sysctl.d entry"),
-        };
-        let file_type = meta.file_type();
-        if file_type.is_symlink() {
-            let target = fs_err::read_link(&path).context("cannot read a sysctl.d symlink")?;
-            if target == Path::new("/dev/null") {
-                return Ok(None);
-            }
-            path = match target.strip_prefix("/") {
-                Ok(rel) => root.join(rel),
-                Err(_) => path.parent().unwrap_or(root).join(target),
-            };
-        } else {
-            // An empty file, a device (/dev/null) or a directory sets nothing.
-            return Ok((file_type.is_file() && meta.len() > 0).then_some(path));
-        }
-    }
-    Ok(None)
+    let path = match resolve_in_root(root, host_file) {
+        Ok(path) => path,
+        Err(e) if e.raw_os_error() == Some(40) => return Ok(None), // ELOOP
+        Err(e) => return Err(e).context("cannot follow a sysctl.d symlink"),
+    };
+    let meta = match fs_err::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("cannot inspect a sysctl.d entry"),
+    };
+    Ok((meta.is_file() && meta.len() > 0).then_some(path))
 }
 
 fn is_regular_file(path: &Path) -> bool {

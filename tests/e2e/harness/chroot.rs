@@ -38,6 +38,8 @@ pub struct Chroot {
     holder_stdin: Option<ChildStdin>,
     host_net: PathBuf,
     started: Instant,
+    /// Whether commands get `PVE_TCP_HARDENING_APPLY_IN_CHROOT=1`.
+    apply_opt_in: bool,
 }
 
 impl Chroot {
@@ -86,7 +88,15 @@ impl Chroot {
             holder_stdin,
             host_net,
             started,
+            apply_opt_in: true,
         }
+    }
+
+    /// From now on, commands run without the opt-in that lets the package
+    /// apply values in a chroot: the chroot is an image being built, not a
+    /// stand-in for a host.
+    pub fn as_image_build(&mut self) {
+        self.apply_opt_in = false;
     }
 
     /// Host path of `path` inside the chroot.
@@ -145,6 +155,14 @@ impl Chroot {
             .arg("enter")
             .arg(&self.root)
             .arg(self.holder.id().to_string())
+            // The chroot stands in for a host: the package's guard against
+            // applying values during an image build is lifted (sandbox.sh
+            // gives the chroot a clean environment, so it goes here).
+            .args(if self.apply_opt_in {
+                &["/usr/bin/env", "PVE_TCP_HARDENING_APPLY_IN_CHROOT=1"][..]
+            } else {
+                &[][..]
+            })
             .args(["/bin/sh", "-c", script])
             .stdin(Stdio::null())
             .output()
