@@ -348,7 +348,8 @@ mod tests {
 
     #[test]
     fn systemd_reads_lines_its_own_way() {
-        let cases: &[(&str, &[(usize, Option<LineKind>)])] = &[
+        type Numbered = (usize, Option<LineKind>);
+        let cases: &[(&str, &[Numbered])] = &[
             (
                 "net/ipv4/tcp_sack = 0\n",
                 &[(1, setting("net/ipv4/tcp_sack", "0", false))],
@@ -378,7 +379,7 @@ mod tests {
             ("x\n  # c\n", &[(1, Some(LineKind::Invalid))]),
         ];
         for (input, want) in cases {
-            let got: Vec<(usize, Option<LineKind>)> = parse_systemd_bytes(input.as_bytes())
+            let got: Vec<Numbered> = parse_systemd_bytes(input.as_bytes())
                 .into_iter()
                 .map(|l| (l.lineno, Some(l.kind)))
                 .collect();
