@@ -6,6 +6,7 @@
 #   make repo                signed apt repository of them in dist/repo (SIGN_KEY=KEYID)
 #   make test                every test (root runs the chroot end-to-end tests too)
 #   make bench               time apply, packaging and install; writes BENCHMARKS.md
+#   make fuzz                differential tests on random seeds (FUZZ_SEED, FUZZ_CASES)
 #
 # On a fresh Debian 12 machine the targets install what they lack (apt
 # packages as root, a pinned cargo-deb through cargo).
@@ -67,6 +68,9 @@ include tests/e2e/e2e.mk
 
 # `make bench` (not part of `make test`): writes BENCHMARKS.md.
 include tests/bench/bench.mk
+
+# `make fuzz` (not part of `make test`): the differential tests, long.
+include tests/fuzz.mk
 
 # The reboot proof in a qemu VM alone (`make test` runs it too, as root;
 # elsewhere it says SKIPPED and why).

@@ -421,7 +421,9 @@ fn model_matches_systemd_sysctl_and_procps() {
         .map(|files| ("handcrafted".to_string(), handcrafted_items(files)));
     let generated =
         sysctl_gen::seeds(1, 40).map(|seed| (format!("seed {seed}"), generate_items(seed)));
+    let mut trees = 0;
     for (name, items) in handcrafted.chain(generated) {
+        trees += 1;
         let mut winners = Vec::new();
         for mode in [MergeMode::SystemdSysctl, MergeMode::ProcpsSystem] {
             let (wrong, compared) = mismatches(&items, mode);
@@ -454,5 +456,5 @@ fn model_matches_systemd_sysctl_and_procps() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The trees must exercise the model, not agree on nothing.
     eprintln!("{values_compared} winners compared, {modes_differ} differ between modes");
-    assert!(values_compared > 300 && modes_differ > 20);
+    assert!(values_compared > 4 * trees && modes_differ > trees / 4);
 }
