@@ -265,25 +265,30 @@ fn set_errno(code: c_int) {
     unsafe { *libc::__errno_location() = code };
 }
 
-/// The node `path` names in the tree glob is running over.
+/// What `path` names in the tree glob is running over, and the entries
+/// if it is a directory.
 ///
 /// # Safety
 /// `path` is a NUL-terminated string (glibc passes one).
-unsafe fn alt_lookup(path: *const c_char) -> Option<(Node, Option<SingleKeyTree>)> {
+unsafe fn alt_lookup(path: *const c_char) -> Option<(Node, Vec<(Vec<u8>, u8)>)> {
     let path = CStr::from_ptr(path).to_bytes();
     ALT_TREE.with(|t| {
         let tree = t.borrow();
         let tree = tree.as_ref()?;
         let node = tree.lookup(path)?;
-        Some((node, Some(tree.clone())))
+        let entries = match node {
+            Node::Dir(depth) => tree.entries(depth),
+            Node::File => Vec::new(),
+        };
+        Some((node, entries))
     })
 }
 
 unsafe extern "C" fn alt_opendir(path: *const c_char) -> *mut c_void {
     match alt_lookup(path) {
-        Some((Node::Dir(depth), Some(tree))) => {
+        Some((Node::Dir(_), entries)) => {
             let dir = Box::new(AltDir {
-                entries: tree.entries(depth),
+                entries,
                 next: 0,
                 current: Dirent64 {
                     d_ino: 0,
@@ -299,7 +304,7 @@ unsafe extern "C" fn alt_opendir(path: *const c_char) -> *mut c_void {
             set_errno(libc::ENOTDIR);
             std::ptr::null_mut()
         }
-        _ => {
+        None => {
             set_errno(libc::ENOENT);
             std::ptr::null_mut()
         }
