@@ -79,6 +79,9 @@ pub(crate) struct SingleKeyTree {
     components: Vec<Vec<u8>>,
 }
 
+/// A directory entry: its name and `d_type`.
+type Entry = (Vec<u8>, u8);
+
 /// What a path names in a [`SingleKeyTree`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
@@ -137,7 +140,7 @@ impl SingleKeyTree {
     }
 
     /// Entries of the directory at `depth`, as `readdir` lists them.
-    fn entries(&self, depth: usize) -> Vec<(Vec<u8>, u8)> {
+    fn entries(&self, depth: usize) -> Vec<Entry> {
         let child_type = if depth + 1 == self.components.len() {
             libc::DT_REG
         } else {
@@ -255,7 +258,7 @@ fn run_glob(pattern: &[u8], flags: c_int, tree: Option<&SingleKeyTree>) -> Vec<V
 
 /// An open directory of the [`SingleKeyTree`].
 struct AltDir {
-    entries: Vec<(Vec<u8>, u8)>,
+    entries: Vec<Entry>,
     next: usize,
     current: Dirent64,
 }
@@ -270,7 +273,7 @@ fn set_errno(code: c_int) {
 ///
 /// # Safety
 /// `path` is a NUL-terminated string (glibc passes one).
-unsafe fn alt_lookup(path: *const c_char) -> Option<(Node, Vec<(Vec<u8>, u8)>)> {
+unsafe fn alt_lookup(path: *const c_char) -> Option<(Node, Vec<Entry>)> {
     let path = CStr::from_ptr(path).to_bytes();
     ALT_TREE.with(|t| {
         let tree = t.borrow();
