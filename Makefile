@@ -7,6 +7,7 @@
 #   make test                every test (root runs the chroot end-to-end tests too;
 #                            CI=true: a test that cannot run here fails the run)
 #   make bench               time apply, packaging and install; writes BENCHMARKS.md
+#   make fuzz                differential tests on random seeds (FUZZ_SEED, FUZZ_CASES)
 #
 # On a fresh Debian 12 machine the targets install what they lack (apt
 # packages as root, a pinned cargo-deb through cargo).
@@ -79,6 +80,9 @@ include tests/bench/bench.mk
 
 # The Ansible rollout on three qemu VMs alone, and the role's lint.
 include tests/cluster/cluster.mk
+
+# `make fuzz` (not part of `make test`): the differential tests, long.
+include tests/fuzz.mk
 
 # The reboot proof in a qemu VM alone (`make test` runs it too, as root;
 # elsewhere it says SKIPPED and why).

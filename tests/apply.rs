@@ -7,9 +7,11 @@
 //! procps 4.0.2; otherwise it prints `SKIPPED: ...` on stderr.
 
 mod common;
+mod sysctl_gen;
 
 use common::gate::{self, Need};
 use std::process::Command;
+use sysctl_gen::{shrink, spelled_line, Rng};
 
 const SYSCTL: &str = "/usr/sbin/sysctl";
 /// Root for namespaces, and the reference itself.
@@ -78,6 +80,26 @@ const CASES: &[Case] = &[
     Case {
         name: "globs",
         files: &["globs.conf"],
+        ..CASE
+    },
+    Case {
+        name: "a glob glibc accepts and matches nothing (used to panic)",
+        files: &["glob-crash.conf"],
+        ..CASE
+    },
+    Case {
+        name: "separators after and between globs",
+        files: &["glob-separators.conf"],
+        ..CASE
+    },
+    Case {
+        name: "collating symbols, classes, escapes, a trailing backslash",
+        files: &["glob-syntax.conf"],
+        ..CASE
+    },
+    Case {
+        name: "a glob component starting with a dot matches . and ..",
+        files: &["glob-dots.conf"],
         ..CASE
     },
     Case {
@@ -173,6 +195,58 @@ fn differential_harness_sees_effects() {
     assert!(observed
         .stderr
         .contains("cannot stat /proc/sys/net/ipv4/does_not_exist"));
+}
+
+/// Generated files (see `sysctl_gen`: odd spellings, globs of every
+/// kind, odd blanks) applied by both, compared like the fixtures. A
+/// mismatch is shrunk to the fewest lines that still show it.
+/// `make fuzz` runs this with `PTH_FUZZ_SEED`/`PTH_FUZZ_CASES`.
+#[test]
+fn apply_matches_procps_on_generated_lines() {
+    if gate::skipped(NEEDS) {
+        return;
+    }
+    let host_before = host_values();
+    let (mut cases, mut printed) = (0, 0);
+    for seed in sysctl_gen::seeds(1, 40) {
+        let mut rng = Rng::new(seed);
+        let lines: Vec<String> = (0..1 + rng.below(6))
+            .map(|_| spelled_line(&mut rng, 40))
+            .collect();
+        let (procps, ours) = observe_lines(&lines);
+        if procps != ours {
+            let small = shrink(lines, &mut |l: &[String]| {
+                let (p, o) = observe_lines(l);
+                p != o
+            });
+            let (procps, ours) = observe_lines(&small);
+            panic!(
+                "seed {seed}: apply differs from sysctl -p on {:?}\nprocps: {procps:#?}\nhelper: {ours:#?}",
+                small.concat()
+            );
+        }
+        cases += 1;
+        printed += procps.stdout.lines().count();
+    }
+    assert_eq!(host_values(), host_before, "the host's sysctls changed");
+    // The generator must reach real keys, not only produce errors.
+    eprintln!("{cases} generated files, {printed} keys applied by procps");
+    // (A rerun of one seed may apply nothing.)
+    assert!(
+        cases < 20 || printed >= cases,
+        "{printed} keys applied in {cases} files"
+    );
+}
+
+/// Apply `lines` as one file with procps and with the helper.
+fn observe_lines(lines: &[String]) -> (Observed, Observed) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("gen.conf");
+    fs_err::write(&file, lines.concat()).expect("write generated file");
+    let file = file.to_string_lossy().into_owned();
+    let procps = vec![SYSCTL.to_string(), "-p".into(), file.clone()];
+    let helper = vec![HELPER.to_string(), "apply".into(), file];
+    (observe(&CASE, &procps), observe(&CASE, &helper))
 }
 
 fn procps_command(case: &Case) -> Vec<String> {

@@ -391,3 +391,120 @@ fn missing_directories_are_an_empty_tree() {
         assert_eq!(t.winner(mode, "net.ipv4.tcp_sack"), None);
     }
 }
+
+#[test]
+fn systemd_simplifies_key_spellings_procps_does_not() {
+    // (spelling, whether procps reaches the key with it)
+    for (spelling, procps_reaches) in [
+        ("net/ipv4/tcp_sack", true),
+        ("/net/ipv4/tcp_sack", true),
+        ("net..ipv4.tcp_sack", true),
+        ("net/./ipv4/tcp_sack", true),
+        // procps opens `net/ipv4/tcp_sack/`: not a directory.
+        ("net.ipv4.tcp_sack.", false),
+    ] {
+        let t = Tree::new()
+            .file("/etc/sysctl.d/10-a.conf", "net.ipv4.tcp_sack = 0\n")
+            .file(
+                "/etc/sysctl.d/90-b.conf",
+                &format!("{spelling} = 1\nnet.ipv4.conf.*.rp_filter. = 2\n"),
+            );
+        let systemd = t.winner(MergeMode::SystemdSysctl, "net.ipv4.tcp_sack");
+        assert_eq!(systemd, w("/etc/sysctl.d/90-b.conf", "1"), "{spelling}");
+        // procps writes every line as spelled, in order.
+        let procps = t.winner(MergeMode::ProcpsSystem, "net.ipv4.tcp_sack");
+        let want = match procps_reaches {
+            true => w("/etc/sysctl.d/90-b.conf", "1"),
+            false => w("/etc/sysctl.d/10-a.conf", "0"),
+        };
+        assert_eq!(procps, want, "{spelling}");
+        // A separator after a glob: procps and systemd both reach the keys.
+        for mode in BOTH {
+            assert_eq!(
+                t.winner(mode, "net.ipv4.conf.lo.rp_filter"),
+                w("/etc/sysctl.d/90-b.conf", "2"),
+                "{mode:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn systemd_exact_spelling_wins_over_a_glob_only_when_it_is_the_same_key() {
+    // For systemd `net/ipv4/conf/all/rp_filter.` is the exact key, so the
+    // glob skips it; procps spells it `.../rp_filter/`, which no glob match
+    // equals, so the glob line writes it after the exact line... in order.
+    let t = Tree::new().file(
+        "/etc/sysctl.d/10-a.conf",
+        "net.ipv4.conf.all.rp_filter. = 1\nnet.ipv4.conf.*.rp_filter = 2\n",
+    );
+    assert_eq!(
+        t.winner(MergeMode::SystemdSysctl, "net.ipv4.conf.all.rp_filter"),
+        w("/etc/sysctl.d/10-a.conf", "1")
+    );
+    assert_eq!(
+        t.winner(MergeMode::ProcpsSystem, "net.ipv4.conf.all.rp_filter"),
+        w("/etc/sysctl.d/10-a.conf", "2")
+    );
+}
+
+#[test]
+fn a_glob_exclusion_spelled_like_the_glob_cancels_it_in_systemd() {
+    let t = Tree::new()
+        .file("/etc/sysctl.d/10-a.conf", "net.ipv4.conf.*.rp_filter = 2\n")
+        .file("/etc/sysctl.d/20-b.conf", "-net.ipv4.conf.*.rp_filter\n");
+    assert_eq!(
+        t.winner(MergeMode::SystemdSysctl, "net.ipv4.conf.lo.rp_filter"),
+        None
+    );
+    assert_eq!(
+        t.winner(MergeMode::ProcpsSystem, "net.ipv4.conf.lo.rp_filter"),
+        w("/etc/sysctl.d/10-a.conf", "2")
+    );
+}
+
+#[test]
+fn control_characters_and_a_dash_with_a_space() {
+    let t = Tree::new().file(
+        "/etc/sysctl.d/10-a.conf",
+        "net.ipv4.tcp_sack = 0\rnet.ipv4.tcp_dsack = 0\n\
+         net.ipv4.tcp_timestamps = 0\0net.ipv4.tcp_ecn = 2\n\
+         net.ipv4.tcp_fack\x0b= 1\n\
+         - net.ipv4.tcp_syncookies = 2\n",
+    );
+    let systemd = |key| t.winner(MergeMode::SystemdSysctl, key);
+    let procps = |key| t.winner(MergeMode::ProcpsSystem, key);
+    let file = "/etc/sysctl.d/10-a.conf";
+    // CR and NUL end a line for systemd only.
+    assert_eq!(systemd("net.ipv4.tcp_sack"), w(file, "0"));
+    assert_eq!(systemd("net.ipv4.tcp_dsack"), w(file, "0"));
+    assert_eq!(
+        procps("net.ipv4.tcp_sack"),
+        w(file, "0\rnet.ipv4.tcp_dsack = 0")
+    );
+    assert_eq!(procps("net.ipv4.tcp_dsack"), None);
+    assert_eq!(systemd("net.ipv4.tcp_ecn"), w(file, "2"));
+    assert_eq!(procps("net.ipv4.tcp_ecn"), None);
+    // \v is a blank for procps (isspace), part of the key for systemd.
+    assert_eq!(procps("net.ipv4.tcp_fack"), w(file, "1"));
+    assert_eq!(systemd("net.ipv4.tcp_fack"), None);
+    // `- key`: systemd strips the blank after the dash, procps does not.
+    assert_eq!(systemd("net.ipv4.tcp_syncookies"), w(file, "2"));
+    assert_eq!(procps("net.ipv4.tcp_syncookies"), None);
+}
+
+#[test]
+fn odd_globs_do_not_crash_the_model() {
+    let t = Tree::new().file(
+        "/etc/sysctl.d/10-a.conf",
+        "net.ipv4.conf.[[:].rp_filter = 1\nnet/.* = 1\nnet/ipv4/conf/[[.a.]]ll/rp_filter = 2\n",
+    );
+    for mode in BOTH {
+        assert_eq!(
+            t.winner(mode, "net.ipv4.conf.all.rp_filter"),
+            w("/etc/sysctl.d/10-a.conf", "2"),
+            "{mode:?}"
+        );
+        assert_eq!(t.winner(mode, "net.ipv4.conf.lo.rp_filter"), None);
+    }
+}

@@ -1,6 +1,10 @@
 //! Differential test of the merge model against the real programs: for a
 //! set of generated trees, what `lookup` says wins must be the last value
 //! `/usr/lib/systemd/systemd-sysctl` and `/usr/sbin/sysctl --system` write.
+//! The trees mix fixed lines with generated ones (`sysctl_gen`: every
+//! spelling of a key, globs, `\v`/`\f`, CR and NUL inside lines, `- key`);
+//! `make fuzz` runs many more seeds (`PTH_FUZZ_SEED`, `PTH_FUZZ_CASES`) and
+//! prints a mismatch shrunk to the fewest lines.
 //!
 //! Each run happens inside `unshare -n -m`: the tree's directories are bind
 //! mounted over the real sysctl.d directories in a private mount namespace,
@@ -8,8 +12,12 @@
 //! the host is never touched. Needs root; otherwise it prints `SKIPPED`.
 //!
 //! The oracle is what each program says it writes (systemd's debug log
-//! `Setting '/proc/sys/K' to 'V'`, procps' `K = V` lines), not the values read
-//! back: the kernel copies `conf.default.*` to interfaces on its own.
+//! `Setting '/proc/sys/K' to 'V'`, procps' `K = V` lines of `--dry-run`),
+//! not the values read back: the kernel copies `conf.default.*` to
+//! interfaces on its own, and refuses values such as `1\v` that the model
+//! still reports as the line that decides.
+
+mod sysctl_gen;
 
 mod common;
 
@@ -19,6 +27,7 @@ use pve_tcp_hardening::host::sysctl::parse::key_to_relative_path;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
+use sysctl_gen::{shrink, spelled_line, Rng};
 
 const SYSTEMD_SYSCTL: &str = "/usr/lib/systemd/systemd-sysctl";
 const PROCPS_SYSCTL: &str = "/usr/sbin/sysctl";
@@ -46,9 +55,13 @@ const KEYS: &[&str] = &[
     "net.ipv4.conf.default.rp_filter",
     "net.ipv4.conf.lo.rp_filter",
     "net.ipv4.conf.all.log_martians",
+    "net.ipv4.conf.default.log_martians",
     "net.ipv4.conf.lo.log_martians",
+    "net.ipv4.conf.all.accept_redirects",
+    "net.ipv4.conf.lo.accept_redirects",
     "net.ipv4.tcp_sack",
     "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_dsack",
     "net.ipv4.tcp_rmem",
 ];
 
@@ -61,6 +74,7 @@ const LINES: &[&str] = &[
     "net.ipv4.conf.*.rp_filter = 0",
     "net.ipv4.conf.*.rp_filter = 1",
     "net.ipv4.conf.l?.rp_filter = 2",
+    "-net.ipv4.conf.*.rp_filter",
     "-net.ipv4.conf.lo.rp_filter",
     "-net.ipv4.conf.all.rp_filter",
     "net.ipv4.conf.[al]*.log_martians = 1",
@@ -93,48 +107,54 @@ const NAMES: &[&str] = &[
     ".hidden.conf",
 ];
 
-/// A small deterministic generator (no extra crate for randomness).
-struct Lcg(u64);
+/// A tree as a list of items, so that a mismatch can be shrunk item by
+/// item: `HOST\tLINE` is one line of a file (a file's lines keep their
+/// order), `HOST\t->TARGET` a symlink, `HOST\t` an empty file.
+type Items = Vec<String>;
 
-impl Lcg {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
-
-fn lines(rng: &mut Lcg) -> String {
-    (0..1 + rng.next(4))
-        .map(|_| format!("{}\n", LINES[rng.next(LINES.len())]))
+/// Lines for one file: fixed ones, generated spellings, and now and then
+/// two settings on one line joined by CR or NUL (systemd ends a line at
+/// either, procps at neither).
+fn lines(rng: &mut Rng, host: &str) -> Items {
+    (0..1 + rng.below(4))
+        .map(|_| {
+            let line = match rng.below(10) {
+                0..=4 => format!("{}\n", LINES[rng.below(LINES.len())]),
+                5 => {
+                    let first = spelled_line(rng, 20);
+                    let joint = if rng.chance(50) { "\r" } else { "\0" };
+                    format!(
+                        "{}{joint}{}",
+                        first.trim_end_matches('\n'),
+                        spelled_line(rng, 20)
+                    )
+                }
+                _ => spelled_line(rng, 20),
+            };
+            format!("{host}\t{line}")
+        })
         .collect()
 }
 
-fn generate_tree(root: &Path, seed: u64) {
-    let mut rng = Lcg(seed);
-    for d in DIRS {
-        fs_err::create_dir_all(root.join(d)).unwrap();
-    }
-    // As on Debian: /lib is /usr/lib.
-    std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
-    fs_err::write(root.join("etc/sysctl.conf"), lines(&mut rng)).unwrap();
-    for _ in 0..2 + rng.next(6) {
-        let dir = root.join(DIRS[rng.next(DIRS.len())]);
-        let path = dir.join(NAMES[rng.next(NAMES.len())]);
-        if path.symlink_metadata().is_ok() {
+fn generate_items(seed: u64) -> Items {
+    let mut rng = Rng::new(seed);
+    let mut items = lines(&mut rng, "/etc/sysctl.conf");
+    let mut used = Vec::new();
+    for _ in 0..2 + rng.below(6) {
+        let dir = DIRS[rng.below(DIRS.len())];
+        let host = format!("/{dir}/{}", NAMES[rng.below(NAMES.len())]);
+        if used.contains(&host) {
             continue;
         }
-        match rng.next(10) {
-            0 => std::os::unix::fs::symlink("/dev/null", &path).unwrap(),
-            1 => fs_err::write(&path, "").unwrap(),
-            2 if dir.ends_with("etc/sysctl.d") => {
-                std::os::unix::fs::symlink("../sysctl.conf", &path).unwrap()
-            }
-            _ => fs_err::write(&path, lines(&mut rng)).unwrap(),
+        used.push(host.clone());
+        match rng.below(10) {
+            0 => items.push(format!("{host}\t->/dev/null")),
+            1 => items.push(format!("{host}\t")),
+            2 if dir == "etc/sysctl.d" => items.push(format!("{host}\t->../sysctl.conf")),
+            _ => items.extend(lines(&mut rng, &host)),
         }
     }
+    items
 }
 
 /// Trees for the quirks random trees rarely hit: (host path, contents), a
@@ -166,6 +186,44 @@ const HANDCRAFTED: &[&[(&str, &str)]] = &[
             "-net.ipv4.conf.all.rp_filter\n",
         ),
     ],
+    // systemd: a glob exclusion spelled like the glob cancels it.
+    &[
+        (
+            "/etc/sysctl.d/10-a.conf",
+            "net.ipv4.conf.*.rp_filter = 2\n",
+        ),
+        ("/etc/sysctl.d/20-b.conf", "-net.ipv4.conf.*.rp_filter\n"),
+    ],
+    // Spellings systemd simplifies to one key, and a separator after a glob.
+    &[
+        (
+            "/etc/sysctl.d/10-a.conf",
+            "net.ipv4.tcp_sack = 0\nnet.ipv4.tcp_timestamps = 0\nnet.ipv4.tcp_dsack = 0\n",
+        ),
+        (
+            "/etc/sysctl.d/20-b.conf",
+            "/net/ipv4/tcp_sack = 1\nnet..ipv4.tcp_timestamps = 1\nnet/./ipv4/tcp_dsack = 1\n",
+        ),
+        (
+            "/etc/sysctl.d/30-c.conf",
+            "net.ipv4.tcp_sack. = 0\nnet.ipv4.conf.*.rp_filter. = 2\nnet.ipv4.conf.all.log_martians. = 1\nnet.ipv4.conf.*.log_martians = 0\n",
+        ),
+    ],
+    // CR and NUL inside lines, \v and \f, `- key`.
+    &[(
+        "/etc/sysctl.d/10-a.conf",
+        "net.ipv4.tcp_sack = 0\rnet.ipv4.tcp_dsack = 0\n\
+         net.ipv4.tcp_timestamps = 0\0net.ipv4.conf.all.rp_filter = 2\n\
+         net.ipv4.conf.lo.rp_filter\x0b= 1\n\
+         \x0cnet.ipv4.conf.all.log_martians = 1\x0b\n\
+         - net.ipv4.conf.lo.log_martians = 1\n",
+    )],
+    // Globs glibc reads its own way.
+    &[(
+        "/etc/sysctl.d/10-a.conf",
+        "net.ipv4.conf.[[:].rp_filter = 1\nnet/.* = 1\nnet/ipv4/conf/[[.a.]]ll/rp_filter = 2\n\
+         net/ipv4/conf/*/log\\_martians = 1\nnet/ipv4/conf/*/accept_redirects\\ = 0\n",
+    )],
     // The PVE layout: pve-firewall.conf sorts after ours and 99-sysctl.conf.
     &[
         (
@@ -202,20 +260,61 @@ const HANDCRAFTED: &[&[(&str, &str)]] = &[
     ],
 ];
 
-fn write_handcrafted(root: &Path, files: &[(&str, &str)]) {
+fn handcrafted_items(files: &[(&str, &str)]) -> Items {
+    let mut items = Vec::new();
+    for (host, contents) in files {
+        if contents.is_empty() || contents.starts_with("->") {
+            items.push(format!("{host}\t{contents}"));
+        } else {
+            items.extend(
+                contents
+                    .split_inclusive('\n')
+                    .map(|l| format!("{host}\t{l}")),
+            );
+        }
+    }
+    items
+}
+
+/// Create the tree `items` describe under `root` (always with the four
+/// directories, `/lib -> usr/lib` as on Debian, and `/etc/sysctl.conf`).
+fn write_tree(root: &Path, items: &[String]) {
     for d in DIRS {
         fs_err::create_dir_all(root.join(d)).unwrap();
     }
     std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
     fs_err::write(root.join("etc/sysctl.conf"), "").unwrap();
+    let mut files: Vec<(&str, String)> = Vec::new();
+    for item in items {
+        let (host, content) = item.split_once('\t').unwrap();
+        match files.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, text)) => text.push_str(content),
+            None => files.push((host, content.to_string())),
+        }
+    }
     for (host, contents) in files {
         let path = root.join(host.trim_start_matches('/'));
-        let _ = fs_err::remove_file(&path);
         match contents.strip_prefix("->") {
             Some(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
             None => fs_err::write(&path, contents).unwrap(),
         }
     }
+}
+
+/// The file a path below /proc/sys opens (`.`, `..` and empty components
+/// resolved; every key here is a plain file in a plain directory).
+fn resolve(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    parts.join("/")
 }
 
 /// Last value written per key path, from the program's own report.
@@ -225,9 +324,9 @@ fn run_real(root: &Path, mode: MergeMode) -> HashMap<String, String> {
         .arg(root);
     match mode {
         MergeMode::SystemdSysctl => cmd.arg(SYSTEMD_SYSCTL).env("SYSTEMD_LOG_LEVEL", "debug"),
-        MergeMode::ProcpsSystem => cmd.args([PROCPS_SYSCTL, "--system"]),
+        MergeMode::ProcpsSystem => cmd.args([PROCPS_SYSCTL, "--dry-run", "--system"]),
     };
-    let out = cmd.output().unwrap();
+    let out = cmd.env("LC_ALL", "C").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -242,13 +341,17 @@ fn run_real(root: &Path, mode: MergeMode) -> HashMap<String, String> {
                     continue;
                 };
                 let (path, value) = rest.split_once("' to '").unwrap();
-                written.insert(path.to_string(), value.trim_end_matches('\'').to_string());
+                let value = value.strip_suffix('\'').unwrap_or(value);
+                written.insert(resolve(path), value.to_string());
             }
         }
         MergeMode::ProcpsSystem => {
-            for line in stdout.lines().filter(|l| !l.starts_with("* ")) {
+            for line in stdout
+                .split('\n')
+                .filter(|l| !l.is_empty() && !l.starts_with("* "))
+            {
                 let (key, value) = line.split_once(" = ").unwrap();
-                written.insert(key_to_relative_path(key), value.to_string());
+                written.insert(resolve(&key_to_relative_path(key)), value.to_string());
             }
         }
     }
@@ -266,49 +369,79 @@ const NEEDS: &[Need] = &[
     Need::Dir("/usr/lib/sysctl.d"),
 ];
 
+/// Keys where the model and the program disagree on `items`, in `mode`.
+fn mismatches(items: &[String], mode: MergeMode) -> (Vec<String>, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), items);
+    let tree = read_tree(dir.path(), mode).unwrap();
+    let real = run_real(dir.path(), mode);
+    let mut wrong = Vec::new();
+    let mut compared = 0;
+    for key in KEYS {
+        let model = tree.lookup(key).map(|m| m.winner.value);
+        let actual = real.get(&key_to_relative_path(key)).cloned();
+        let agree = match (&model, &actual) {
+            (Some(m), Some(a)) => {
+                compared += 1;
+                same_value(m, a)
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if !agree {
+            wrong.push(format!("{key}: model {model:?}, real {actual:?}"));
+        }
+    }
+    (wrong, compared)
+}
+
 #[test]
 fn model_matches_systemd_sysctl_and_procps() {
     if gate::skipped(NEEDS) {
         return;
     }
-    let mut mismatches = Vec::new();
+    let mut failures = Vec::new();
     let mut values_compared = 0;
     let mut modes_differ = 0;
-    for seed in 1..=(40 + HANDCRAFTED.len() as u64) {
-        let dir = tempfile::tempdir().unwrap();
-        match HANDCRAFTED.get(seed as usize - 1) {
-            Some(files) => write_handcrafted(dir.path(), files),
-            None => generate_tree(dir.path(), seed),
-        }
+    let handcrafted = HANDCRAFTED
+        .iter()
+        .map(|files| ("handcrafted".to_string(), handcrafted_items(files)));
+    let generated =
+        sysctl_gen::seeds(1, 40).map(|seed| (format!("seed {seed}"), generate_items(seed)));
+    let mut trees = 0;
+    for (name, items) in handcrafted.chain(generated) {
+        trees += 1;
         let mut winners = Vec::new();
         for mode in [MergeMode::SystemdSysctl, MergeMode::ProcpsSystem] {
-            let tree = read_tree(dir.path(), mode).unwrap();
-            let real = run_real(dir.path(), mode);
-            for key in KEYS {
-                let model = tree.lookup(key).map(|m| m.winner.value);
-                let actual = real.get(&key_to_relative_path(key)).cloned();
-                winners.push(model.clone());
-                let agree = match (&model, &actual) {
-                    (Some(m), Some(a)) => {
-                        values_compared += 1;
-                        same_value(m, a)
-                    }
-                    (None, None) => true,
-                    _ => false,
-                };
-                if !agree {
-                    mismatches.push(format!(
-                        "tree {seed} (the first {} handcrafted) {mode:?} {key}: model {model:?}, real {actual:?}",
-                        HANDCRAFTED.len()
-                    ));
-                }
+            let (wrong, compared) = mismatches(&items, mode);
+            values_compared += compared;
+            if !wrong.is_empty() {
+                let small = shrink(items.clone(), &mut |i: &[String]| {
+                    !mismatches(i, mode).0.is_empty()
+                });
+                failures.push(format!(
+                    "tree {name}, {mode:?}:\n  {}\n  shrunk to {small:#?}\n  {}",
+                    wrong.join("\n  "),
+                    mismatches(&small, mode).0.join("\n  ")
+                ));
             }
+            let dir = tempfile::tempdir().unwrap();
+            write_tree(dir.path(), &items);
+            let tree = read_tree(dir.path(), mode).unwrap();
+            winners.push(
+                KEYS.iter()
+                    .map(|k| tree.lookup(k).map(|m| m.winner.value))
+                    .collect::<Vec<_>>(),
+            );
         }
-        let (systemd, procps) = winners.split_at(KEYS.len());
-        modes_differ += systemd.iter().zip(procps).filter(|(a, b)| a != b).count();
+        modes_differ += winners[0]
+            .iter()
+            .zip(&winners[1])
+            .filter(|(a, b)| a != b)
+            .count();
     }
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The trees must exercise the model, not agree on nothing.
     eprintln!("{values_compared} winners compared, {modes_differ} differ between modes");
-    assert!(values_compared > 200 && modes_differ > 10);
+    assert!(values_compared > 4 * trees && modes_differ > trees / 4);
 }

@@ -253,6 +253,36 @@ fn procps_system_reads_sysctl_conf_last() {
         key(&report, "net.ipv4.tcp_sack")["procps_system_winner"]["file"],
         "/etc/sysctl.conf"
     );
+    assert_eq!(
+        key(&report, "net.ipv4.tcp_sack")["procps_system"],
+        "differs"
+    );
+}
+
+#[test]
+fn procps_system_leaving_a_key_unset_is_said() {
+    let host = installed();
+    // `- key = v`: systemd strips the blank after the dash, procps looks
+    // for a key named " net.ipv4.tcp_sack" and sets nothing.
+    let ours = host.path("etc/sysctl.d/80_tcp_hardening.conf");
+    let text = std::fs::read_to_string(&ours).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("net.ipv4.tcp_sack"))
+        .unwrap()
+        .to_string();
+    std::fs::write(&ours, text.replace(&line, &format!("- {line}"))).unwrap();
+    status(&host, &[])
+        .stdout_contains("note: `sysctl --system` leaves this key unset")
+        .run();
+    let report = json(&host, 0);
+    let sack = key(&report, "net.ipv4.tcp_sack");
+    assert_eq!(sack["procps_system"], "unset");
+    assert_eq!(sack["procps_system_winner"], serde_json::Value::Null);
+    assert_eq!(
+        key(&report, "net.ipv4.tcp_rfc1337")["procps_system"],
+        "same"
+    );
 }
 
 #[test]
@@ -359,8 +389,7 @@ fn wildcard_listeners_are_information_address_bound_ones_problems() {
 /// a problem.
 #[test]
 fn wildcard_dual_stack_and_v6only_in_a_private_network_namespace() {
-    if let Err(why) = common::can_unshare() {
-        eprintln!("SKIPPED: wildcard_dual_stack_and_v6only_in_a_private_network_namespace: {why}");
+    if gate::skipped(gate::NET_NAMESPACE) {
         return;
     }
     let host = installed();

@@ -89,11 +89,17 @@ fn key_report(
         KeyState::Ok
     };
     let procps_winner = procps.lookup(key).map(|m| m.winner);
-    let procps_system_winner = match (&merged, procps_winner) {
+    let procps_system = match (&merged, &procps_winner) {
         (Some(m), Some(p)) if p.file == m.winner.file && same_value(&p.value, &m.winner.value) => {
-            None
+            ProcpsSystem::Same
         }
-        (_, p) => p.as_ref().map(setter_report),
+        (None, None) => ProcpsSystem::Same,
+        (Some(_), None) => ProcpsSystem::Unset,
+        (_, Some(_)) => ProcpsSystem::Differs,
+    };
+    let procps_system_winner = match procps_system {
+        ProcpsSystem::Differs => procps_winner.as_ref().map(setter_report),
+        ProcpsSystem::Same | ProcpsSystem::Unset => None,
     };
     KeyReport {
         key: key.to_string(),
@@ -106,6 +112,7 @@ fn key_report(
             .map(|m| m.setters.iter().map(setter_report).collect())
             .unwrap_or_default(),
         procps_system_winner,
+        procps_system,
     }
 }
 

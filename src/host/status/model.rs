@@ -47,6 +47,22 @@ pub struct KeyReport {
     /// Set when procps `sysctl --system` (which reads /etc/sysctl.conf once
     /// more at the very end) would end with another file or value.
     pub procps_system_winner: Option<SetterReport>,
+    /// How procps `sysctl --system` ends compared with boot.
+    pub procps_system: ProcpsSystem,
+}
+
+/// What procps `sysctl --system` does with a key, compared with boot
+/// (systemd-sysctl). It reads the same files with procps' own rules, so
+/// some lines mean something else to it (`- key = 1`, CR line ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcpsSystem {
+    /// The same file and value as boot (or neither sets the key).
+    Same,
+    /// Another file or value: see `procps_system_winner`.
+    Differs,
+    /// Boot sets the key, `sysctl --system` leaves it alone.
+    Unset,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,6 +1,6 @@
 //! The human table of a [`StatusReport`].
 
-use super::model::{Bound, KeyState, Listener, StatusReport};
+use super::model::{Bound, KeyState, Listener, ProcpsSystem, StatusReport};
 use crate::output::render_table_painted;
 
 /// The human table: compact, aligned, colour only on a terminal.
@@ -60,6 +60,11 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
                 p.line,
                 p.value
             ));
+        }
+        if key.procps_system == ProcpsSystem::Unset {
+            out.push_str(
+                "  note: `sysctl --system` leaves this key unset (it reads the lines with procps rules: `- key`, CR line ends)\n",
+            );
         }
     }
     let c = &report.chrony;

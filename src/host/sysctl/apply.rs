@@ -20,8 +20,12 @@
 //! files with `std::fs` and prints the bare `strerror` text instead of the
 //! `fs_err`/`anyhow` context used elsewhere.
 //!
+//! Globs (keys and file arguments) go through glibc's own `glob(3)`, as in
+//! procps; exact keys never do.
+//!
 //! Known differences, none reachable with Debian's `/proc/sys` in the C
-//! locale: glob matches sort bytewise (procps uses `strcoll`); keys and
+//! locale: glob matches sort in the C locale (this process never calls
+//! `setlocale`; procps sorts in the admin's locale); keys and
 //! values that are not UTF-8 are written lossily; on EINVAL procps retries
 //! the identical `write` once (same outcome, so we do not); a fake proc root
 //! used by root cannot refuse writes to 0444 files the way `/proc/sys` does.

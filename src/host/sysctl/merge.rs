@@ -13,22 +13,39 @@
 //! - The first directory holding a name wins it, whatever the entry is: a
 //!   symlink to `/dev/null`, an empty file, a dangling symlink or a directory
 //!   all mask lower files of that name and set nothing.
-//! - Winners are read sorted by file name (strcmp); the last setting wins.
-//!   An exact key anywhere beats every glob line (`net.ipv4.conf.*.x`); an
-//!   exclusion line `-key` (exact key only, not a glob) keeps globs off it.
-//! - systemd keeps one entry per key in an ordered map: a repeat with the
-//!   same value keeps its old place, another value moves it to the end, and
-//!   an exclusion line after an exact setting cancels that setting. procps
-//!   keeps every line in file order, and then reads `/etc/sysctl.conf` once
-//!   more at the very end ([`MergeMode::ProcpsSystem`]).
+//! - Winners are read sorted by file name (strcmp). Each program then
+//!   writes in its own way, and the model replays those writes for the key
+//!   asked about ([`MergedTree::lookup`]); the last write wins:
+//!   - procps (4.0.2) parses every line with `sysctl -p` rules (the shared
+//!     [`parse`](super::parse) rules) and keeps every line, in order, then
+//!     reads `/etc/sysctl.conf` once more at the very end
+//!     ([`MergeMode::ProcpsSystem`]). Exact keys are written as spelled;
+//!     a glob line writes each `glob(3)` match unless some line's path is
+//!     spelled exactly like that match (so an exact key or exclusion
+//!     anywhere keeps globs off it; a glob exclusion excludes nothing).
+//!   - systemd-sysctl 252 reads lines its own way
+//!     ([`parse_systemd_bytes`]: CR and NUL end lines, `\v`/`\f` are not
+//!     blanks, keys simplified so `net/./ipv4//tcp_sack.` is
+//!     `net/ipv4/tcp_sack`) into one ordered map keyed by the simplified
+//!     key: a repeat with the same value keeps its old place, another value
+//!     or an exclusion `-key` replaces the entry at the end (so `-glob`
+//!     spelled like an earlier glob cancels it). Then it writes map entries
+//!     in order; a glob match is skipped when the map has an entry of that
+//!     exact key; a key with `..` is refused.
 //!
-//! A glob line only reaches keys that exist in the running kernel; this model
-//! assumes the key asked about exists.
+//! Globs are expanded by glibc's `glob(3)` over a file system holding only
+//! the key asked about ([`SingleKeyTree`]): the model assumes that key
+//! exists in the running kernel and, for paths with `..`, that nothing but
+//! its own directories does.
 
-use super::apply::glob::path_matches;
-use super::parse::{key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind};
+use super::apply::glob::{has_glob_chars, SingleKeyTree};
+use super::parse::{
+    key_to_relative_path, parse_sysctl_bytes, parse_systemd_bytes, relative_path_to_key,
+    swap_separators, systemd_normalize_key, LineKind,
+};
 use crate::files::{if_exists, resolve_in_root};
 use anyhow::{Context, Result};
+use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -57,23 +74,28 @@ pub struct KeyMerge {
     /// Dot form (`net.ipv4.tcp_sack`).
     pub key: String,
     pub winner: Setter,
-    /// Every line setting the key (exact or glob), in apply order.
+    /// Every line setting the key (exact or glob), in file order.
     pub setters: Vec<Setter>,
 }
 
-/// The tree as read: every setting and exclusion line in apply order.
+/// The tree as read: every setting and exclusion line the program keeps,
+/// in the order it writes them.
 #[derive(Debug, Clone)]
 pub struct MergedTree {
     mode: MergeMode,
     files: Vec<PathBuf>,
-    lines: Vec<TreeLine>,
+    /// Every setting line in file order (for [`KeyMerge::setters`]).
+    read: Vec<TreeLine>,
+    /// What the program writes from, in order: procps keeps every line,
+    /// systemd its ordered map.
+    kept: Vec<TreeLine>,
 }
 
 #[derive(Debug, Clone)]
 struct TreeLine {
-    /// Key as a path relative to /proc/sys (the form both programs compare).
+    /// The key as the program stores it: procps' path below /proc/sys,
+    /// systemd's simplified key.
     path: String,
-    is_glob: bool,
     /// `None` for an exclusion line `-key`.
     value: Option<String>,
     file: PathBuf,
@@ -88,21 +110,13 @@ impl TreeLine {
             value: self.value.clone().unwrap_or_default(),
         }
     }
-
-    fn reaches(&self, path: &str) -> bool {
-        if self.is_glob {
-            path_matches(&self.path, path)
-        } else {
-            self.path == path
-        }
-    }
 }
 
 /// What ends up applied for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Set(Setter),
-    /// systemd only: an exclusion line after the exact setting cancelled it.
+    /// systemd only: an exclusion line replaced the key's own entry.
     Cancelled(Setter),
     Unset,
 }
@@ -152,15 +166,41 @@ pub fn read_tree_placing(
     if mode == MergeMode::ProcpsSystem && is_regular_file(&root.join("etc/sysctl.conf")) {
         files.push(PathBuf::from("/etc/sysctl.conf"));
     }
-    let mut lines = Vec::new();
+    let mut read = Vec::new();
     for file in &files {
-        let text = match placed {
-            Some(p) if placed_path.as_ref() == Some(file) => p.text.clone(),
+        let data = match placed {
+            Some(p) if placed_path.as_ref() == Some(file) => p.text.as_bytes().to_vec(),
             _ => read_config(root, file)?,
         };
-        lines.extend(tree_lines(file, &text));
+        read.extend(tree_lines(file, &data, mode));
     }
-    Ok(MergedTree { mode, files, lines })
+    let kept = match mode {
+        MergeMode::ProcpsSystem => read.clone(),
+        MergeMode::SystemdSysctl => systemd_map(&read),
+    };
+    read.retain(|l| l.value.is_some());
+    Ok(MergedTree {
+        mode,
+        files,
+        read,
+        kept,
+    })
+}
+
+/// systemd-sysctl's ordered map: a repeat with an equal value (or both
+/// exclusions) is dropped, anything else replaces the entry at the end.
+fn systemd_map(lines: &[TreeLine]) -> Vec<TreeLine> {
+    let mut map: Vec<TreeLine> = Vec::new();
+    for line in lines {
+        if let Some(i) = map.iter().position(|e| e.path == line.path) {
+            if map[i].value == line.value {
+                continue;
+            }
+            map.remove(i);
+        }
+        map.push(line.clone());
+    }
+    map
 }
 
 impl MergedTree {
@@ -182,86 +222,116 @@ impl MergedTree {
         }
     }
 
+    /// The file system `key` lives in, and the path the program would
+    /// store for a line naming it exactly.
+    fn key_tree(&self, key: &str) -> (SingleKeyTree, String) {
+        let own = systemd_normalize_key(&key_to_relative_path(key));
+        (SingleKeyTree::new(&own), own)
+    }
+
     fn setters(&self, key: &str) -> Vec<Setter> {
-        let path = key_to_relative_path(key);
-        self.lines
+        let (tree, _) = self.key_tree(key);
+        self.read
             .iter()
-            .filter(|l| l.value.is_some() && l.reaches(&path))
+            .filter(|l| self.match_spellings(&tree, l).next().is_some())
             .map(TreeLine::setter)
             .collect()
     }
 
-    fn outcome(&self, key: &str) -> Outcome {
-        let path = key_to_relative_path(key);
-        let relevant: Vec<&TreeLine> = self.lines.iter().filter(|l| l.reaches(&path)).collect();
-        match self.mode {
-            MergeMode::SystemdSysctl => systemd_outcome(&relevant, &path),
-            MergeMode::ProcpsSystem => procps_outcome(&relevant, &path),
-        }
-    }
-}
-
-/// systemd-sysctl keeps an ordered map keyed by the normalized key: a repeat
-/// with an equal value is dropped (the old place stays), another value
-/// (or an exclusion) replaces the entry and moves it to the end. At apply
-/// time a glob skips any key that has an entry of its own.
-fn systemd_outcome(lines: &[&TreeLine], path: &str) -> Outcome {
-    // (map key, entry) in map order.
-    let mut map: Vec<(&str, &TreeLine)> = Vec::new();
-    for line in lines {
-        match map.iter().position(|(k, _)| *k == line.path) {
-            Some(i) if map[i].1.value == line.value => continue,
-            Some(i) => {
-                map.remove(i);
-            }
-            None => {}
-        }
-        map.push((&line.path, line));
-    }
-    if let Some((_, exact)) = map.iter().find(|(k, e)| !e.is_glob && *k == path) {
-        return match exact.value {
-            Some(_) => Outcome::Set(exact.setter()),
-            None => Outcome::Cancelled(exact.setter()),
+    /// The paths `line` writes that reach the key of `tree` (before the
+    /// program's own skip rules): its own path, or its glob matches.
+    fn match_spellings<'a>(
+        &self,
+        tree: &'a SingleKeyTree,
+        line: &TreeLine,
+    ) -> impl Iterator<Item = String> + 'a {
+        let full = match self.mode {
+            MergeMode::ProcpsSystem => format!("/proc/sys/{}", line.path),
+            MergeMode::SystemdSysctl => format!("/proc/sys/{}", line.path.trim_start_matches('/')),
         };
+        let candidates = if has_glob_chars(&line.path) {
+            tree.glob(&full, 0)
+        } else {
+            vec![full]
+        };
+        let systemd = self.mode == MergeMode::SystemdSysctl;
+        candidates
+            .into_iter()
+            .filter(move |p| tree.names_key(p) && (!systemd || systemd_accepts(p)))
     }
-    last_glob(map.iter().map(|(_, e)| *e))
+
+    fn outcome(&self, key: &str) -> Outcome {
+        let (tree, own) = self.key_tree(key);
+        // Spellings of exact entries, which keep globs off a match.
+        let exact: HashSet<String> = self
+            .kept
+            .iter()
+            .map(|l| match self.mode {
+                MergeMode::ProcpsSystem => format!("/proc/sys/{}", l.path),
+                MergeMode::SystemdSysctl => l.path.clone(),
+            })
+            .collect();
+        let mut winner = None;
+        for line in self.kept.iter().filter(|l| l.value.is_some()) {
+            let is_glob = has_glob_chars(&line.path);
+            for spelling in self.match_spellings(&tree, line) {
+                let stored = match self.mode {
+                    MergeMode::ProcpsSystem => spelling,
+                    // systemd compares `path_startswith(match, "/proc/sys")`.
+                    MergeMode::SystemdSysctl => spelling
+                        .trim_start_matches("/proc/sys")
+                        .trim_start_matches('/')
+                        .to_string(),
+                };
+                if !(is_glob && exact.contains(&stored)) {
+                    winner = Some(line);
+                }
+            }
+        }
+        if let Some(line) = winner {
+            return Outcome::Set(line.setter());
+        }
+        let cancelled = self.mode == MergeMode::SystemdSysctl;
+        match self
+            .kept
+            .iter()
+            .find(|l| l.value.is_none() && l.path == own)
+        {
+            Some(exclusion) if cancelled => Outcome::Cancelled(exclusion.setter()),
+            _ => Outcome::Unset,
+        }
+    }
 }
 
-/// procps keeps every line; an exact key (setting or exclusion) anywhere in
-/// the list keeps all globs off it, and the last exact setting wins.
-fn procps_outcome(lines: &[&TreeLine], path: &str) -> Outcome {
-    let exact: Vec<&&TreeLine> = lines.iter().filter(|l| !l.is_glob).collect();
-    if let Some(last) = exact.iter().rev().find(|l| l.value.is_some()) {
-        return Outcome::Set(last.setter());
-    }
-    if exact.iter().any(|l| l.path == path) {
-        return Outcome::Unset;
-    }
-    last_glob(lines.iter().copied())
+/// systemd's `sysctl_write` refuses a path that is not normalized (`..` or
+/// `.` components, `//`).
+fn systemd_accepts(path: &str) -> bool {
+    !path.contains("//") && !path.split('/').any(|c| c == "." || c == "..")
 }
 
-fn last_glob<'a>(lines: impl DoubleEndedIterator<Item = &'a TreeLine>) -> Outcome {
+/// The setting and exclusion lines of one file, as `mode` parses them.
+/// Invalid lines set nothing (both programs warn and go on).
+fn tree_lines(file: &Path, data: &[u8], mode: MergeMode) -> Vec<TreeLine> {
+    let lines = match mode {
+        MergeMode::ProcpsSystem => parse_sysctl_bytes(data),
+        MergeMode::SystemdSysctl => parse_systemd_bytes(data),
+    };
     lines
-        .rev()
-        .find(|l| l.is_glob && l.value.is_some())
-        .map_or(Outcome::Unset, |l| Outcome::Set(l.setter()))
-}
-
-/// The setting and exclusion lines of one file. Invalid lines set nothing
-/// (both programs warn and go on); glob exclusions are dropped because
-/// neither program honours them (tried: `-net.ipv4.conf.l*.rp_filter`).
-fn tree_lines(file: &Path, text: &str) -> Vec<TreeLine> {
-    parse_sysctl_text(text)
         .into_iter()
         .filter_map(|line| {
             let (key, value) = match line.kind {
                 LineKind::Setting { key, value, .. } => (key, Some(value)),
-                LineKind::Exclude { pattern } if !is_glob(&pattern) => (pattern, None),
-                LineKind::Exclude { .. } | LineKind::Invalid => return None,
+                LineKind::Exclude { pattern } => (pattern, None),
+                LineKind::Invalid => return None,
             };
-            let path = key_to_relative_path(&key);
+            let path = match mode {
+                // procps' setting_new drops one more leading `-`.
+                MergeMode::ProcpsSystem => {
+                    swap_separators(key.strip_prefix('-').unwrap_or(&key), '/').text
+                }
+                MergeMode::SystemdSysctl => key,
+            };
             Some(TreeLine {
-                is_glob: is_glob(&path),
                 path,
                 value,
                 file: file.to_path_buf(),
@@ -269,10 +339,6 @@ fn tree_lines(file: &Path, text: &str) -> Vec<TreeLine> {
             })
         })
         .collect()
-}
-
-fn is_glob(key: &str) -> bool {
-    key.contains(['*', '?', '['])
 }
 
 /// The winning `*.conf` of every name, sorted by name, as host paths.
@@ -317,16 +383,14 @@ fn conf_names(dir: &Path, mode: MergeMode) -> Result<Vec<Vec<u8>>> {
     Ok(names)
 }
 
-/// The text of a winning file; anything that cannot be read as a regular
+/// The bytes of a winning file; anything that cannot be read as a regular
 /// file (a `/dev/null` link, a dangling link, a directory) reads as empty,
 /// which is how both programs end up treating it.
-fn read_config(root: &Path, host_file: &Path) -> Result<String> {
+fn read_config(root: &Path, host_file: &Path) -> Result<Vec<u8>> {
     let Some(real) = resolve_under_root(root, host_file)? else {
-        return Ok(String::new());
+        return Ok(Vec::new());
     };
-    let bytes =
-        fs_err::read(&real).with_context(|| format!("cannot read {}", host_file.display()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    fs_err::read(&real).with_context(|| format!("cannot read {}", host_file.display()))
 }
 
 /// Resolve the entry as a chroot into `root` would (a Debian host has
@@ -408,39 +472,6 @@ pub fn same_value(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_table() {
-        let cases: &[(&str, &str, bool)] = &[
-            (
-                "net/ipv4/conf/*/rp_filter",
-                "net/ipv4/conf/all/rp_filter",
-                true,
-            ),
-            (
-                "net/ipv4/conf/*/rp_filter",
-                "net/ipv4/conf/a/b/rp_filter",
-                false,
-            ),
-            ("net/ipv4/conf/*", "net/ipv4/conf/all/rp_filter", false),
-            ("net/ipv4/conf/eth?/x", "net/ipv4/conf/eth0/x", true),
-            ("net/ipv4/conf/eth?/x", "net/ipv4/conf/eth10/x", false),
-            ("net/ipv4/conf/[ad]*/x", "net/ipv4/conf/default/x", true),
-            ("net/ipv4/conf/[!ad]*/x", "net/ipv4/conf/default/x", false),
-            ("net/ipv4/conf/[!ad]*/x", "net/ipv4/conf/lo/x", true),
-            ("net/ipv4/conf/eth[0-3]/x", "net/ipv4/conf/eth2/x", true),
-            ("net/ipv4/conf/eth[0-3]/x", "net/ipv4/conf/eth4/x", false),
-            ("net/ipv4/conf/[]a]/x", "net/ipv4/conf/]/x", true),
-            ("net/ipv4/conf/*.100/x", "net/ipv4/conf/eth0.100/x", true),
-            ("a/\\*", "a/*", true),
-            ("a/\\*", "a/b", false),
-            ("a/[b", "a/[b", true),
-            ("*", "", true),
-        ];
-        for (pattern, text, want) in cases {
-            assert_eq!(path_matches(pattern, text), *want, "{pattern} vs {text}");
-        }
-    }
 
     #[test]
     fn value_comparison_ignores_blank_runs() {

@@ -116,6 +116,116 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Parse raw file contents as systemd-sysctl 252 reads them (`read_line`
+/// and `parse_file` in src/sysctl/sysctl.c): `\n`, `\r` and NUL all end a
+/// line (a run of different markers, such as CRLF, ends one line); only
+/// space and tab are blanks (`strstrip`), so `\v` and `\f` stay in the key or
+/// value; `-` is taken off before the key is stripped, so `- key = 1` is
+/// `key`; keys are simplified by [`systemd_normalize_key`].
+pub fn parse_systemd_bytes(data: &[u8]) -> Vec<SysctlLine> {
+    systemd_lines(data)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, raw)| {
+            parse_systemd_line(raw).map(|kind| SysctlLine {
+                lineno: i + 1,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// systemd's `read_line`: a line ends at the first EOL marker (`\n`, `\r`,
+/// NUL) that is followed by an ordinary byte, by a marker of a kind already
+/// seen in this run, or that follows a NUL.
+fn systemd_lines(data: &[u8]) -> Vec<&[u8]> {
+    let marker = |b: u8| match b {
+        b'\n' => 1u8,
+        b'\r' => 2,
+        0 => 4,
+        _ => 0,
+    };
+    let mut lines = Vec::new();
+    let (mut start, mut end, mut seen) = (0, 0, 0u8);
+    for (i, &b) in data.iter().enumerate() {
+        let kind = marker(b);
+        let ends = seen != 0 && (seen & 4 != 0 || kind == 0 || seen & kind != 0);
+        if ends {
+            lines.push(&data[start..end]);
+            start = i;
+            seen = 0;
+        }
+        if kind == 0 {
+            end = i + 1;
+        } else {
+            if seen == 0 {
+                end = i;
+            }
+            seen |= kind;
+        }
+    }
+    if start < data.len() {
+        let end = if seen == 0 { data.len() } else { end };
+        lines.push(&data[start..end]);
+    }
+    lines
+}
+
+fn parse_systemd_line(raw: &[u8]) -> Option<LineKind> {
+    let line = systemd_strip(raw);
+    if line.is_empty() || line[0] == b'#' || line[0] == b';' {
+        return None;
+    }
+    let (dash, rest) = match line.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    match rest.iter().position(|&b| b == b'=') {
+        Some(eq) => Some(LineKind::Setting {
+            key: systemd_normalize_key(&lossy(systemd_strip(&rest[..eq]))),
+            value: lossy(systemd_strip(&rest[eq + 1..])),
+            ignore_failure: dash,
+        }),
+        None if dash => Some(LineKind::Exclude {
+            pattern: systemd_normalize_key(&lossy(systemd_strip(rest))),
+        }),
+        None => Some(LineKind::Invalid),
+    }
+}
+
+/// systemd's `strstrip`: blanks are space, tab, `\n` and `\r` only.
+fn systemd_strip(s: &[u8]) -> &[u8] {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = s.iter().position(|b| !blank(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+/// systemd's `sysctl_normalize`: dots and slashes swap when the first
+/// separator is a dot, then `path_simplify` drops empty and `.` components
+/// and a trailing `/`, and a leading `/` goes. So `net..ipv4.tcp_sack`,
+/// `/net/ipv4/tcp_sack`, `net/./ipv4/tcp_sack` and `net.ipv4.tcp_sack.` are
+/// all `net/ipv4/tcp_sack`; `..` stays (systemd then refuses the key).
+pub fn systemd_normalize_key(key: &str) -> String {
+    let swapped = match key.find(['.', '/']) {
+        Some(first) if key[first..].starts_with('.') => swap_separators(key, '/').text,
+        _ => key.to_string(),
+    };
+    if swapped.is_empty() {
+        return swapped;
+    }
+    let components: Vec<&str> = swapped
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let joined = components.join("/");
+    match (swapped.starts_with('/'), joined.is_empty()) {
+        (true, true) => "/".to_string(),
+        (false, true) => ".".to_string(),
+        _ => joined,
+    }
+}
+
 /// The result of procps' `slashdot`: the converted text and, when the text
 /// repeats a separator, the rest of the original text from the first
 /// repetition on (procps warns `separators should not be repeated: REST`).
@@ -233,6 +343,69 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_line(input.as_bytes()), *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn systemd_reads_lines_its_own_way() {
+        type Numbered = (usize, Option<LineKind>);
+        let cases: &[(&str, &[Numbered])] = &[
+            (
+                "net/ipv4/tcp_sack = 0\n",
+                &[(1, setting("net/ipv4/tcp_sack", "0", false))],
+            ),
+            (
+                "- net.ipv4.tcp_sack = 0\n",
+                &[(1, setting("net/ipv4/tcp_sack", "0", true))],
+            ),
+            (
+                "a = 1\rb = 2\r\nc = 3\0d = 4\n\ne = 5",
+                &[
+                    (1, setting("a", "1", false)),
+                    (2, setting("b", "2", false)),
+                    (3, setting("c", "3", false)),
+                    (4, setting("d", "4", false)),
+                    (6, setting("e", "5", false)),
+                ],
+            ),
+            (
+                "\x0bk\x0c = \x0b1\n",
+                &[(1, setting("\x0bk\x0c", "\x0b1", false))],
+            ),
+            (
+                "-net.ipv4.conf.*.rp_filter\n",
+                &[(1, exclude("net/ipv4/conf/*/rp_filter"))],
+            ),
+            ("x\n  # c\n", &[(1, Some(LineKind::Invalid))]),
+        ];
+        for (input, want) in cases {
+            let got: Vec<Numbered> = parse_systemd_bytes(input.as_bytes())
+                .into_iter()
+                .map(|l| (l.lineno, Some(l.kind)))
+                .collect();
+            assert_eq!(got, *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn systemd_simplifies_key_paths() {
+        for (key, want) in [
+            ("net.ipv4.tcp_sack", "net/ipv4/tcp_sack"),
+            ("net/ipv4/tcp_sack", "net/ipv4/tcp_sack"),
+            ("/net/ipv4/tcp_sack", "net/ipv4/tcp_sack"),
+            ("net..ipv4.tcp_sack", "net/ipv4/tcp_sack"),
+            ("net/./ipv4/tcp_sack", "net/ipv4/tcp_sack"),
+            ("net.ipv4.tcp_sack.", "net/ipv4/tcp_sack"),
+            ("net//ipv4///tcp_sack/", "net/ipv4/tcp_sack"),
+            (
+                "net.ipv4.conf.eth0/100.rp_filter",
+                "net/ipv4/conf/eth0.100/rp_filter",
+            ),
+            ("net/ipv4/../ipv4/tcp_sack", "net/ipv4/../ipv4/tcp_sack"),
+            ("/", "/"),
+            ("", ""),
+        ] {
+            assert_eq!(systemd_normalize_key(key), want, "key {key:?}");
         }
     }
 

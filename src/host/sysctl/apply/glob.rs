@@ -1,33 +1,51 @@
-//! Pattern expansion as procps-ng 4.0.2 gets it from glibc `glob(3)`: key
-//! globs below the proc root (no flags: existing paths only, sorted) and file
-//! arguments (`GLOB_NOCHECK | GLOB_BRACE | GLOB_TILDE`). Only the features
-//! sysctl files and admins' command lines use are covered: `*`, `?`,
-//! brackets with ranges, negation and `[:class:]`, backslash escapes,
-//! `FNM_PERIOD`, braces and a leading `~` / `~/`. Sorting is bytewise, which
-//! is what glibc's `strcoll` does in the C locale.
+//! Pattern expansion by glibc's own `glob(3)`, the function procps-ng 4.0.2
+//! and systemd-sysctl 252 call: key globs below the proc root (no flags:
+//! existing paths only, sorted), file arguments of `sysctl -p`
+//! (`GLOB_NOCHECK | GLOB_BRACE | GLOB_TILDE`), and the boot-time merge
+//! model's question "which spellings does this glob expand to, if the key
+//! exists?", answered by running the same `glob(3)` over a file system that
+//! holds only that key ([`SingleKeyTree`], through `GLOB_ALTDIRFUNC`).
+//!
+//! Calling glibc instead of re-implementing it keeps every corner of its
+//! syntax exact (collating symbols `[[.a.]]`, escapes, `.*` matching `.` and
+//! `..`, separators after a glob, malformed brackets) and means no pattern
+//! can make us panic where procps would not. Sorting is glibc's: `strcoll`
+//! in the locale of this process, which never calls `setlocale`, so "C".
 
-use std::ffi::OsStr;
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// procps' `string_is_glob`: any of `*?[` sends a key through `glob(3)`.
-pub(super) fn has_glob_chars(text: &str) -> bool {
+pub(crate) fn has_glob_chars(text: &str) -> bool {
     text.contains(['*', '?', '['])
 }
 
-/// Expand the key path `rel` (text after `/proc/sys/`) below `root`. The
-/// matches keep the pattern's own spelling (separators, literal parts).
-pub(super) fn expand_below_root(root: &[u8], rel: &str) -> Vec<String> {
-    let real = |text: &[u8]| join_below(root, text);
-    walk(rel.as_bytes(), &real)
+/// Expand the key path `rel` (text after `/proc/sys/`) below `root`, as
+/// procps' `glob("/proc/sys/" + rel, 0)`. The matches keep the pattern's
+/// own spelling of separators and literal parts, relative to the root.
+pub(crate) fn expand_below_root(root: &[u8], rel: &str) -> Vec<String> {
+    // The root is literal text, not part of the pattern.
+    let mut pattern = escape_glob(root);
+    pattern.push(b'/');
+    pattern.extend_from_slice(rel.as_bytes());
+    let escaped_prefix = pattern.len() - rel.len();
+    run_glob(&pattern, 0, None)
         .into_iter()
-        .map(|m| String::from_utf8_lossy(&m).into_owned())
+        .filter_map(|m| {
+            let rest = match m.strip_prefix(root).and_then(|r| r.strip_prefix(b"/")) {
+                Some(rest) => rest,
+                None => m.get(escaped_prefix..)?,
+            };
+            Some(String::from_utf8_lossy(rest).into_owned())
+        })
         .collect()
 }
 
 /// `root/rel` by plain concatenation, as procps builds `/proc/sys/` + key
 /// (`Path::join` would drop the root for a key starting with `/`).
-pub(super) fn join_below(root: &[u8], rel: &[u8]) -> PathBuf {
+pub(crate) fn join_below(root: &[u8], rel: &[u8]) -> PathBuf {
     let mut full = root.to_vec();
     full.push(b'/');
     full.extend_from_slice(rel);
@@ -36,17 +54,11 @@ pub(super) fn join_below(root: &[u8], rel: &[u8]) -> PathBuf {
 
 /// Expand one file argument of `sysctl -p`; with `GLOB_NOCHECK` a pattern
 /// that matches nothing stands for itself.
-pub(super) fn expand_file_argument(arg: &str) -> Vec<PathBuf> {
-    let real = |text: &[u8]| {
-        let text = if text.is_empty() { b"." as &[u8] } else { text };
-        PathBuf::from(OsStr::from_bytes(text))
-    };
-    let mut found = Vec::new();
-    for alternative in expand_braces(arg.as_bytes()) {
-        let pattern = expand_tilde(&alternative);
-        found.extend(walk(&pattern, &real));
-    }
+pub(crate) fn expand_file_argument(arg: &str) -> Vec<PathBuf> {
+    let flags = libc::GLOB_NOCHECK | libc::GLOB_BRACE | libc::GLOB_TILDE;
+    let found = run_glob(arg.as_bytes(), flags, None);
     if found.is_empty() {
+        // Only a NUL byte in the argument gets here; open() then fails on it.
         return vec![PathBuf::from(arg)];
     }
     found
@@ -55,410 +67,293 @@ pub(super) fn expand_file_argument(arg: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// glibc's `GLOB_BRACE`: the first `{a,b}` group, recursively, in order.
-fn expand_braces(pattern: &[u8]) -> Vec<Vec<u8>> {
-    let Some((open, close)) = find_brace_group(pattern) else {
-        return vec![pattern.to_vec()];
-    };
-    let (prefix, body, suffix) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    split_top_level_commas(body)
-        .into_iter()
-        .flat_map(|alt| {
-            let mut joined = prefix.to_vec();
-            joined.extend_from_slice(alt);
-            joined.extend_from_slice(suffix);
-            expand_braces(&joined)
-        })
-        .collect()
+/// A file system holding one file, a sysctl key, and the directories
+/// leading to it (each with `.` and `..`), nothing else. The merge model
+/// asks glibc's `glob(3)` over it which spellings a glob line expands to
+/// when that key exists, and [`SingleKeyTree::names_key`] which paths open
+/// it: the same answers as on a real `/proc/sys` for that key, without
+/// reading one.
+#[derive(Debug, Clone)]
+pub(crate) struct SingleKeyTree {
+    /// Components of the key's absolute path (`proc`, `sys`, `net`, ...).
+    components: Vec<Vec<u8>>,
 }
 
-fn find_brace_group(pattern: &[u8]) -> Option<(usize, usize)> {
-    let open = unescaped_positions(pattern).find(|&i| pattern[i] == b'{')?;
-    let mut depth = 0usize;
-    for i in unescaped_positions(pattern).filter(|&i| i > open) {
-        match pattern[i] {
-            b'{' => depth += 1,
-            b'}' if depth == 0 => return Some((open, i)),
-            b'}' => depth -= 1,
-            _ => {}
-        }
+/// A directory entry: its name and `d_type`.
+type Entry = (Vec<u8>, u8);
+
+/// What a path names in a [`SingleKeyTree`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    /// The directory at this depth (0 is `/`).
+    Dir(usize),
+    File,
+}
+
+impl SingleKeyTree {
+    /// The tree of `/proc/sys/REL`; `rel` is a simplified key path
+    /// (`net/ipv4/tcp_sack`).
+    pub(crate) fn new(rel: &str) -> Self {
+        let components = ["proc", "sys"]
+            .into_iter()
+            .chain(rel.split('/').filter(|c| !c.is_empty() && *c != "."))
+            .map(|c| c.as_bytes().to_vec())
+            .collect();
+        Self { components }
     }
-    None
-}
 
-fn split_top_level_commas(body: &[u8]) -> Vec<&[u8]> {
-    let mut parts = Vec::new();
-    let (mut depth, mut start) = (0usize, 0);
-    for i in unescaped_positions(body) {
-        match body[i] {
-            b'{' => depth += 1,
-            b'}' => depth = depth.saturating_sub(1),
-            b',' if depth == 0 => {
-                parts.push(&body[start..i]);
-                start = i + 1;
+    /// `glob(pattern, flags)` over this tree: every match, sorted.
+    pub(crate) fn glob(&self, pattern: &str, flags: c_int) -> Vec<String> {
+        run_glob(pattern.as_bytes(), flags, Some(self))
+            .into_iter()
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .collect()
+    }
+
+    /// Whether opening the absolute `path` reaches the key (`..` climbs,
+    /// empty and `.` components stay, a name must be the next directory on
+    /// the way, and nothing may follow the file, not even `/`).
+    pub(crate) fn names_key(&self, path: &str) -> bool {
+        self.lookup(path.as_bytes()) == Some(Node::File)
+    }
+
+    fn lookup(&self, path: &[u8]) -> Option<Node> {
+        let mut depth = 0usize;
+        let mut node = Node::Dir(0);
+        for component in path.split(|&b| b == b'/') {
+            if node == Node::File {
+                return None;
             }
-            _ => {}
+            match component {
+                b"" | b"." => continue,
+                b".." => depth = depth.saturating_sub(1),
+                name if self.components.get(depth).is_some_and(|c| c == name) => depth += 1,
+                _ => return None,
+            }
+            node = if depth == self.components.len() {
+                Node::File
+            } else {
+                Node::Dir(depth)
+            };
         }
+        Some(node)
     }
-    parts.push(&body[start..]);
-    parts
+
+    /// Entries of the directory at `depth`, as `readdir` lists them.
+    fn entries(&self, depth: usize) -> Vec<Entry> {
+        let child_type = if depth + 1 == self.components.len() {
+            libc::DT_REG
+        } else {
+            libc::DT_DIR
+        };
+        vec![
+            (b".".to_vec(), libc::DT_DIR),
+            (b"..".to_vec(), libc::DT_DIR),
+            (self.components[depth].clone(), child_type),
+        ]
+    }
 }
 
-/// Positions of bytes not escaped by a backslash.
-fn unescaped_positions(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut escaped = false;
-    text.iter().enumerate().filter_map(move |(i, &b)| {
-        if escaped {
-            escaped = false;
-            return None;
+/// Escape `*?[\` so glibc takes `text` literally.
+fn escape_glob(text: &[u8]) -> Vec<u8> {
+    let mut escaped = Vec::with_capacity(text.len());
+    for &b in text {
+        if matches!(b, b'*' | b'?' | b'[' | b'\\') {
+            escaped.push(b'\\');
         }
-        escaped = b == b'\\';
-        (!escaped).then_some(i)
+        escaped.push(b);
+    }
+    escaped
+}
+
+/// glibc's `glob64_t` with the `GLOB_ALTDIRFUNC` hooks, which the `libc`
+/// crate's `glob_t` keeps private. Same layout as `<glob.h>` on Linux.
+#[repr(C)]
+struct GlobBuf {
+    pathc: usize,
+    pathv: *mut *mut c_char,
+    offs: usize,
+    flags: c_int,
+    closedir: Option<unsafe extern "C" fn(*mut c_void)>,
+    readdir: Option<unsafe extern "C" fn(*mut c_void) -> *mut Dirent64>,
+    opendir: Option<unsafe extern "C" fn(*const c_char) -> *mut c_void>,
+    lstat: Option<unsafe extern "C" fn(*const c_char, *mut libc::stat64) -> c_int>,
+    stat: Option<unsafe extern "C" fn(*const c_char, *mut libc::stat64) -> c_int>,
+}
+
+/// `struct dirent64`, the same on every Linux architecture.
+#[repr(C)]
+struct Dirent64 {
+    d_ino: u64,
+    d_off: i64,
+    d_reclen: u16,
+    d_type: u8,
+    d_name: [c_char; 256],
+}
+
+extern "C" {
+    fn glob64(
+        pattern: *const c_char,
+        flags: c_int,
+        errfunc: Option<unsafe extern "C" fn(*const c_char, c_int) -> c_int>,
+        buf: *mut GlobBuf,
+    ) -> c_int;
+    fn globfree64(buf: *mut GlobBuf);
+}
+
+thread_local! {
+    /// The tree the `GLOB_ALTDIRFUNC` hooks serve during one `glob64` call
+    /// on this thread (glibc calls the hooks synchronously).
+    static ALT_TREE: RefCell<Option<SingleKeyTree>> = const { RefCell::new(None) };
+}
+
+/// One `glob64` call; matches as bytes, in glibc's order. Errors and "no
+/// match" are both an empty list, as procps and systemd treat them.
+fn run_glob(pattern: &[u8], flags: c_int, tree: Option<&SingleKeyTree>) -> Vec<Vec<u8>> {
+    let Ok(pattern) = CString::new(pattern) else {
+        return Vec::new();
+    };
+    let mut buf = GlobBuf {
+        pathc: 0,
+        pathv: std::ptr::null_mut(),
+        offs: 0,
+        flags: 0,
+        closedir: None,
+        readdir: None,
+        opendir: None,
+        lstat: None,
+        stat: None,
+    };
+    let mut flags = flags;
+    if let Some(tree) = tree {
+        flags |= libc::GLOB_ALTDIRFUNC;
+        buf.closedir = Some(alt_closedir);
+        buf.readdir = Some(alt_readdir);
+        buf.opendir = Some(alt_opendir);
+        buf.lstat = Some(alt_stat);
+        buf.stat = Some(alt_stat);
+        ALT_TREE.with(|t| *t.borrow_mut() = Some(tree.clone()));
+    }
+    // SAFETY: `pattern` is a valid C string and `buf` a zeroed glob64_t
+    // whose hooks (set only with GLOB_ALTDIRFUNC) follow glibc's contract.
+    let status = unsafe { glob64(pattern.as_ptr(), flags, None, &mut buf) };
+    let mut found = Vec::new();
+    if status == 0 && !buf.pathv.is_null() {
+        for i in 0..buf.pathc {
+            // SAFETY: glibc filled `pathc` entries of `pathv` with C strings.
+            let entry = unsafe { *buf.pathv.add(buf.offs + i) };
+            if !entry.is_null() {
+                // SAFETY: a non-null entry is a NUL-terminated string.
+                found.push(unsafe { CStr::from_ptr(entry) }.to_bytes().to_vec());
+            }
+        }
+    }
+    // SAFETY: `buf` came from glob64 (globfree64 accepts a failed one too).
+    unsafe { globfree64(&mut buf) };
+    if tree.is_some() {
+        ALT_TREE.with(|t| *t.borrow_mut() = None);
+    }
+    found
+}
+
+/// An open directory of the [`SingleKeyTree`].
+struct AltDir {
+    entries: Vec<Entry>,
+    next: usize,
+    current: Dirent64,
+}
+
+fn set_errno(code: c_int) {
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() = code };
+}
+
+/// What `path` names in the tree glob is running over, and the entries
+/// if it is a directory.
+///
+/// # Safety
+/// `path` is a NUL-terminated string (glibc passes one).
+unsafe fn alt_lookup(path: *const c_char) -> Option<(Node, Vec<Entry>)> {
+    let path = CStr::from_ptr(path).to_bytes();
+    ALT_TREE.with(|t| {
+        let tree = t.borrow();
+        let tree = tree.as_ref()?;
+        let node = tree.lookup(path)?;
+        let entries = match node {
+            Node::Dir(depth) => tree.entries(depth),
+            Node::File => Vec::new(),
+        };
+        Some((node, entries))
     })
 }
 
-/// glibc's `GLOB_TILDE` for `~` and `~/...` (the caller's `$HOME`).
-fn expand_tilde(pattern: &[u8]) -> Vec<u8> {
-    let home = std::env::var_os("HOME");
-    match (pattern.strip_prefix(b"~"), home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with(b"/") => {
-            let mut expanded = home.as_bytes().to_vec();
-            expanded.extend_from_slice(rest);
-            expanded
+unsafe extern "C" fn alt_opendir(path: *const c_char) -> *mut c_void {
+    match alt_lookup(path) {
+        Some((Node::Dir(_), entries)) => {
+            let dir = Box::new(AltDir {
+                entries,
+                next: 0,
+                current: Dirent64 {
+                    d_ino: 0,
+                    d_off: 0,
+                    d_reclen: 0,
+                    d_type: 0,
+                    d_name: [0; 256],
+                },
+            });
+            Box::into_raw(dir).cast()
         }
-        _ => pattern.to_vec(),
-    }
-}
-
-/// One path component of a pattern and the separator run after it.
-struct Component<'a> {
-    text: &'a [u8],
-    separators: &'a [u8],
-}
-
-fn split_components(pattern: &[u8]) -> (&[u8], Vec<Component<'_>>) {
-    let lead = pattern.iter().take_while(|&&b| b == b'/').count();
-    let mut components = Vec::new();
-    let mut rest = &pattern[lead..];
-    while !rest.is_empty() {
-        let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
-        let seps = rest[end..].iter().take_while(|&&b| b == b'/').count();
-        components.push(Component {
-            text: &rest[..end],
-            separators: &rest[end..end + seps],
-        });
-        rest = &rest[end + seps..];
-    }
-    (&pattern[..lead], components)
-}
-
-/// Walk the pattern component by component like glibc: wildcard components
-/// read their directory, literal ones are appended and only the last one is
-/// checked with `lstat`. A trailing `/` keeps directories only.
-fn walk(pattern: &[u8], real: &dyn Fn(&[u8]) -> PathBuf) -> Vec<Vec<u8>> {
-    let (lead, components) = split_components(pattern);
-    let mut candidates = vec![lead.to_vec()];
-    let count = components.len();
-    for (index, component) in components.iter().enumerate() {
-        let last = index + 1 == count;
-        let mut next = Vec::new();
-        for prefix in &candidates {
-            for name in component_matches(prefix, component.text, last, real) {
-                let mut path = prefix.clone();
-                path.extend_from_slice(&name);
-                if last && !component.separators.is_empty() && !real(&path).is_dir() {
-                    continue;
-                }
-                path.extend_from_slice(component.separators);
-                next.push(path);
-            }
+        Some((Node::File, _)) => {
+            set_errno(libc::ENOTDIR);
+            std::ptr::null_mut()
         }
-        candidates = next;
+        None => {
+            set_errno(libc::ENOENT);
+            std::ptr::null_mut()
+        }
     }
-    if components.is_empty() && std::fs::symlink_metadata(real(lead)).is_err() {
-        return Vec::new();
-    }
-    candidates.sort();
-    candidates
 }
 
-/// Names below `prefix` that `component` stands for.
-fn component_matches(
-    prefix: &[u8],
-    component: &[u8],
-    last: bool,
-    real: &dyn Fn(&[u8]) -> PathBuf,
-) -> Vec<Vec<u8>> {
-    if !is_magic(component) {
-        let name = unescape(component);
-        let mut path = prefix.to_vec();
-        path.extend_from_slice(&name);
-        // glibc checks a literal component only at the end of the pattern;
-        // earlier ones fail later when their directory cannot be read.
-        if last && std::fs::symlink_metadata(real(&path)).is_err() {
-            return Vec::new();
-        }
-        return vec![name];
-    }
-    // Unreadable or missing directories just match nothing (no GLOB_ERR).
-    let Ok(entries) = std::fs::read_dir(real(prefix)) else {
-        return Vec::new();
+unsafe extern "C" fn alt_readdir(stream: *mut c_void) -> *mut Dirent64 {
+    // SAFETY: `stream` is an AltDir from alt_opendir, not yet closed.
+    let dir = &mut *stream.cast::<AltDir>();
+    let Some((name, kind)) = dir.entries.get(dir.next) else {
+        return std::ptr::null_mut();
     };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            // GLOB_ONLYDIR for inner components: skip what is surely no dir.
-            last || entry
-                .file_type()
-                .map_or(true, |t| t.is_dir() || t.is_symlink())
-        })
-        .map(|entry| entry.file_name().as_bytes().to_vec())
-        .filter(|name| fnmatch(component, name))
-        .collect()
-}
-
-/// glibc's `__glob_pattern_type`: `*`, `?`, or a `[` closed later.
-fn is_magic(component: &[u8]) -> bool {
-    let mut open_bracket = false;
-    for i in unescaped_positions(component) {
-        match component[i] {
-            b'*' | b'?' => return true,
-            b'[' => open_bracket = true,
-            b']' if open_bracket => return true,
-            _ => {}
-        }
+    dir.next += 1;
+    let entry = &mut dir.current;
+    entry.d_ino = dir.next as u64;
+    entry.d_type = *kind;
+    entry.d_name = [0; 256];
+    for (slot, &b) in entry.d_name.iter_mut().zip(name.iter().take(255)) {
+        *slot = b as c_char;
     }
-    false
+    entry
 }
 
-fn unescape(text: &[u8]) -> Vec<u8> {
-    unescaped_positions(text)
-        .filter(|&i| text[i] != b'\\' || i + 1 == text.len())
-        .map(|i| text[i])
-        .collect()
+unsafe extern "C" fn alt_closedir(stream: *mut c_void) {
+    // SAFETY: `stream` is an AltDir from alt_opendir, closed once.
+    drop(Box::from_raw(stream.cast::<AltDir>()));
 }
 
-/// Whether glob(3) would expand `pattern` (a key path under the proc root,
-/// `/`-separated) to `path`: the same number of components, each matched
-/// by fnmatch. The boot-time merge model uses this for glob lines, so the
-/// one matcher here serves both `apply` and `merge`.
-pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
-    let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
-    loop {
-        match (pattern.next(), path.next()) {
-            (None, None) => return true,
-            (Some(p), Some(n)) if fnmatch(p.as_bytes(), n.as_bytes()) => continue,
-            _ => return false,
+unsafe extern "C" fn alt_stat(path: *const c_char, out: *mut libc::stat64) -> c_int {
+    let mode = match alt_lookup(path) {
+        Some((Node::Dir(_), _)) => libc::S_IFDIR | 0o555,
+        Some((Node::File, _)) => libc::S_IFREG | 0o644,
+        None => {
+            set_errno(libc::ENOENT);
+            return -1;
         }
-    }
-}
-
-/// `fnmatch(pattern, name, FNM_PERIOD)`: a leading `.` of the name must be
-/// matched by a literal `.`.
-fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
-    if name.first() == Some(&b'.') {
-        let literal_dot = pattern.first() == Some(&b'.') || pattern.starts_with(b"\\.");
-        if !literal_dot {
-            return false;
-        }
-    }
-    match_here(pattern, name)
-}
-
-/// Iterative wildcard matching with one backtrack point for the last `*`.
-fn match_here(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    loop {
-        if p < pattern.len() && pattern[p] == b'*' {
-            p += 1;
-            backtrack = Some((p, n));
-            continue;
-        }
-        if p < pattern.len() && n < name.len() {
-            if let Some(width) = match_one(&pattern[p..], name[n]) {
-                p += width;
-                n += 1;
-                continue;
-            }
-        }
-        if p == pattern.len() && n == name.len() {
-            return true;
-        }
-        match backtrack {
-            Some((star_p, star_n)) if star_n < name.len() => {
-                backtrack = Some((star_p, star_n + 1));
-                p = star_p;
-                n = star_n + 1;
-            }
-            _ => return false,
-        }
-    }
-}
-
-/// Match one pattern element against one byte; returns the element's width.
-fn match_one(pattern: &[u8], byte: u8) -> Option<usize> {
-    match pattern[0] {
-        b'?' => Some(1),
-        b'[' => match parse_bracket(pattern) {
-            Some((set, width)) => set.contains(byte).then_some(width),
-            None => (byte == b'[').then_some(1),
-        },
-        b'\\' if pattern.len() > 1 => (pattern[1] == byte).then_some(2),
-        literal => (literal == byte).then_some(1),
-    }
-}
-
-/// A parsed `[...]` expression.
-struct Bracket {
-    negated: bool,
-    items: Vec<BracketItem>,
-}
-
-/// A `[:class:]` test on one byte.
-type ClassTest = fn(&u8) -> bool;
-
-enum BracketItem {
-    Range(u8, u8),
-    Class(ClassTest),
-}
-
-impl Bracket {
-    fn contains(&self, byte: u8) -> bool {
-        let hit = self.items.iter().any(|item| match item {
-            BracketItem::Range(lo, hi) => (*lo..=*hi).contains(&byte),
-            BracketItem::Class(test) => test(&byte),
-        });
-        hit != self.negated
-    }
-}
-
-/// Parse `[...]` at the start of `pattern`; `None` when it is not closed
-/// (then `[` is an ordinary byte).
-fn parse_bracket(pattern: &[u8]) -> Option<(Bracket, usize)> {
-    let mut i = 1;
-    let negated = matches!(pattern.get(i), Some(b'!' | b'^'));
-    if negated {
-        i += 1;
-    }
-    let mut items = Vec::new();
-    let mut first = true;
-    loop {
-        let &b = pattern.get(i)?;
-        if b == b']' && !first {
-            return Some((Bracket { negated, items }, i + 1));
-        }
-        first = false;
-        if b == b'[' && pattern.get(i + 1) == Some(&b':') {
-            if let Some((class, width)) = parse_class(&pattern[i..]) {
-                items.push(BracketItem::Class(class));
-                i += width;
-                continue;
-            }
-        }
-        let (low, width) = bracket_byte(&pattern[i..])?;
-        i += width;
-        let is_range =
-            pattern.get(i) == Some(&b'-') && pattern.get(i + 1).is_some_and(|&c| c != b']');
-        if is_range {
-            let (high, width) = bracket_byte(&pattern[i + 1..])?;
-            items.push(BracketItem::Range(low, high));
-            i += 1 + width;
-        } else {
-            items.push(BracketItem::Range(low, low));
-        }
-    }
-}
-
-fn bracket_byte(text: &[u8]) -> Option<(u8, usize)> {
-    match text {
-        [b'\\', escaped, ..] => Some((*escaped, 2)),
-        [b, ..] => Some((*b, 1)),
-        [] => None,
-    }
-}
-
-fn parse_class(text: &[u8]) -> Option<(ClassTest, usize)> {
-    let end = text.windows(2).position(|w| w == b":]")?;
-    let class: ClassTest = match &text[2..end] {
-        b"alnum" => u8::is_ascii_alphanumeric,
-        b"alpha" => u8::is_ascii_alphabetic,
-        b"digit" => u8::is_ascii_digit,
-        b"lower" => u8::is_ascii_lowercase,
-        b"upper" => u8::is_ascii_uppercase,
-        b"xdigit" => u8::is_ascii_hexdigit,
-        b"punct" => u8::is_ascii_punctuation,
-        b"space" => |b: &u8| crate::host::sysctl::parse::is_c_space(*b),
-        b"blank" => |b: &u8| *b == b' ' || *b == b'\t',
-        b"cntrl" => u8::is_ascii_control,
-        b"graph" => u8::is_ascii_graphic,
-        b"print" => |b: &u8| b.is_ascii_graphic() || *b == b' ',
-        _ => return None,
     };
-    Some((class, end + 2))
+    // SAFETY: glibc passes a writable stat64.
+    std::ptr::write_bytes(out, 0, 1);
+    (*out).st_mode = mode;
+    0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnmatch_table() {
-        let cases: &[(&str, &str, bool)] = &[
-            ("*", "all", true),
-            ("*", ".hidden", false),
-            (".*", ".hidden", true),
-            ("a?l", "all", true),
-            ("a?l", "al", false),
-            ("[ad]*", "default", true),
-            ("[!ad]*", "default", false),
-            ("[^ad]*", "lo", true),
-            ("[a-c]ll", "bll", true),
-            ("[]]", "]", true),
-            ("[[:digit:]]x", "7x", true),
-            ("[[:alpha:]]x", "7x", false),
-            ("eth*.1*", "eth0.100", true),
-            ("\\*", "*", true),
-            ("\\*", "a", false),
-            ("[abc", "[abc", true),
-            ("*o*o*", "foo", true),
-            ("*o*o*", "fo", false),
-        ];
-        for (pattern, name, want) in cases {
-            assert_eq!(
-                fnmatch(pattern.as_bytes(), name.as_bytes()),
-                *want,
-                "{pattern:?} vs {name:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn magic_detection_follows_glibc() {
-        for (text, want) in [
-            ("a*", true),
-            ("a?", true),
-            ("a[b]", true),
-            ("a[b", false),
-            ("a\\*", false),
-        ] {
-            assert_eq!(is_magic(text.as_bytes()), want, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn braces_expand_in_order() {
-        let got: Vec<String> = expand_braces(b"a{b,c{d,e}}f")
-            .into_iter()
-            .map(|v| String::from_utf8(v).expect("utf8"))
-            .collect();
-        assert_eq!(got, ["abf", "acdf", "acef"]);
-        assert_eq!(expand_braces(b"a{b"), [b"a{b".to_vec()]);
-    }
 
     #[test]
     fn key_globs_walk_only_existing_paths_sorted() {
@@ -489,9 +384,66 @@ mod tests {
                 &["net/ipv4/conf/all/", "net/ipv4/conf/default/"],
             ),
             ("net/ipv4/conf/lo/rp_filter[", &[]),
+            // The line that used to panic (issue 14): glibc matches nothing.
+            ("net/ipv4/conf/[[:]/rp_filter", &[]),
+            (
+                "net/ipv4/conf/[[.a.]]ll/rp_filter",
+                &["net/ipv4/conf/all/rp_filter"],
+            ),
+            (
+                "net/ipv4/conf/.*/rp_filter",
+                &["net/ipv4/conf/.dot/rp_filter"],
+            ),
         ];
         for (pattern, want) in cases {
             assert_eq!(expand_below_root(root_bytes, pattern), *want, "{pattern:?}");
+        }
+    }
+
+    #[test]
+    fn a_root_with_glob_characters_is_literal() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let root = base.path().join("r[o]o*t");
+        fs_err::create_dir_all(root.join("net/ipv4")).expect("mkdir");
+        fs_err::write(root.join("net/ipv4/tcp_sack"), "1\n").expect("write");
+        let got = expand_below_root(root.as_os_str().as_bytes(), "net/ipv4/tcp_s?ck");
+        assert_eq!(got, ["net/ipv4/tcp_sack"]);
+    }
+
+    #[test]
+    fn single_key_tree_resolves_like_a_kernel_path() {
+        let tree = SingleKeyTree::new("net/ipv4/tcp_sack");
+        for (path, want) in [
+            ("/proc/sys/net/ipv4/tcp_sack", true),
+            ("/proc/sys//net/./ipv4/tcp_sack", true),
+            ("/proc/sys/net/ipv4/../ipv4/tcp_sack", true),
+            ("/../proc/sys/net/ipv4/tcp_sack", true),
+            ("/proc/sys/net/ipv4/tcp_sack/", false),
+            ("/proc/sys/net/ipv4/tcp_sack/.", false),
+            ("/proc/sys/net/ipv6/../ipv4/tcp_sack", false),
+            ("/proc/sys/net/ipv4", false),
+        ] {
+            assert_eq!(tree.names_key(path), want, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn single_key_tree_globs_through_glibc() {
+        let tree = SingleKeyTree::new("net/ipv4/conf/all/rp_filter");
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "/proc/sys/net/ipv4/conf/*/rp_filter",
+                &["/proc/sys/net/ipv4/conf/all/rp_filter"],
+            ),
+            ("/proc/sys/net/ipv4/conf/[!a]*/rp_filter", &[]),
+            (
+                "/proc/sys/net/ipv4/conf/.*",
+                &["/proc/sys/net/ipv4/conf/.", "/proc/sys/net/ipv4/conf/.."],
+            ),
+            ("/proc/sys/net/ipv4/conf/[[:]/rp_filter", &[]),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(tree.glob(pattern, 0), *want, "{pattern:?}");
         }
     }
 }
