@@ -270,6 +270,7 @@ fn observe(case: &Case, argv: &[String]) -> Observed {
     let scratch = tempfile::tempdir().expect("tempdir");
     fs_err::write(scratch.path().join("in"), case.stdin).expect("write stdin");
     let mut script = String::from("set -u\n");
+    script.push_str(common::GLOBAL_NET_KEYS_READ_ONLY);
     if case.read_only_proc {
         script.push_str(
             "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || exit 97\n",
@@ -284,13 +285,9 @@ fn observe(case: &Case, argv: &[String]) -> Observed {
         "{runner}\"$@\" >\"$T/out\" 2>\"$T/err\" <\"$T/in\"; echo $? >\"$T/rc\"\n"
     ));
     script.push_str("cd /proc/sys/net && grep -r . . 2>/dev/null | sort >\"$T/values\"\nexit 0\n");
-    let mut unshare = Command::new("unshare");
-    unshare.arg("-n");
-    if case.read_only_proc {
-        // A private mount namespace: the read-only remount stays in it.
-        unshare.args(["-m", "--propagation", "private"]);
-    }
-    let status = unshare
+    // A private mount namespace: the read-only remounts stay in it.
+    let status = Command::new("unshare")
+        .args(["-n", "-m", "--propagation", "private"])
         .args(["sh", "-c", &script, "sh"])
         .args(argv)
         .current_dir(FIXTURES)

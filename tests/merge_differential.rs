@@ -320,8 +320,8 @@ fn resolve(path: &str) -> String {
 /// Last value written per key path, from the program's own report.
 fn run_real(root: &Path, mode: MergeMode) -> HashMap<String, String> {
     let mut cmd = Command::new("unshare");
-    cmd.args(["-n", "-m", "sh", "-ec", IN_NAMESPACE, "sh"])
-        .arg(root);
+    let script = format!("{}{IN_NAMESPACE}", common::GLOBAL_NET_KEYS_READ_ONLY);
+    cmd.args(["-n", "-m", "sh", "-ec", &script, "sh"]).arg(root);
     match mode {
         MergeMode::SystemdSysctl => cmd.arg(SYSTEMD_SYSCTL).env("SYSTEMD_LOG_LEVEL", "debug"),
         MergeMode::ProcpsSystem => cmd.args([PROCPS_SYSCTL, "--dry-run", "--system"]),

@@ -14,6 +14,19 @@ pub mod site;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// Shell lines for a fresh `unshare -n -m` that writes generated keys
+/// (globs such as `net/*/*` reach everything under /proc/sys/net): a few
+/// keys there are writable in a child namespace but act on the whole
+/// machine. `net.netfilter.nf_hooks_lwtunnel` flips a global, one-way
+/// switch (the kernel cannot turn it off again), so it is bound read-only
+/// first; the script exits 97 if that fails.
+pub const GLOBAL_NET_KEYS_READ_ONLY: &str = "\
+for f in /proc/sys/net/netfilter/nf_hooks_lwtunnel; do
+  [ -e \"$f\" ] || continue
+  mount --bind \"$f\" \"$f\" && mount -o remount,bind,ro \"$f\" || exit 97
+done
+";
+
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
