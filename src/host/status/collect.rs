@@ -4,7 +4,7 @@
 
 use super::model::*;
 use super::sockets::ipv6_listeners;
-use crate::contract::{Profile, BASE_PACKAGE};
+use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree, same_value, MergeMode, MergedTree, Setter};
@@ -44,6 +44,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
     let problems = problems(&keys, &chrony, reboot_pending, &ipv6_listeners);
     Ok(StatusReport {
         schema: JSON_SCHEMA_VERSION,
+        package_version: package_version(&inputs.root, &profile.package),
         package: profile.package.clone(),
         profile: profile.name.clone(),
         ok: problems.is_empty(),
@@ -80,6 +81,12 @@ fn key_report(
     let live_ok = live.as_deref().is_none_or(|l| same_value(l, desired));
     let state = if kernel_lacks {
         KeyState::Missing
+    } else if !boot_ok
+        && merged
+            .as_ref()
+            .is_some_and(|m| is_our_conffile(&m.winner.file))
+    {
+        KeyState::Local
     } else if !boot_ok {
         KeyState::Shadowed
     } else if !live_ok {
@@ -108,6 +115,12 @@ fn key_report(
     }
 }
 
+/// The package's own sysctl.d file: a value of the admin's there is their
+/// choice (`local`), not a shadowing file.
+fn is_our_conffile(file: &Path) -> bool {
+    file == Path::new("/etc/sysctl.d").join(SYSCTL_FILE_NAME)
+}
+
 fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
     let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
     let file = root.join("etc/default/chrony");
@@ -121,6 +134,22 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
         installed,
         diverted_by,
         ipv4_only,
+    })
+}
+
+/// `Version:` of the installed package in dpkg's status file.
+fn package_version(root: &Path, package: &str) -> Option<String> {
+    let text = fs_err::read_to_string(root.join("var/lib/dpkg/status")).ok()?;
+    text.split("\n\n").find_map(|stanza| {
+        let field = |name: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(name).map(str::trim))
+        };
+        (field("Package:") == Some(package)
+            && field("Status:").is_some_and(|s| s.ends_with(" installed")))
+        .then(|| field("Version:").map(str::to_string))
+        .flatten()
     })
 }
 
@@ -155,7 +184,7 @@ fn problems(
                 k.live.as_deref().unwrap_or("?"),
                 k.desired
             )),
-            KeyState::Ok | KeyState::Missing => {}
+            KeyState::Ok | KeyState::Local | KeyState::Missing => {}
         }
     }
     if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
@@ -164,7 +193,7 @@ fn problems(
     if reboot_pending {
         out.push("reboot pending: /run/reboot-required lists this package".into());
     }
-    for l in listeners {
+    for l in listeners.iter().filter(|l| l.is_address_bound()) {
         out.push(format!(
             "listening on IPv6: {} [{}]:{}{}",
             l.proto,

@@ -14,10 +14,34 @@ pub enum KeyState {
     Ok,
     /// Boot gives the wanted value, but the live value differs.
     Drift,
-    /// At boot another value wins (a later file, or an edit of ours).
+    /// At boot another value wins (a later file).
     Shadowed,
+    /// The admin edited the package's own conffile: their value is the
+    /// admin's choice, not a problem (exit status 0).
+    Local,
     /// The running kernel has no such key.
     Missing,
+}
+
+impl KeyState {
+    /// The name used in JSON, tables and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Ok => "ok",
+            KeyState::Drift => "drift",
+            KeyState::Shadowed => "shadowed",
+            KeyState::Local => "local",
+            KeyState::Missing => "missing",
+        }
+    }
+
+    pub const ALL: [KeyState; 5] = [
+        KeyState::Ok,
+        KeyState::Drift,
+        KeyState::Shadowed,
+        KeyState::Local,
+        KeyState::Missing,
+    ];
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +77,19 @@ pub struct ChronyReport {
     pub ipv4_only: Option<bool>,
 }
 
+/// What an IPv6 socket is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// A specific IPv6 address ([::1], a global or link-local one): the
+    /// listener the guide's reboot check looks for, a problem when the
+    /// profile turns IPv6 off.
+    Address,
+    /// The unspecified address `[::]`: serves IPv4 too (dual-stack) and has
+    /// no IPv6 address to be reached on once IPv6 is off; information only.
+    Wildcard,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Listener {
     pub proto: String,
@@ -60,12 +97,24 @@ pub struct Listener {
     pub port: u16,
     pub pid: Option<u32>,
     pub process: Option<String>,
+    pub bound: Bound,
+    /// IPV6_V6ONLY of a wildcard socket; null when unknown.
+    pub v6only: Option<bool>,
+}
+
+impl Listener {
+    /// Bound to a specific IPv6 address (see [`Bound::Address`]).
+    pub fn is_address_bound(&self) -> bool {
+        self.bound == Bound::Address
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     pub schema: u32,
     pub package: String,
+    /// The package's version in dpkg's database; null when not recorded.
+    pub package_version: Option<String>,
     pub profile: String,
     /// True when nothing below needs attention (exit status 0).
     pub ok: bool,

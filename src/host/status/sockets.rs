@@ -1,7 +1,7 @@
 //! IPv6 sockets from `/proc/net/tcp6` and `/proc/net/udp6` and the
 //! processes that hold them (`/proc/PID/fd`), as `ss -atlnup` shows them.
 
-use super::model::Listener;
+use super::model::{Bound, Listener};
 use std::net::Ipv6Addr;
 use std::path::Path;
 
@@ -27,6 +27,12 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
             let owner = owners.iter().find(|(i, _, _)| *i == inode);
             Listener {
                 proto,
+                bound: if address.is_unspecified() {
+                    Bound::Wildcard
+                } else {
+                    Bound::Address
+                },
+                v6only: None,
                 address: address.to_string(),
                 port,
                 pid: owner.map(|(_, pid, _)| *pid),
