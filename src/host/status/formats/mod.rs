@@ -163,7 +163,7 @@ pub fn assess(report: &StatusReport) -> Assessment {
             text: "reboot pending".into(),
         });
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Assessment {
         severity: findings.first().map(|f| f.severity).unwrap_or(Severity::Ok),
         findings,
