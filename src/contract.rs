@@ -68,3 +68,71 @@ impl Profile {
         Ok(json)
     }
 }
+
+/// Where a package ships the compliance maps, relative to the root.
+pub const COMPLIANCE_JSON: &str = "usr/share/pve-tcp-hardening/compliance.json";
+
+/// The benchmarks `status --compliance NAME` checks a node against, and the
+/// waivers that say why a Proxmox VE node must differ from them. The build
+/// side reads them from `profiles/compliance/*.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ComplianceMaps {
+    pub maps: Vec<ComplianceMap>,
+    pub waivers: Vec<Waiver>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ComplianceMap {
+    /// `cis-debian12`, `anssi-bp28`, `lynis`: the file's name.
+    pub name: String,
+    pub title: String,
+    /// Where the controls and their values were read.
+    pub source: String,
+    pub controls: Vec<Control>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Control {
+    pub id: String,
+    pub title: String,
+    pub key: String,
+    /// The benchmark passes any of these values.
+    pub expected: Vec<String>,
+    /// Values stricter than the benchmark asks, and why they pass.
+    #[serde(default)]
+    pub stricter: Vec<String>,
+    #[serde(default)]
+    pub stricter_why: Option<String>,
+    /// The id of a [`Waiver`], and the values it covers.
+    #[serde(default)]
+    pub waiver: Option<String>,
+    #[serde(default)]
+    pub waived: Vec<String>,
+    /// The benchmark asks this only where IPv6 is on.
+    #[serde(default)]
+    pub ipv6_only: bool,
+    /// Where the benchmark states it (a rule id, a profile line).
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Waiver {
+    pub id: String,
+    /// Why a Proxmox VE node must differ.
+    pub why: String,
+}
+
+impl ComplianceMaps {
+    pub fn load(path: &Path) -> Result<ComplianceMaps> {
+        let text = fs_err::read_to_string(path).context("cannot read the compliance maps")?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid compliance map file", path.display()))
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        let mut json =
+            serde_json::to_string_pretty(self).context("cannot serialize the compliance maps")?;
+        json.push('\n');
+        Ok(json)
+    }
+}

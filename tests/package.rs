@@ -144,6 +144,22 @@ fn every_profile_gets_a_complete_package() {
                 "./usr/share/pve-tcp-hardening/ipv6-in-use.sh".to_string(),
                 "-rwxr-xr-x",
             ),
+            (
+                "./usr/share/pve-tcp-hardening/compliance.json".to_string(),
+                "-rw-r--r--",
+            ),
+            (
+                "./lib/systemd/system/pve-tcp-hardening-boot-check.service".to_string(),
+                "-rw-r--r--",
+            ),
+            (
+                "./lib/systemd/system/pve-tcp-hardening-prometheus.service".to_string(),
+                "-rw-r--r--",
+            ),
+            (
+                "./lib/systemd/system/pve-tcp-hardening-prometheus.timer".to_string(),
+                "-rw-r--r--",
+            ),
         ];
         want.sort();
         let got: Vec<(String, &str)> = files

@@ -119,7 +119,10 @@ fn list_names_every_profile_and_package() {
 fn check_passes_on_shipped_profiles() {
     Run::build_tool()
         .args(["check"])
-        .stdout("4 profiles OK: default, ipv6, stealth, strict\n")
+        .stdout(
+            "4 profiles OK: default, ipv6, stealth, strict\n\
+             3 compliance maps OK: anssi-bp28, cis-debian12, lynis\n",
+        )
         .run();
 }
 

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use pve_tcp_hardening::atomic::{write_atomic, NewFileMode};
 use pve_tcp_hardening::build::catalog::Catalog;
+use pve_tcp_hardening::build::compliance::load_compliance_maps;
 use pve_tcp_hardening::build::package::{build_package, BuildSettings};
 use pve_tcp_hardening::build::profile::{profile_names, ProfileLoader};
 use pve_tcp_hardening::build::render::Renderer;
@@ -238,10 +239,14 @@ fn check(loader: &ProfileLoader, catalog: &Catalog, dirs: &DataDirs) -> Result<(
         renderer.render_sysctl(p, catalog)?;
     }
     let names = profile_names(&dirs.profiles_dir)?;
+    let compliance = load_compliance_maps(&dirs.profiles_dir.join("compliance"))?;
+    let maps: Vec<&str> = compliance.maps.iter().map(|m| m.name.as_str()).collect();
     Ok(emit(&format!(
-        "{} profiles OK: {}\n",
+        "{} profiles OK: {}\n{} compliance maps OK: {}\n",
         profiles.len(),
-        names.join(", ")
+        names.join(", "),
+        maps.len(),
+        maps.join(", ")
     ))?)
 }
 
@@ -275,6 +280,7 @@ fn build(
         work_dir: args.work_dir.clone(),
         out_dir: args.out.clone(),
         source_date_epoch: source_date_epoch()?,
+        compliance: load_compliance_maps(&dirs.profiles_dir.join("compliance"))?,
     };
     // One thread per profile: each has its own staging crate and scratch
     // dir, and most of the time goes to cargo-deb's child processes

@@ -8,6 +8,7 @@
 //! resolved profile as `profile.json` and the paths both sides agree on.
 
 pub mod catalog;
+pub mod compliance;
 pub mod package;
 pub mod profile;
 pub mod render;

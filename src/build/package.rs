@@ -11,7 +11,7 @@ use crate::atomic::{write_atomic, NewFileMode};
 use crate::build::catalog::Catalog;
 use crate::build::render::Renderer;
 use crate::build::rfc2822::rfc2822;
-use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
+use crate::contract::{ComplianceMaps, Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::host::cli::HelperCli;
 use crate::host::plan::lockout::{IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, OVERRIDE_QUESTION};
 use anyhow::{bail, Context, Result};
@@ -25,6 +25,15 @@ pub const VIRTUAL_PACKAGE: &str = "pve-tcp-hardening-profile";
 
 /// Maintainer files rendered from `debian/` into every package.
 const MAINTAINER_FILES: [&str; 5] = ["config", "postinst", "prerm", "postrm", "templates"];
+
+/// systemd units from `debian/`, shipped in every package: the boot-time
+/// check and the Prometheus textfile writer with its timer. The maintainer
+/// scripts enable and purge them as dh_installsystemd would.
+const SYSTEMD_UNITS: [&str; 3] = [
+    "pve-tcp-hardening-boot-check.service",
+    "pve-tcp-hardening-prometheus.service",
+    "pve-tcp-hardening-prometheus.timer",
+];
 
 /// What every package of one build shares.
 #[derive(Debug, Clone)]
@@ -40,6 +49,8 @@ pub struct BuildSettings {
     pub out_dir: PathBuf,
     /// Timestamp for the changelog; cargo-deb reads the same variable.
     pub source_date_epoch: u64,
+    /// The compliance maps every package ships (`status --compliance`).
+    pub compliance: ComplianceMaps,
 }
 
 /// Files produced for one profile.
@@ -143,6 +154,10 @@ fn stage_crate(
     )?;
     write("profile.json", profile.to_json()?.as_bytes())?;
     write(IPV6_IN_USE_SCRIPT_NAME, IPV6_IN_USE_SCRIPT.as_bytes())?;
+    write("compliance.json", settings.compliance.to_json()?.as_bytes())?;
+    for unit in SYSTEMD_UNITS {
+        write(unit, renderer.render(unit, &context)?.as_bytes())?;
+    }
     write("pve-tcp-hardening.8", &man_page()?)?;
     write("pve-tcp-hardening.bash", &bash_completion())?;
     write(
@@ -238,6 +253,10 @@ fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> R
             "usr/share/pve-tcp-hardening/",
             "755",
         ],
+        ["compliance.json", "usr/share/pve-tcp-hardening/", "644"],
+        [SYSTEMD_UNITS[0], "lib/systemd/system/", "644"],
+        [SYSTEMD_UNITS[1], "lib/systemd/system/", "644"],
+        [SYSTEMD_UNITS[2], "lib/systemd/system/", "644"],
         ["pve-tcp-hardening.8", "usr/share/man/man8/", "644"],
         [
             "pve-tcp-hardening.bash",

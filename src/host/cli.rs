@@ -46,9 +46,38 @@ pub struct StatusArgs {
     /// /usr/share/pve-tcp-hardening/profile.json under --root).
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Print the report as JSON (schema in the README).
-    #[arg(long)]
+    /// Print the report as JSON (schema in the README); the same as
+    /// `--format json`.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output format: the table, JSON, a Nagios/Icinga plugin line (exit
+    /// 0/1/2/3), Prometheus metrics (node_exporter textfile collector), a
+    /// Checkmk local check line, or journal lines with syslog priorities
+    /// (the boot-time check).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub format: StatusFormat,
+    /// Write the output to FILE atomically (a temp file in its directory,
+    /// then a rename) instead of stdout, e.g. a node_exporter textfile.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also check the live values against a benchmark's network controls:
+    /// cis-debian12, anssi-bp28 or lynis (text and JSON).
+    #[arg(long, value_name = "NAME")]
+    pub compliance: Option<String>,
+    /// The compliance maps (default: the installed ones,
+    /// /usr/share/pve-tcp-hardening/compliance.json under --root).
+    #[arg(long, value_name = "FILE", requires = "compliance")]
+    pub compliance_maps: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Nagios,
+    Prometheus,
+    Checkmk,
+    Journal,
 }
 
 #[derive(Debug, Args)]

@@ -6,9 +6,10 @@
 use super::fake_proc::FakeProc;
 use super::{repo_root, Run};
 use pve_tcp_hardening::build::catalog::Catalog;
+use pve_tcp_hardening::build::compliance::load_compliance_maps;
 use pve_tcp_hardening::build::profile::ProfileLoader;
 use pve_tcp_hardening::build::render::Renderer;
-use pve_tcp_hardening::contract::Profile;
+use pve_tcp_hardening::contract::{ComplianceMaps, Profile};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -22,6 +23,11 @@ pub struct FakeHost {
 
 pub fn catalog() -> Catalog {
     Catalog::load(&repo_root().join("profiles/catalog/keys.toml")).unwrap()
+}
+
+/// The compliance maps every package ships.
+pub fn compliance_maps() -> ComplianceMaps {
+    load_compliance_maps(&repo_root().join("profiles/compliance")).unwrap()
 }
 
 pub fn profile(name: &str) -> Profile {
@@ -96,6 +102,11 @@ impl FakeHost {
         std::fs::write(
             self.path("usr/share/pve-tcp-hardening/profile.json"),
             p.to_json().unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            self.path("usr/share/pve-tcp-hardening/compliance.json"),
+            compliance_maps().to_json().unwrap(),
         )
         .unwrap();
     }

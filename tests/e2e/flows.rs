@@ -499,3 +499,128 @@ pub fn uneditable_chrony_changes_nothing(name: &str, debs: impl FnOnce() -> Deb)
         .retain(|p, _| !p.starts_with("/etc/sysctl.d/") && !p.starts_with("/usr/"));
     before.assert_same(&after, "after a failed install");
 }
+
+pub fn units_installed_and_purged(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.run("mkdir -p /var/lib/prometheus/node-exporter");
+    s.baseline();
+    s.apt_install(&[&deb], "");
+    let units = [
+        "/lib/systemd/system/pve-tcp-hardening-boot-check.service",
+        "/lib/systemd/system/pve-tcp-hardening-prometheus.service",
+        "/lib/systemd/system/pve-tcp-hardening-prometheus.timer",
+        "/etc/systemd/system/multi-user.target.wants/pve-tcp-hardening-boot-check.service",
+        "/etc/systemd/system/timers.target.wants/pve-tcp-hardening-prometheus.timer",
+    ];
+    // Enablement links point at absolute paths inside the chroot: look at
+    // the links themselves.
+    let present = |s: &Scenario, path: &str| s.chroot.path(path).symlink_metadata().is_ok();
+    for unit in units {
+        assert!(present(&s, unit), "{unit} missing after install");
+    }
+    let service = String::from_utf8(
+        s.chroot
+            .read("/lib/systemd/system/pve-tcp-hardening-prometheus.service")
+            .expect("service"),
+    )
+    .expect("UTF-8");
+    assert!(
+        service.contains("\nConditionPathIsDirectory=/var/lib/prometheus/node-exporter\n"),
+        "{service}"
+    );
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    s.run(exec);
+    let metrics = String::from_utf8(
+        s.chroot
+            .read("/var/lib/prometheus/node-exporter/pve-tcp-hardening.prom")
+            .expect("the service wrote the textfile"),
+    )
+    .expect("UTF-8");
+    assert!(
+        metrics.contains("\npve_tcp_hardening_up 1\n")
+            && metrics.contains("pve_tcp_hardening_info{package=\"pve-tcp-hardening\",profile=\"default\",version=\""),
+        "{metrics}"
+    );
+    let journal = s
+        .chroot
+        .try_run("pve-tcp-hardening status --format journal");
+    assert_eq!(journal.code, Some(0), "{}", journal.stderr);
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after purging a package whose units were enabled");
+    for unit in units {
+        assert!(!present(&s, unit), "{unit} left after purge");
+    }
+}
+
+pub fn lynis_under_strict(name: &str, debs: impl FnOnce() -> (Deb, std::path::PathBuf)) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let (strict, lynis_deb) = debs();
+    let inside = s.chroot.copy_in(&lynis_deb);
+    s.run(&format!("dpkg -i {inside}"));
+    let flagged = |s: &mut crate::harness::Scenario| -> Vec<String> {
+        s.run("sysctl -q --system >/dev/null 2>&1 || true");
+        s.run(
+            "rm -f /tmp/lynis.dat; lynis audit system --tests KRNL-6000 --no-colors --quick \
+             --report-file /tmp/lynis.dat >/dev/null",
+        );
+        let report = String::from_utf8(s.chroot.read("/tmp/lynis.dat").expect("lynis report"))
+            .expect("UTF-8");
+        let mut keys: Vec<String> = report
+            .lines()
+            .filter(|l| l.starts_with("details[]=KRNL-6000|sysctl|"))
+            .filter_map(|l| l.split("field:").nth(1))
+            .filter_map(|f| f.split(';').next())
+            .filter(|k| k.starts_with("net."))
+            .map(str::to_string)
+            .collect();
+        keys.sort();
+        keys
+    };
+    let before = flagged(&mut s);
+    s.apt_install(&[&strict], "");
+    let after = flagged(&mut s);
+    assert_eq!(
+        after,
+        ["net.ipv4.conf.all.rp_filter"],
+        "KRNL-6000 under strict (before: {before:?})"
+    );
+    for fixed in [
+        "net.ipv4.conf.all.accept_redirects",
+        "net.ipv4.conf.all.log_martians",
+        "net.ipv6.conf.all.accept_redirects",
+    ] {
+        assert!(
+            before.contains(&fixed.to_string()),
+            "{fixed} not flagged before: {before:?}"
+        );
+    }
+    let json = s
+        .chroot
+        .try_run("pve-tcp-hardening status --json --compliance lynis");
+    let report: serde_json::Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", json.stdout, json.stderr));
+    let controls = report["compliance"]["controls"]
+        .as_array()
+        .expect("controls");
+    let mut waived: Vec<String> = controls
+        .iter()
+        .filter(|c| c["result"] == "waived")
+        .map(|c| c["key"].as_str().expect("key").to_string())
+        .collect();
+    waived.sort();
+    assert_eq!(after, waived, "Lynis flags exactly the documented waivers");
+    let failed: Vec<&serde_json::Value> =
+        controls.iter().filter(|c| c["result"] == "fail").collect();
+    assert!(
+        failed.is_empty(),
+        "failing controls under strict: {failed:?}"
+    );
+}

@@ -213,6 +213,18 @@ mod real_packages {
     }
 
     #[test]
+    fn s15_units_installed_enabled_and_purged() {
+        flows::units_installed_and_purged("s15-units", || dist().default.clone());
+    }
+
+    #[test]
+    fn s16_lynis_flags_only_documented_waivers_under_strict() {
+        flows::lynis_under_strict("s16-lynis", || {
+            (dist().strict.clone(), harness::packages::lynis_deb())
+        });
+    }
+
+    #[test]
     fn s9_piuparts_install_purge() {
         flows::piuparts("s9-piuparts", || dist().default.clone());
     }

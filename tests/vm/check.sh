@@ -225,6 +225,11 @@ record_host() { # SUFFIX
 	sysctl_tree >"$state/tree.$1"
 }
 
+# The boot-time check's journal entries at priority warning or worse.
+boot_check_warnings() {
+	journalctl -b -p warning -t pve-tcp-hardening -o cat --no-pager 2>&1
+}
+
 say "BOOT $boot start uptime=$(cut -d' ' -f1 /proc/uptime)"
 say "systemd: $(systemd-analyze time 2>/dev/null | head -n 1)"
 wait_for_chronyd
@@ -305,6 +310,25 @@ case $boot in
 	check pve-firewall.rp_filter "2" "$(live net.ipv4.conf.all.rp_filter)"
 	check local-override.tcp_syn_retries "3" "$(live net.ipv4.tcp_syn_retries)"
 
+	# The boot-time check logged the planted shadowing file at warning.
+	check boot-check.result success "$(systemctl show -p Result --value pve-tcp-hardening-boot-check.service)"
+	boot_check_warnings >"$state/boot-check.boot2"
+	show "journalctl -b -p warning -t pve-tcp-hardening" "$state/boot-check.boot2"
+	check boot-check.warns-shadowed yes \
+		"$(grep -q 'net.ipv4.tcp_syn_retries is shadowed: at boot /etc/sysctl.d/90-local.conf:1 sets 3' "$state/boot-check.boot2" && echo yes || echo no)"
+	# The metrics timer is on; its service writes the textfile only where
+	# node_exporter's directory exists.
+	check prometheus.timer "enabled active" \
+		"$(systemctl is-enabled pve-tcp-hardening-prometheus.timer) $(systemctl is-active pve-tcp-hardening-prometheus.timer)"
+	prom=/var/lib/prometheus/node-exporter/pve-tcp-hardening.prom
+	systemctl start pve-tcp-hardening-prometheus.service
+	check prometheus.no-dir "no ConditionResult=no" \
+		"$([ -e "$prom" ] && echo yes || echo no) $(systemctl show -p ConditionResult pve-tcp-hardening-prometheus.service)"
+	mkdir -p /var/lib/prometheus/node-exporter
+	systemctl start pve-tcp-hardening-prometheus.service
+	check prometheus.written "pve_tcp_hardening_up 1" "$(grep -x 'pve_tcp_hardening_up 1' "$prom" 2>&1)"
+	rm -rf /var/lib/prometheus
+
 	if pve-tcp-hardening status --help >/dev/null 2>&1; then
 		pve-tcp-hardening status >"$state/status.txt" 2>&1
 		status_rc=$?
@@ -356,6 +380,11 @@ case $boot in
 	show "status --json after the reboot" "$state/status.boot3.json"
 	check status.after-reboot.wildcards "[::]:22 wildcard true, [::]:8006 wildcard false" \
 		"$(wildcard_report "$state/status.boot3.json")"
+	# A clean node: the boot-time check ran and logged nothing at warning.
+	check boot-check.ran success "$(systemctl show -p Result --value pve-tcp-hardening-boot-check.service)"
+	check boot-check.no-warnings "" "$(boot_check_warnings)"
+	check boot-check.all-in-force yes \
+		"$(journalctl -b -t pve-tcp-hardening -o cat --no-pager | grep -q 'all in force' && echo yes || echo no)"
 	if [ -e /proc/sys/net/ipv6/icmp/echo_ignore_all ]; then
 		check stealth.ipv6.icmp.echo_ignore_all 1 "$(live net.ipv6.icmp.echo_ignore_all)"
 	else
@@ -380,6 +409,10 @@ case $boot in
 			"$(diff "$state/tree.boot1" "$state/tree.boot4" | grep '^[<>]')"
 	fi
 	check restored.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
+	check purge.no-units "" \
+		"$(ls -d /lib/systemd/system/pve-tcp-hardening* /etc/systemd/system/pve-tcp-hardening* \
+			/etc/systemd/system/*/pve-tcp-hardening* /var/lib/systemd/deb-systemd-helper-*/pve-tcp-hardening* \
+			/var/lib/systemd/deb-systemd-helper-*/*/pve-tcp-hardening* 2>/dev/null)"
 	say DONE
 	finish poweroff
 	;;

@@ -21,7 +21,7 @@ use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE_NAME};
 use crate::files::read_to_string_if_exists;
 use crate::host::chrony::ChronyDiversion;
 use crate::host::cli::PlanArgs;
-use crate::host::status::{holds_ipv6_address, ipv6_listeners, SetterReport};
+use crate::host::status::{ipv6_listeners, Listener, SetterReport};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree_placing, MergeMode, PlacedFile};
 use anyhow::{bail, Context, Result};
@@ -173,7 +173,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
     let ipv6_sockets_going_away = match (&inputs.proc, profile.disable_ipv6) {
         (Some(proc), true) => ipv6_listeners(proc)
             .into_iter()
-            .filter(holds_ipv6_address)
+            .filter(|l: &Listener| l.holds_ipv6_address())
             .map(|l| GoingAway {
                 when: if chrony_restarts_ipv4_only && l.process.as_deref() == Some("chronyd") {
                     "install".into()

@@ -3,8 +3,8 @@
 //! chrony, a pending reboot and IPv6 sockets. It only reads.
 
 use super::model::*;
-use super::sockets::{holds_ipv6_address, ipv6_listeners};
-use crate::contract::{Profile, BASE_PACKAGE};
+use super::sockets::ipv6_listeners;
+use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{resolve_in_root, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
 use crate::host::sysctl::apply::read_value;
@@ -45,6 +45,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
     let problems = problems(&keys, &chrony, reboot_pending, &ipv6_listeners);
     Ok(StatusReport {
         schema: JSON_SCHEMA_VERSION,
+        package_version: package_version(&inputs.root, &profile.package),
         package: profile.package.clone(),
         profile: profile.name.clone(),
         ok: problems.is_empty(),
@@ -81,6 +82,12 @@ fn key_report(
     let live_ok = live.as_deref().is_none_or(|l| same_value(l, desired));
     let state = if kernel_lacks {
         KeyState::Missing
+    } else if !boot_ok
+        && merged
+            .as_ref()
+            .is_some_and(|m| is_our_conffile(&m.winner.file))
+    {
+        KeyState::Local
     } else if !boot_ok {
         KeyState::Shadowed
     } else if !live_ok {
@@ -116,6 +123,12 @@ fn key_report(
     }
 }
 
+/// The package's own sysctl.d file: a value of the admin's there is their
+/// choice (`local`), not a shadowing file.
+fn is_our_conffile(file: &Path) -> bool {
+    file == Path::new("/etc/sysctl.d").join(SYSCTL_FILE_NAME)
+}
+
 fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
     let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
     let file = in_root(root, "/etc/default/chrony");
@@ -141,6 +154,22 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
 /// chroot (a link that cannot be followed reads as missing, later).
 pub(super) fn in_root(root: &Path, abs: &str) -> PathBuf {
     resolve_in_root(root, abs).unwrap_or_else(|_| under_root(root, abs))
+}
+
+/// `Version:` of the installed package in dpkg's status file.
+fn package_version(root: &Path, package: &str) -> Option<String> {
+    let text = fs_err::read_to_string(root.join("var/lib/dpkg/status")).ok()?;
+    text.split("\n\n").find_map(|stanza| {
+        let field = |name: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(name).map(str::trim))
+        };
+        (field("Package:") == Some(package)
+            && field("Status:").is_some_and(|s| s.ends_with(" installed")))
+        .then(|| field("Version:").map(str::to_string))
+        .flatten()
+    })
 }
 
 fn reboot_pending(root: &Path, package: &str) -> bool {
@@ -174,7 +203,7 @@ fn problems(
                 k.live.as_deref().unwrap_or("?"),
                 k.desired
             )),
-            KeyState::Ok | KeyState::Missing => {}
+            KeyState::Ok | KeyState::Local | KeyState::Missing => {}
         }
     }
     if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
@@ -183,7 +212,7 @@ fn problems(
     if reboot_pending {
         out.push("reboot pending: /run/reboot-required lists this package".into());
     }
-    for l in listeners.iter().filter(|l| holds_ipv6_address(l)) {
+    for l in listeners.iter().filter(|l| l.holds_ipv6_address()) {
         out.push(format!(
             "listening on IPv6: {} [{}]:{}{}",
             l.proto,

@@ -5,6 +5,8 @@
 //! still listening on IPv6 when the profile turns IPv6 off. It only reads.
 
 mod collect;
+pub mod compliance;
+pub mod formats;
 mod model;
 mod render;
 mod sockets;
@@ -12,16 +14,30 @@ mod sockets;
 pub use collect::{collect, StatusInputs};
 pub use model::*;
 pub use render::{describe_listener, render_text};
-pub use sockets::{holds_ipv6_address, ipv6_listeners};
+pub use sockets::ipv6_listeners;
 
-use crate::contract::PROFILE_JSON;
-use anyhow::{Context, Result};
+use crate::atomic::{write_atomic, NewFileMode};
+use crate::contract::{ComplianceMaps, COMPLIANCE_JSON, PROFILE_JSON};
+use crate::host::cli::{StatusArgs, StatusFormat};
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-/// Entry point of `pve-tcp-hardening status`: exit 0 when all is in force,
-/// 1 when something needs attention, 2 on error (from main).
-pub fn run_cli(args: &crate::host::cli::StatusArgs) -> Result<std::process::ExitCode> {
+/// Entry point of `pve-tcp-hardening status`. Exit status: text and JSON
+/// 0 when all is in force (and no compliance control fails), 1 when
+/// something needs attention, 2 on error (from main); Nagios 0/1/2/3; the
+/// other formats 0 whenever they wrote their output (the state is in it).
+pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
+    let format = if args.json {
+        StatusFormat::Json
+    } else {
+        args.format
+    };
+    if args.compliance.is_some() && !matches!(format, StatusFormat::Text | StatusFormat::Json) {
+        bail!("--compliance goes with the text or JSON format");
+    }
     let proc = match &args.proc {
         Some(p) => Some(p.clone()),
         None if args.root == Path::new("/") => Some(PathBuf::from("/proc")),
@@ -39,15 +55,99 @@ pub fn run_cli(args: &crate::host::cli::StatusArgs) -> Result<std::process::Exit
         .unwrap_or_else(|| collect::in_root(&args.root, PROFILE_JSON));
     let report = collect(&StatusInputs {
         root: args.root.clone(),
-        proc,
+        proc: proc.clone(),
         profile,
-    })?;
-    if args.json {
-        let mut text = serde_json::to_string_pretty(&report).context("cannot write JSON")?;
-        text.push('\n');
-        crate::output::emit(&text)?;
-    } else {
-        crate::output::emit(&render_text(&report, std::io::stdout().is_terminal()))?;
+    });
+    let code = match format {
+        StatusFormat::Text | StatusFormat::Json => {
+            let report = report?;
+            let compliance = match &args.compliance {
+                Some(name) => {
+                    let maps_path = args
+                        .compliance_maps
+                        .clone()
+                        .unwrap_or_else(|| args.root.join(COMPLIANCE_JSON));
+                    let maps = ComplianceMaps::load(&maps_path)?;
+                    Some(compliance::check(&maps, name, &args.root, proc.as_deref())?)
+                }
+                None => None,
+            };
+            let text = if format == StatusFormat::Json {
+                let mut text = serde_json::to_string_pretty(&WithCompliance {
+                    report: &report,
+                    compliance: compliance.as_ref(),
+                })
+                .context("cannot write JSON")?;
+                text.push('\n');
+                text
+            } else {
+                let mut text = render_text(&report, std::io::stdout().is_terminal());
+                if let Some(c) = &compliance {
+                    text.push_str(&compliance::render_text(c));
+                }
+                text
+            };
+            write_output(args, &text)?;
+            let compliant = compliance.as_ref().is_none_or(|c| c.fail == 0);
+            u8::from(!(report.ok && compliant))
+        }
+        StatusFormat::Nagios => {
+            let (line, severity) = match &report {
+                Ok(r) => formats::nagios::render(r),
+                Err(e) => formats::nagios::render_error(e),
+            };
+            write_output(args, &line)?;
+            severity as u8
+        }
+        StatusFormat::Checkmk => {
+            let line = match &report {
+                Ok(r) => formats::checkmk::render(r),
+                Err(e) => formats::checkmk::render_error(e),
+            };
+            write_output(args, &line)?;
+            0
+        }
+        StatusFormat::Prometheus => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let text = match &report {
+                Ok(r) => formats::prometheus::render(r, now),
+                Err(e) => {
+                    eprintln!("pve-tcp-hardening: error: {e:#}");
+                    formats::prometheus::render_error(now)
+                }
+            };
+            write_output(args, &text)?;
+            0
+        }
+        StatusFormat::Journal => {
+            let text = match &report {
+                Ok(r) => formats::journal::render(r),
+                Err(e) => formats::journal::render_error(e),
+            };
+            write_output(args, &text)?;
+            0
+        }
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// The JSON report with the compliance result beside it, when asked for.
+#[derive(Serialize)]
+struct WithCompliance<'a> {
+    #[serde(flatten)]
+    report: &'a StatusReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compliance: Option<&'a compliance::ComplianceReport>,
+}
+
+/// stdout, or `--output FILE` replaced atomically (mode 0644).
+fn write_output(args: &StatusArgs, text: &str) -> Result<()> {
+    match &args.output {
+        Some(path) => write_atomic(path, text.as_bytes(), NewFileMode { mode: 0o644 })
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => Ok(crate::output::emit(text)?),
     }
-    Ok(std::process::ExitCode::from(if report.ok { 0 } else { 1 }))
 }

@@ -14,10 +14,34 @@ pub enum KeyState {
     Ok,
     /// Boot gives the wanted value, but the live value differs.
     Drift,
-    /// At boot another value wins (a later file, or an edit of ours).
+    /// At boot another value wins (a later file).
     Shadowed,
+    /// The admin edited the package's own conffile: their value is the
+    /// admin's choice, not a problem (exit status 0).
+    Local,
     /// The running kernel has no such key.
     Missing,
+}
+
+impl KeyState {
+    /// The name used in JSON, tables and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Ok => "ok",
+            KeyState::Drift => "drift",
+            KeyState::Shadowed => "shadowed",
+            KeyState::Local => "local",
+            KeyState::Missing => "missing",
+        }
+    }
+
+    pub const ALL: [KeyState; 5] = [
+        KeyState::Ok,
+        KeyState::Drift,
+        KeyState::Shadowed,
+        KeyState::Local,
+        KeyState::Missing,
+    ];
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,14 +117,29 @@ pub struct Listener {
     pub pid: Option<u32>,
     pub process: Option<String>,
     pub bound: Bound,
-    /// `IPV6_V6ONLY`: true IPv6-only, false dual-stack; null when unknown.
+    /// IPV6_V6ONLY of a wildcard socket; null when unknown.
     pub v6only: Option<bool>,
+}
+
+impl Listener {
+    /// Whether it holds IPv6 as the guide means it: bound to an IPv6
+    /// address ([`Bound::Address`]). An IPv4-mapped address
+    /// (`::ffff:a.b.c.d`) is IPv4 traffic.
+    pub fn holds_ipv6_address(&self) -> bool {
+        self.bound == Bound::Address
+            && self
+                .address
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok_and(|a| a.to_ipv4_mapped().is_none())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     pub schema: u32,
     pub package: String,
+    /// The package's version in dpkg's database; null when not recorded.
+    pub package_version: Option<String>,
     pub profile: String,
     /// True when nothing below needs attention (exit status 0).
     pub ok: bool,

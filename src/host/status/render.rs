@@ -10,7 +10,7 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
             return text;
         }
         let code = match state {
-            KeyState::Ok => "32",
+            KeyState::Ok | KeyState::Local => "32",
             KeyState::Drift | KeyState::Missing => "33",
             KeyState::Shadowed => "31",
         };
@@ -21,6 +21,7 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
         KeyState::Drift => "drift",
         KeyState::Shadowed => "shadowed",
         KeyState::Missing => "missing",
+        KeyState::Local => "local",
     };
     let rows: Vec<[String; 6]> = report
         .keys

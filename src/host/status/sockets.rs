@@ -59,16 +59,6 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
         .collect()
 }
 
-/// Whether a listener holds IPv6 as the guide means it: bound to an IPv6
-/// address. An IPv4-mapped address (`::ffff:a.b.c.d`) is IPv4 traffic.
-pub fn holds_ipv6_address(listener: &Listener) -> bool {
-    listener.bound == Bound::Address
-        && listener
-            .address
-            .parse::<Ipv6Addr>()
-            .is_ok_and(|a| a.to_ipv4_mapped().is_none())
-}
-
 /// `IPV6_V6ONLY` of every listening TCP and bound UDP IPv6 socket of this
 /// network namespace, by socket inode. Empty when the kernel has no
 /// sock_diag for a protocol (then `v6only` is unknown: null).

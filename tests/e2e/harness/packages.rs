@@ -196,3 +196,31 @@ pub fn host(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Debian's lynis 3.0.8 .deb, for installing offline in a scenario: fetched
+/// once with `apt-get download` into the cache dir (the base stays as it
+/// is; Debian's mirror is the one network source tests may use).
+pub fn lynis_deb() -> PathBuf {
+    let dir = super::base::cache_dir().join("debs");
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    let find = || {
+        std::fs::read_dir(&dir)
+            .expect("cache dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("lynis_3.0.8-") && n.ends_with("_all.deb"))
+            })
+    };
+    if let Some(deb) = find() {
+        return deb;
+    }
+    let ok = std::process::Command::new("apt-get")
+        .args(["download", "lynis"])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cannot download lynis into {}", dir.display());
+    find().expect("apt-get download gave no lynis 3.0.8 .deb (is this Debian 12?)")
+}

@@ -1,0 +1,43 @@
+//! A Checkmk local check: `STATUS "SERVICE" PERFDATA TEXT`, the status
+//! numbered as Nagios does (0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN), metrics joined
+//! by `|`. The agent reads the line, not the exit status, so the command
+//! exits 0 whenever it printed one. Install it on a node (Checkmk agent 2.x):
+//!
+//! ```sh
+//! printf '#!/bin/sh\nexec /usr/sbin/pve-tcp-hardening status --format checkmk\n' | install -D -m 755 /dev/stdin /usr/lib/check_mk_agent/local/pve-tcp-hardening
+//! ```
+
+use super::{assess, one_line, summary, Counts, Severity};
+use crate::host::status::model::StatusReport;
+
+const SERVICE: &str = "\"PVE TCP hardening\"";
+
+pub fn render(report: &StatusReport) -> String {
+    let assessment = assess(report);
+    let c = Counts::of(report);
+    let n = c.keys;
+    let perf = [
+        format!("keys_in_force={};;;0;{n}", c.in_force),
+        format!("drift={};1;;0;{n}", c.drift),
+        format!("shadowed={};;1;0;{n}", c.shadowed),
+        format!("missing={};;;0;{n}", c.missing),
+        format!("local={};;;0;{n}", c.local),
+        format!("ipv6_listeners={};;;0", c.ipv6_address_listeners),
+        format!("ipv6_wildcard_listeners={};;;0", c.ipv6_wildcard_listeners),
+        format!("reboot_pending={};1;;0;1", u8::from(c.reboot_pending)),
+    ];
+    format!(
+        "{} {SERVICE} {} {}\n",
+        assessment.severity as u8,
+        perf.join("|"),
+        summary(report, &assessment)
+    )
+}
+
+pub fn render_error(err: &anyhow::Error) -> String {
+    format!(
+        "{} {SERVICE} - cannot check: {}\n",
+        Severity::Unknown as u8,
+        one_line(err)
+    )
+}

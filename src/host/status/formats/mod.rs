@@ -1,0 +1,213 @@
+//! Machine formats of a [`StatusReport`] for monitoring systems: Nagios and
+//! Icinga plugins ([`nagios`]), node_exporter's textfile collector
+//! ([`prometheus`]), Checkmk local checks ([`checkmk`]) and the boot-time
+//! journal check ([`journal`]). Each is a pure function of the report (and,
+//! for the metrics, the time of the check); the CLI does the I/O.
+//!
+//! What is WARNING and what is CRITICAL is decided once, here
+//! ([`assess`]), so every format says the same thing:
+//! - CRITICAL: a key shadowed at boot (the configuration itself is wrong and
+//!   no reboot fixes it); a socket bound to an IPv6 address while the
+//!   profile turns IPv6 off and no reboot is pending.
+//! - WARNING: a key drifted (the configuration is right; the next boot or
+//!   `pve-tcp-hardening apply` restores it); a pending reboot; chronyd not
+//!   IPv4-only; an address-bound IPv6 socket while the reboot that removes
+//!   it is still pending.
+//! - OK: everything else. `local` keys (the admin's edit of our conffile),
+//!   `missing` keys (the kernel lacks them) and `[::]` wildcard listeners
+//!   are information.
+//! - UNKNOWN: the report could not be made (no profile installed, unreadable
+//!   files).
+
+pub mod checkmk;
+pub mod journal;
+pub mod nagios;
+pub mod prometheus;
+
+use super::model::{KeyReport, KeyState, StatusReport};
+
+/// Service state as the Nagios plugin API numbers it (Checkmk too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+            Severity::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// One finding with its severity, in words for a one-line summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub text: String,
+}
+
+/// The state of the whole report and its findings, most severe first.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub severity: Severity,
+    pub findings: Vec<Finding>,
+}
+
+/// Counts every format reports as performance data or metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub keys: usize,
+    pub in_force: usize,
+    pub drift: usize,
+    pub shadowed: usize,
+    pub local: usize,
+    pub missing: usize,
+    pub ipv6_address_listeners: usize,
+    pub ipv6_wildcard_listeners: usize,
+    pub reboot_pending: bool,
+}
+
+impl Counts {
+    pub fn of(report: &StatusReport) -> Counts {
+        let state = |s: KeyState| report.keys.iter().filter(|k| k.state == s).count();
+        let address = report
+            .ipv6_listeners
+            .iter()
+            .filter(|l| l.holds_ipv6_address())
+            .count();
+        Counts {
+            keys: report.keys.len(),
+            in_force: state(KeyState::Ok),
+            drift: state(KeyState::Drift),
+            shadowed: state(KeyState::Shadowed),
+            local: state(KeyState::Local),
+            missing: state(KeyState::Missing),
+            ipv6_address_listeners: address,
+            ipv6_wildcard_listeners: report.ipv6_listeners.len() - address,
+            reboot_pending: report.reboot_pending,
+        }
+    }
+
+    pub fn of_state(&self, state: KeyState) -> usize {
+        match state {
+            KeyState::Ok => self.in_force,
+            KeyState::Drift => self.drift,
+            KeyState::Shadowed => self.shadowed,
+            KeyState::Local => self.local,
+            KeyState::Missing => self.missing,
+        }
+    }
+}
+
+/// Decide the service state (see the module documentation).
+pub fn assess(report: &StatusReport) -> Assessment {
+    let mut findings = Vec::new();
+    for k in &report.keys {
+        match k.state {
+            KeyState::Shadowed => findings.push(Finding {
+                severity: Severity::Critical,
+                text: shadowed_text(k),
+            }),
+            KeyState::Drift => findings.push(Finding {
+                severity: Severity::Warning,
+                text: format!(
+                    "{} drifted (live {}, wanted {})",
+                    k.key,
+                    k.live.as_deref().unwrap_or("?"),
+                    k.desired
+                ),
+            }),
+            KeyState::Ok | KeyState::Local | KeyState::Missing => {}
+        }
+    }
+    for l in report
+        .ipv6_listeners
+        .iter()
+        .filter(|l| l.holds_ipv6_address())
+    {
+        findings.push(Finding {
+            severity: if report.reboot_pending {
+                Severity::Warning
+            } else {
+                Severity::Critical
+            },
+            text: format!(
+                "IPv6 listener {} [{}]:{}{}",
+                l.proto,
+                l.address,
+                l.port,
+                l.process
+                    .as_ref()
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    let c = &report.chrony;
+    if c.required && c.installed && c.ipv4_only != Some(true) {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            text: "chronyd not IPv4-only (no -4)".into(),
+        });
+    }
+    if report.reboot_pending {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            text: "reboot pending".into(),
+        });
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    Assessment {
+        severity: findings.first().map(|f| f.severity).unwrap_or(Severity::Ok),
+        findings,
+    }
+}
+
+fn shadowed_text(k: &KeyReport) -> String {
+    match &k.winner {
+        Some(w) => format!(
+            "{} shadowed by {}:{} ({}, wanted {})",
+            k.key,
+            w.file.display(),
+            w.line,
+            w.value,
+            k.desired
+        ),
+        None => format!("{} set by no sysctl.d file (wanted {})", k.key, k.desired),
+    }
+}
+
+/// The one-line summary shared by Nagios and Checkmk.
+pub fn summary(report: &StatusReport, assessment: &Assessment) -> String {
+    let counts = Counts::of(report);
+    if assessment.findings.is_empty() {
+        let mut text = format!(
+            "{} of {} keys in force (profile {})",
+            counts.in_force, counts.keys, report.profile
+        );
+        for (n, what) in [(counts.local, "local"), (counts.missing, "missing")] {
+            if n > 0 {
+                text.push_str(&format!(", {n} {what}"));
+            }
+        }
+        return text;
+    }
+    let texts: Vec<&str> = assessment
+        .findings
+        .iter()
+        .map(|f| f.text.as_str())
+        .collect();
+    format!("profile {}: {}", report.profile, texts.join("; "))
+}
+
+/// One line of an error for a one-line format.
+pub fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}
