@@ -22,6 +22,13 @@ pub enum HelperCommand {
     /// value; chrony; pending reboot; sockets still on IPv6. Exit status:
     /// 0 all in force, 1 something needs attention, 2 error.
     Status(StatusArgs),
+    /// Complete an IPv6-off profile without a reboot: restart, one at a
+    /// time, the services still bound to an IPv6 address (never the cluster
+    /// stack, Ceph, guests, or units listed in
+    /// /etc/pve-tcp-hardening/finish.conf), then take back the reboot
+    /// request when nothing is left. Exit status: 0 nothing left, 1 a reboot
+    /// is still needed (what for is printed), 2 error.
+    Finish(FinishArgs),
     /// Entry points of the package's maintainer scripts (not for admins).
     #[command(hide = true)]
     Maint(MaintArgs),
@@ -43,6 +50,20 @@ pub struct StatusArgs {
     /// Print the report as JSON (schema in the README).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FinishArgs {
+    /// Show what would be restarted and what would still need a reboot;
+    /// change nothing (exit status as without it).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Root of the host tree: the installed profile and finish.conf (tests).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The running system's /proc (default: /proc when --root is /).
+    #[arg(long, value_name = "DIR")]
+    pub proc: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

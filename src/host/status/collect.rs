@@ -3,7 +3,7 @@
 //! chrony, a pending reboot and IPv6 sockets. It only reads.
 
 use super::model::*;
-use super::sockets::ipv6_listeners;
+use super::sockets::{ipv6_listeners, is_bound_to_ipv6_address};
 use crate::contract::{Profile, BASE_PACKAGE};
 use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
 use crate::host::sysctl::apply::read_value;
@@ -164,7 +164,8 @@ fn problems(
     if reboot_pending {
         out.push("reboot pending: /run/reboot-required lists this package".into());
     }
-    for l in listeners {
+    // Wildcard ([::]) listeners are information, not a problem (issue 15).
+    for l in listeners.iter().filter(|l| is_bound_to_ipv6_address(l)) {
         out.push(format!(
             "listening on IPv6: {} [{}]:{}{}",
             l.proto,

@@ -12,7 +12,7 @@ mod sockets;
 pub use collect::{collect, StatusInputs};
 pub use model::*;
 pub use render::render_text;
-pub use sockets::ipv6_listeners;
+pub use sockets::{ipv6_listeners, is_bound_to_ipv6_address};
 
 use crate::contract::PROFILE_JSON;
 use anyhow::{Context, Result};
@@ -33,7 +33,7 @@ pub fn run_cli(args: &crate::host::cli::StatusArgs) -> Result<std::process::Exit
         .unwrap_or_else(|| args.root.join(PROFILE_JSON));
     let report = collect(&StatusInputs {
         root: args.root.clone(),
-        proc,
+        proc: proc.clone(),
         profile,
     })?;
     if args.json {
@@ -41,7 +41,16 @@ pub fn run_cli(args: &crate::host::cli::StatusArgs) -> Result<std::process::Exit
         text.push('\n');
         crate::output::emit(&text)?;
     } else {
-        crate::output::emit(&render_text(&report, std::io::stdout().is_terminal()))?;
+        let mut text = render_text(&report, std::io::stdout().is_terminal());
+        // ipv6_listeners is only collected for profiles that turn IPv6 off.
+        if let (Some(proc), false) = (&proc, report.ipv6_listeners.is_empty()) {
+            match crate::host::finish::alternative_to_reboot(&args.root, proc) {
+                Ok(Some(choice)) => text.push_str(&format!("to finish: {choice}\n")),
+                Ok(None) => {}
+                Err(e) => text.push_str(&format!("note: `finish` cannot tell: {e:#}\n")),
+            }
+        }
+        crate::output::emit(&text)?;
     }
     Ok(std::process::ExitCode::from(if report.ok { 0 } else { 1 }))
 }

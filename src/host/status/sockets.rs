@@ -36,6 +36,20 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
         .collect()
 }
 
+/// Whether `listener` holds an IPv6 address (`[::1]`, a global or a
+/// link-local one): what the guide's `ss -atlnup` check looks for, a socket
+/// that stays until its process closes it and that no boot with IPv6 off
+/// brings back. Not the wildcard `[::]` (ss shows it as `[::]`, or `*` when
+/// dual-stack): once IPv6 is off it has no IPv6 address to be reached on,
+/// and a dual-stack one still serves IPv4. Not an IPv4-mapped address
+/// (`[::ffff:127.0.0.1]`) either: that is IPv4.
+pub fn is_bound_to_ipv6_address(listener: &Listener) -> bool {
+    listener
+        .address
+        .parse::<Ipv6Addr>()
+        .is_ok_and(|a| !a.is_unspecified() && a.to_ipv4_mapped().is_none())
+}
+
 /// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`
 fn parse_socket_line(line: &str, wanted_state: &str) -> Option<(Ipv6Addr, u16, u64)> {
     let cols: Vec<&str> = line.split_whitespace().collect();
@@ -135,5 +149,30 @@ mod tests {
         );
         assert!(parse_socket_line("garbage", "07").is_none());
         assert!(parse_socket_line(listen, "0A").is_none());
+    }
+
+    #[test]
+    fn wildcard_or_address() {
+        let bound = |address: &str| Listener {
+            proto: "tcp6".into(),
+            address: address.into(),
+            port: 22,
+            pid: None,
+            process: None,
+        };
+        let cases = [
+            ("::", false),
+            ("::1", true),
+            ("fe80::1", true),
+            ("2001:db8::7", true),
+            ("::ffff:127.0.0.1", false),
+        ];
+        for (address, holds_an_address) in cases {
+            assert_eq!(
+                is_bound_to_ipv6_address(&bound(address)),
+                holds_an_address,
+                "{address}"
+            );
+        }
     }
 }
