@@ -91,7 +91,15 @@ fn placement_of_path(path: &str) -> Placement {
 /// A name with one of systemd's unit types as its suffix.
 fn is_unit_name(name: &str) -> bool {
     const TYPES: [&str; 10] = [
-        "service", "scope", "socket", "mount", "swap", "target", "device", "automount", "timer",
+        "service",
+        "scope",
+        "socket",
+        "mount",
+        "swap",
+        "target",
+        "device",
+        "automount",
+        "timer",
         "path",
     ];
     name.rsplit_once('.')
@@ -107,7 +115,10 @@ mod tests {
         let unit = |u: &str| Placement::Unit(u.to_string());
         let guest = |g: &str| Placement::Guest(g.to_string());
         let cases = [
-            ("0::/system.slice/chronyd.service\n", unit("chronyd.service")),
+            (
+                "0::/system.slice/chronyd.service\n",
+                unit("chronyd.service"),
+            ),
             (
                 "0::/system.slice/system-postfix.slice/postfix@-.service\n",
                 unit("postfix@-.service"),
@@ -123,7 +134,10 @@ mod tests {
                 "0::/lxc.payload.101/system.slice/ssh.service\n",
                 guest("container 101 (lxc.payload.101)"),
             ),
-            ("0::/lxc.monitor.101\n", guest("container 101 (lxc.monitor.101)")),
+            (
+                "0::/lxc.monitor.101\n",
+                guest("container 101 (lxc.monitor.101)"),
+            ),
             ("0::/lxc/102/ns\n", guest("container 102 (lxc)")),
             (
                 "0::/user.slice/user-0.slice/session-3.scope\n",

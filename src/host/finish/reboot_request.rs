@@ -28,7 +28,8 @@ pub enum Withdrawn {
 /// files when no other package is left in it.
 pub fn withdraw(root: &Path) -> Result<Withdrawn> {
     let pkgs = under_root(root, PKGS);
-    let Some(listed) = read_to_string_if_exists(&pkgs).with_context(|| format!("cannot read {PKGS}"))?
+    let Some(listed) =
+        read_to_string_if_exists(&pkgs).with_context(|| format!("cannot read {PKGS}"))?
     else {
         return Ok(Withdrawn::NotListed);
     };

@@ -21,7 +21,11 @@ pub fn try_restart(unit: &str) -> Result<()> {
         .spawn()
         .context("cannot run systemctl")?;
     let started = Instant::now();
-    while child.try_wait().context("cannot wait for systemctl")?.is_none() {
+    while child
+        .try_wait()
+        .context("cannot wait for systemctl")?
+        .is_none()
+    {
         if started.elapsed() > TIME_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
