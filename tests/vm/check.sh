@@ -201,6 +201,106 @@ record_host() { # SUFFIX
 	sysctl_tree >"$state/tree.$1"
 }
 
+# --- The finish step (issue 19) ---------------------------------------------
+
+# Listening sockets as ss prints them, blanks squeezed (ss pads to the
+# widest row), without pids (a restarted daemon has a new one), sorted.
+sockets_without_pids() {
+	ss -H -tulpn | sed 's/pid=[0-9]*,//g' | tr -s ' ' | LC_ALL=C sort
+}
+
+# Local addresses of process NAME's sockets, sorted, space separated.
+sockets_of() { # NAME
+	ss -H -tulpn | awk -v name="((\"$1\"," 'index($0, name) { print $5 }' |
+		LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# The test daemons (tests/vm/finish/) are up and listening.
+wait_for_finish_daemons() {
+	i=0
+	while [ $i -lt 30 ]; do
+		[ -n "$(sockets_of pth-mail)" ] && [ -n "$(sockets_of corosync)" ] &&
+			[ -n "$(sockets_of pth-dualstack)" ] && return 0
+		sleep 1
+		i=$((i + 1))
+	done
+}
+
+# Every key of the four profiles with its live value.
+record_values() { # FILE
+	while read -r key; do
+		printf '%s\t%s\n' "$key" "$(live "$key")"
+	done <"$state/all.keys" >"$1"
+}
+
+# Boot 1, after the install: `finish` restarts pth-mail (on [::1]:25), leaves
+# the stub corosync alone and says a reboot is still needed for it; the
+# sockets and values it leaves are recorded for boot 2. With the stub
+# stopped, finish takes back the reboot request and status exits 0.
+finish_instead_of_reboot() {
+	mail_before=$(systemctl show -p MainPID --value pth-mail)
+	corosync_before=$(systemctl show -p MainPID --value corosync)
+	pve-tcp-hardening finish >"$state/finish.out" 2>&1
+	rc=$?
+	show "pve-tcp-hardening finish (exit $rc)" "$state/finish.out"
+	check finish.exit-with-stub 1 "$rc"
+	check finish.names-stub yes \
+		"$(grep -q '^reboot still needed for: corosync.service' "$state/finish.out" && echo yes || echo no)"
+	check finish.stub-not-restarted "$corosync_before" "$(systemctl show -p MainPID --value corosync)"
+	check finish.stub-sockets "127.0.0.1:5405 [::1]:5405" "$(sockets_of corosync)"
+	mail_after=$(systemctl show -p MainPID --value pth-mail)
+	if [ "$mail_after" != 0 ] && [ "$mail_after" != "$mail_before" ]; then
+		result finish.mail-restarted PASS "a new pth-mail pid" "$mail_before -> $mail_after"
+	else
+		result finish.mail-restarted FAIL "a new pth-mail pid" "$mail_before -> $mail_after"
+	fi
+	check finish.mail-sockets 127.0.0.1:25 "$(sockets_of pth-mail)"
+	check finish.reboot-still-required present "$([ -e /run/reboot-required ] && echo present || echo absent)"
+	sockets_without_pids >"$state/ss.finished"
+	show "ss -H -tulpn after finish, without pids" "$state/ss.finished"
+	record_values "$state/values.finished"
+
+	systemctl stop corosync
+	pve-tcp-hardening finish >"$state/finish2.out" 2>&1
+	rc=$?
+	show "pve-tcp-hardening finish, stub stopped (exit $rc)" "$state/finish2.out"
+	check finish.exit-without-stub 0 "$rc"
+	check finish.reboot-required absent "$([ -e /run/reboot-required ] && echo present || echo absent)"
+	check finish.reboot-required.pkgs "" "$(grep '^pve-tcp-hardening' /run/reboot-required.pkgs 2>/dev/null)"
+	pve-tcp-hardening status >"$state/status.finished" 2>&1
+	rc=$?
+	show "pve-tcp-hardening status after finish (exit $rc)" "$state/status.finished"
+	check finish.status-exit 0 "$rc"
+}
+
+# Boot 2: the sockets and values after the reboot are those `finish` left
+# at boot 1, apart from the stub corosync (it held [::1] until this reboot)
+# and net.ipv4.tcp_syn_retries (90-local.conf, written after finish, sets it
+# at this boot on purpose).
+finish_equals_reboot() {
+	wait_for_finish_daemons
+	sockets_without_pids >"$state/ss.rebooted"
+	show "ss -H -tulpn after the reboot, without pids" "$state/ss.rebooted"
+	grep -v '(("corosync",' "$state/ss.finished" >"$state/ss.finished.nostub"
+	grep -v '(("corosync",' "$state/ss.rebooted" >"$state/ss.rebooted.nostub"
+	if cmp -s "$state/ss.finished.nostub" "$state/ss.rebooted.nostub"; then
+		result finish.sockets-as-after-reboot PASS "as after finish" "as after finish"
+	else
+		result finish.sockets-as-after-reboot FAIL "as after finish" \
+			"$(diff "$state/ss.finished.nostub" "$state/ss.rebooted.nostub" | grep '^[<>]')"
+	fi
+	check finish.stub-after-reboot 127.0.0.1:5405 "$(sockets_of corosync)"
+	record_values "$state/values.rebooted"
+	grep -v "^net.ipv4.tcp_syn_retries$tab" "$state/values.finished" >"$state/values.finished.cmp"
+	grep -v "^net.ipv4.tcp_syn_retries$tab" "$state/values.rebooted" >"$state/values.rebooted.cmp"
+	if cmp -s "$state/values.finished.cmp" "$state/values.rebooted.cmp"; then
+		result finish.values-as-after-reboot PASS "as after finish" "as after finish"
+	else
+		result finish.values-as-after-reboot FAIL "as after finish" \
+			"$(diff "$state/values.finished.cmp" "$state/values.rebooted.cmp" | grep '^[<>]')"
+	fi
+}
+
 say "BOOT $boot start uptime=$(cut -d' ' -f1 /proc/uptime)"
 say "systemd: $(systemd-analyze time 2>/dev/null | head -n 1)"
 wait_for_chronyd
@@ -222,6 +322,10 @@ case $boot in
 	cp /var/log/dpkg.log "$state/dpkg.log.before"
 	# The premise of the chrony step: stock chronyd listens on IPv6 too.
 	check stock.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
+
+	wait_for_finish_daemons
+	check stock.finish-daemons "127.0.0.1:25 [::1]:25|127.0.0.1:5405 [::1]:5405|*:8007" \
+		"$(sockets_of pth-mail)|$(sockets_of corosync)|$(sockets_of pth-dualstack)"
 
 	chronyd_before=$(pidof chronyd)
 	# Dpkg::Use-Pty=0: by default apt runs dpkg on a pty that merges the
@@ -246,6 +350,7 @@ case $boot in
 	check reboot-required.pkgs pve-tcp-hardening \
 		"$(grep -x pve-tcp-hardening /run/reboot-required.pkgs 2>/dev/null || cat /run/reboot-required.pkgs 2>/dev/null)"
 	check install-default.reboot-notice-on-stderr yes "$(grep -qi reboot "$apt_err" && echo yes || echo no)"
+	finish_instead_of_reboot
 
 	# Test only: a later-sorting file that overrides a key of the profile.
 	printf 'net.ipv4.tcp_syn_retries = 3\n' >/etc/sysctl.d/90-local.conf
@@ -258,6 +363,7 @@ case $boot in
 	check_boot_values boot "$state/default.settings"
 	check pve-firewall.rp_filter "2" "$(live net.ipv4.conf.all.rp_filter)"
 	check local-override.tcp_syn_retries "3" "$(live net.ipv4.tcp_syn_retries)"
+	finish_equals_reboot
 
 	if pve-tcp-hardening status --help >/dev/null 2>&1; then
 		pve-tcp-hardening status >"$state/status.txt" 2>&1
@@ -286,7 +392,7 @@ case $boot in
 
 	ss -atlnup >"$state/ss.boot2"
 	show "ss -atlnup" "$state/ss.boot2"
-	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ { print $5, $7 }')"
+	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ && $5 !~ /^\[::\]:/ { print $5, $7 }')"
 	check reboot-required absent "$([ -e /run/reboot-required ] && echo present || echo absent)"
 
 	rm /etc/sysctl.d/90-local.conf
@@ -308,7 +414,7 @@ case $boot in
 	else
 		result stealth.ipv6.icmp.echo_ignore_all SKIP 1 "MISSING (no such key in this kernel)"
 	fi
-	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ { print $5, $7 }')"
+	check no-ipv6-listener "" "$(ss -atlnupH | awk '$5 ~ /^\[::/ && $5 !~ /^\[::\]:/ { print $5, $7 }')"
 	run_apt purge purge -y 'pve-tcp-hardening*'
 	check purge.no-diversion "" "$(dpkg-divert --list | grep /etc/default/chrony)"
 	finish reboot

@@ -25,6 +25,8 @@ e2e=$(realpath "$here/../e2e")
 # What the issue asks for, plus procps (a PVE host has sysctl and
 # /etc/sysctl.conf) and jq (the check script reads profile.json).
 packages=(linux-image-amd64 systemd-sysv iproute2 udev chrony procps jq)
+# The finish step (issue 19): sshd, as on every PVE node ([::]:22).
+packages+=(openssh-server)
 
 work=$(mktemp -d "$(dirname "$out")/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -120,6 +120,13 @@ done
 install -m 0755 "$here/check.sh" "$tree/usr/local/lib/pth-vm/check.sh"
 install -m 0644 "$here/pth-vm-check.service" "$tree/etc/systemd/system/"
 ln -s ../pth-vm-check.service "$tree/etc/systemd/system/multi-user.target.wants/pth-vm-check.service"
+# The finish step (issue 19): a mail-like daemon on 127.0.0.1 and [::1], a
+# dual-stack wildcard listener and a stub corosync on [::1], at every boot.
+install -m 0755 "$here/finish/listen.pl" "$tree/usr/local/lib/pth-vm/listen.pl"
+for unit in "$here"/finish/*.service; do
+	install -m 0644 "$unit" "$tree/etc/systemd/system/"
+	ln -s "../${unit##*/}" "$tree/etc/systemd/system/multi-user.target.wants/${unit##*/}"
+done
 disk=$run/disk.img
 mkfs.ext4 -q -F -L pth-vm -d "$tree" "$disk" 3G
 rm -rf "$tree"
