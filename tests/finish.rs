@@ -119,12 +119,14 @@ impl Node {
     /// `systemctl try-restart UNIT`: log it, and close the IPv6 sockets of
     /// the unit's processes as their restart would (the new process cannot
     /// bind an address that is gone); fail for the units in
-    /// FAKE_SYSTEMCTL_FAIL.
+    /// FAKE_SYSTEMCTL_FAIL; with FAKE_SYSTEMCTL_SOCKETS_STAY set, succeed
+    /// and leave the sockets (a restart that did not help).
     fn fake_systemctl(&self) {
         let script = format!(
             "#!/bin/sh\n\
              echo \"$*\" >> {log}\n\
              case \" $FAKE_SYSTEMCTL_FAIL \" in *\" $2 \"*) echo \"Job for $2 failed.\" >&2; exit 1 ;; esac\n\
+             [ -z \"$FAKE_SYSTEMCTL_SOCKETS_STAY\" ] || exit 0\n\
              for cg in {proc}/[0-9]*/cgroup; do\n\
              \tgrep -q \"/$2\\$\" \"$cg\" || continue\n\
              \tfor fd in \"${{cg%/cgroup}}\"/fd/*; do\n\
@@ -324,8 +326,23 @@ fn a_failed_restart_is_reported_and_the_reboot_stays_needed() {
         .status(1)
         .stdout_contains("could not restart postfix@-.service: systemctl try-restart postfix@-.service failed (exit status: 1): Job for postfix@-.service failed.\n")
         .stdout_contains("restarted chrony.service\n")
-        .stdout_contains("reboot still needed for: postfix@-.service (still bound after its restart)\n")
+        .stdout_contains("reboot still needed for: postfix@-.service (its restart failed)\n")
         .run();
+    assert!(node.reboot_requested());
+}
+
+#[test]
+fn a_socket_still_bound_after_its_restart_keeps_the_reboot_needed() {
+    let node = Node::new(&[&MAIL]);
+    node.finish(&[])
+        .env("FAKE_SYSTEMCTL_SOCKETS_STAY", "1")
+        .status(1)
+        .stdout_contains("restarted postfix@-.service\n")
+        .stdout_contains(
+            "reboot still needed for: postfix@-.service (still bound after its restart)\n",
+        )
+        .run();
+    assert_eq!(node.calls(), "try-restart postfix@-.service\n");
     assert!(node.reboot_requested());
 }
 

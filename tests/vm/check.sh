@@ -226,11 +226,11 @@ wait_for_finish_daemons() {
 	done
 }
 
-# Every key of the four profiles with its live value.
+# "net/ipv4/tcp_sack:0" for every key of the four profiles the kernel has,
+# blanks squeezed: one grep, not a fork per key (~0.3 s each under TCG).
 record_values() { # FILE
-	while read -r key; do
-		printf '%s\t%s\n' "$key" "$(live "$key")"
-	done <"$state/all.keys" >"$1"
+	tr ./ /. <"$state/all.keys" | (cd /proc/sys && xargs grep -s -H '') |
+		tr -s '\t ' '  ' >"$1"
 }
 
 # Boot 1, after the install: `finish` restarts pth-mail (on [::1]:25), leaves
@@ -291,8 +291,8 @@ finish_equals_reboot() {
 	fi
 	check finish.stub-after-reboot 127.0.0.1:5405 "$(sockets_of corosync)"
 	record_values "$state/values.rebooted"
-	grep -v "^net.ipv4.tcp_syn_retries$tab" "$state/values.finished" >"$state/values.finished.cmp"
-	grep -v "^net.ipv4.tcp_syn_retries$tab" "$state/values.rebooted" >"$state/values.rebooted.cmp"
+	grep -v '^net/ipv4/tcp_syn_retries:' "$state/values.finished" >"$state/values.finished.cmp"
+	grep -v '^net/ipv4/tcp_syn_retries:' "$state/values.rebooted" >"$state/values.rebooted.cmp"
 	if cmp -s "$state/values.finished.cmp" "$state/values.rebooted.cmp"; then
 		result finish.values-as-after-reboot PASS "as after finish" "as after finish"
 	else

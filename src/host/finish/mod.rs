@@ -103,16 +103,18 @@ fn units_to_restart(holders: &[Holder]) -> Vec<String> {
     units
 }
 
-/// "corosync.service (why); VM 100 (why)": what a reboot is still needed for.
-fn reboot_needed_for(kept: &[&Holder]) -> String {
+/// "corosync.service (why); VM 100 (why)": what a reboot is still needed
+/// for. `failed`: the units whose restart failed.
+fn reboot_needed_for(kept: &[&Holder], failed: &[String]) -> String {
     let mut owners: Vec<String> = kept
         .iter()
         .map(|h| {
-            format!(
-                "{} ({})",
-                h.owner(),
-                h.keep.as_deref().unwrap_or("still bound after its restart")
-            )
+            let why = match (&h.keep, h.placement.unit()) {
+                (Some(why), _) => why.as_str(),
+                (None, Some(unit)) if failed.iter().any(|f| f == unit) => "its restart failed",
+                (None, _) => "still bound after its restart",
+            };
+            format!("{} ({why})", h.owner())
         })
         .collect();
     owners.dedup();
@@ -149,7 +151,7 @@ pub fn alternative_to_reboot(root: &Path, proc: &Path) -> Result<Option<String>>
     if !kept.is_empty() {
         sentence.push_str(&format!(
             " (a reboot is still needed for: {})",
-            reboot_needed_for(&kept)
+            reboot_needed_for(&kept, &[])
         ));
     }
     Ok(Some(sentence))
@@ -252,10 +254,14 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
         return dry_run(&before, &units);
     }
 
+    let mut failed = Vec::new();
     for unit in &units {
         match systemctl::try_restart(unit) {
             Ok(()) => emit(&format!("restarted {unit}\n"))?,
-            Err(e) => emit(&format!("could not restart {unit}: {e:#}\n"))?,
+            Err(e) => {
+                emit(&format!("could not restart {unit}: {e:#}\n"))?;
+                failed.push(unit.clone());
+            }
         }
     }
     let after = if units.is_empty() {
@@ -274,7 +280,7 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
         let kept: Vec<&Holder> = after.iter().collect();
         emit(&format!(
             "reboot still needed for: {}\n",
-            reboot_needed_for(&kept)
+            reboot_needed_for(&kept, &failed)
         ))?;
         return Ok(ExitCode::from(1));
     }
@@ -311,7 +317,7 @@ fn dry_run(before: &[Holder], units: &[String]) -> Result<ExitCode> {
     } else {
         emit(&format!(
             "dry run: a reboot would still be needed for: {}\n",
-            reboot_needed_for(&kept)
+            reboot_needed_for(&kept, &[])
         ))?;
         Ok(ExitCode::from(1))
     }
