@@ -6,6 +6,7 @@
 use super::placement::Placement;
 use crate::diagnostic::Diagnostic;
 use crate::files::{read_to_string_if_exists, under_root};
+use crate::host::sysctl::apply::glob::match_here;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -83,9 +84,9 @@ impl AdminList {
         AdminList::parse(&text, Path::new(CONFIG_FILE))
     }
 
-    /// One unit name or pattern per line (`*` and `?` match any characters
-    /// and one character); `#` starts a comment line; `postfix` means the
-    /// same as `postfix.service`.
+    /// One unit name or pattern per line (`*`, `?` and `[...]` as in the
+    /// shell); `#` starts a comment line; `postfix` means the same as
+    /// `postfix.service`.
     pub fn parse(text: &str, file_shown: &Path) -> Result<AdminList> {
         let mut entries = Vec::new();
         let mut offset = 0;
@@ -123,28 +124,14 @@ impl AdminList {
 
 /// Characters of unit names (systemd.unit(5)) and of our patterns.
 fn is_pattern_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || ":-_.\\@*?".contains(c)
+    c.is_ascii_alphanumeric() || ":-_.\\@*?[]!".contains(c)
 }
 
-/// `pattern` matches the unit, or the unit without `.service`.
+/// `pattern` (fnmatch, as sysctl key globs) matches the unit, or the unit
+/// without `.service`.
 fn unit_matches(pattern: &str, unit: &str) -> bool {
-    glob_match(pattern.as_bytes(), unit.as_bytes())
-        || unit
-            .strip_suffix(".service")
-            .is_some_and(|stem| glob_match(pattern.as_bytes(), stem.as_bytes()))
-}
-
-/// Shell-style `*` and `?` over the whole name.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.split_first(), name.split_first()) {
-        (None, None) => true,
-        (Some((b'*', rest)), _) => {
-            glob_match(rest, name) || (!name.is_empty() && glob_match(pattern, &name[1..]))
-        }
-        (Some((b'?', rest)), Some((_, name_rest))) => glob_match(rest, name_rest),
-        (Some((p, rest)), Some((n, name_rest))) if p == n => glob_match(rest, name_rest),
-        _ => false,
-    }
+    let matches = |name: &str| match_here(pattern.as_bytes(), name.as_bytes());
+    matches(unit) || unit.strip_suffix(".service").is_some_and(matches)
 }
 
 #[cfg(test)]
@@ -225,22 +212,18 @@ mod tests {
     }
 
     #[test]
-    fn globs() {
+    fn patterns() {
         let cases = [
             ("ceph-*", "ceph-mon@a.service", true),
             ("ceph-*", "ceph.target", false),
-            ("a?c", "abc", true),
-            ("a?c", "ac", false),
-            ("*", "", true),
-            ("x*y*z", "xaaybbz", true),
-            ("x*y*z", "xaaybb", false),
+            ("postfix", "postfix.service", true),
+            ("postfix", "postfix.socket", false),
+            ("unbound?", "unbound1.service", true),
+            ("unbound?", "unbound.service", false),
+            ("exim[34]", "exim4.service", true),
         ];
-        for (pattern, name, want) in cases {
-            assert_eq!(
-                glob_match(pattern.as_bytes(), name.as_bytes()),
-                want,
-                "{pattern} {name}"
-            );
+        for (pattern, unit, want) in cases {
+            assert_eq!(unit_matches(pattern, unit), want, "{pattern} {unit}");
         }
     }
 }

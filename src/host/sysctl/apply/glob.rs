@@ -269,8 +269,9 @@ fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
     match_here(pattern, name)
 }
 
-/// Iterative wildcard matching with one backtrack point for the last `*`.
-fn match_here(pattern: &[u8], name: &[u8]) -> bool {
+/// Iterative wildcard matching with one backtrack point for the last `*`
+/// (also `finish`'s unit patterns).
+pub(crate) fn match_here(pattern: &[u8], name: &[u8]) -> bool {
     let (mut p, mut n) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
     loop {
