@@ -203,10 +203,11 @@ record_host() { # SUFFIX
 
 # --- The finish step (issue 19) ---------------------------------------------
 
-# Listening sockets as ss prints them, blanks squeezed (ss pads to the
-# widest row), without pids (a restarted daemon has a new one), sorted.
+# Listening sockets as ss prints them, blanks squeezed and trailing ones
+# dropped (ss pads to the widest row), without pids (a restarted daemon has
+# a new one), sorted.
 sockets_without_pids() {
-	ss -H -tulpn | sed 's/pid=[0-9]*,//g' | tr -s ' ' | LC_ALL=C sort
+	ss -H -tulpn | sed 's/pid=[0-9]*,//g; s/[[:blank:]]*$//' | tr -s ' ' | LC_ALL=C sort
 }
 
 # Local addresses of process NAME's sockets, sorted, space separated.
