@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         HelperCommand::Apply(args) => pve_tcp_hardening::host::sysctl::apply::run_cli(&args),
         HelperCommand::Status(args) => pve_tcp_hardening::host::status::run_cli(&args),
         HelperCommand::Plan(args) => pve_tcp_hardening::host::plan::run_cli(&args),
+        HelperCommand::Finish(args) => pve_tcp_hardening::host::finish::run_cli(&args),
         HelperCommand::Maint(args) => pve_tcp_hardening::host::maint::run_cli(&args),
     };
     match result {

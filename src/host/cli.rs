@@ -28,6 +28,13 @@ pub enum HelperCommand {
     /// the admin's is adopted. Exit status: 0 nothing stands in the way,
     /// 1 the install would be refused, 2 error.
     Plan(PlanArgs),
+    /// Complete an IPv6-off profile without a reboot: restart, one at a
+    /// time, the services still bound to an IPv6 address (never the cluster
+    /// stack, Ceph, guests, or units listed in
+    /// /etc/pve-tcp-hardening/finish.conf), then take back the reboot
+    /// request when nothing is left. Exit status: 0 nothing left, 1 a reboot
+    /// is still needed (what for is printed), 2 error.
+    Finish(FinishArgs),
     /// Entry points of the package's maintainer scripts (not for admins).
     #[command(hide = true)]
     Maint(MaintArgs),
@@ -99,6 +106,20 @@ pub struct PlanArgs {
     /// Print the plan as JSON (schema in the README).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FinishArgs {
+    /// Show what would be restarted and what would still need a reboot;
+    /// change nothing (exit status as without it).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Root of the host tree: the installed profile and finish.conf (tests).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The running system's /proc (default: /proc when --root is /).
+    #[arg(long, value_name = "DIR")]
+    pub proc: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -2,13 +2,15 @@
 //! [`sysctl`] (parse and apply with procps semantics, the boot-time merge
 //! order) -> [`state`] (snapshot and restore of live values) -> [`chrony`]
 //! (the dpkg diversion and the `-4` transform) -> [`maint`] (the maintainer
-//! scripts' entry points) -> [`status`] (what is really in force).
+//! scripts' entry points) -> [`status`] (what is really in force) ->
+//! [`finish`] (restart what still holds IPv6, instead of a reboot).
 //!
 //! It reads the profile only through [`crate::contract`], never the build
 //! side's profile loader, catalog or templates.
 
 pub mod chrony;
 pub mod cli;
+pub mod finish;
 pub mod maint;
 pub mod plan;
 pub mod state;

@@ -624,3 +624,61 @@ pub fn lynis_under_strict(name: &str, debs: impl FnOnce() -> (Deb, std::path::Pa
         "failing controls under strict: {failed:?}"
     );
 }
+
+pub fn finish_lists_what_ss_shows(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    // A mail-like daemon on [::1]:2525; it ends by itself should the test
+    // die before it is stopped.
+    s.chroot.write(
+        "/tmp/pth-mail.pl",
+        b"use Socket qw(:all);\n\
+          socket(my $s, AF_INET6, SOCK_STREAM, 0) or die \"socket: $!\";\n\
+          bind($s, pack_sockaddr_in6(2525, inet_pton(AF_INET6, '::1'))) or die \"bind: $!\";\n\
+          listen($s, 5) or die \"listen: $!\";\n\
+          $0 = 'pth-mail';\n\
+          sleep 300;\n",
+    );
+    s.run(
+        "ip link set lo up && \
+         (setsid perl /tmp/pth-mail.pl </dev/null >/tmp/pth-mail.log 2>&1 &) && \
+         for i in $(seq 50); do ss -H -tln 'sport = :2525' | grep -q . && exit 0; sleep 0.1; done; \
+         cat /tmp/pth-mail.log; exit 1",
+    );
+    s.apt_install(&[&deb], "");
+    let ss = s.run("ss -H -tlnp 'sport = :2525'").stdout;
+    let pid = ss
+        .split("pid=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or_else(|| panic!("no pid in ss output: {ss}"))
+        .to_string();
+    assert!(ss.contains("[::1]:2525"), "ss: {ss}");
+    let finish = s.chroot.try_run("pve-tcp-hardening finish --dry-run");
+    s.run(&format!("kill {pid}"));
+    assert!(
+        matches!(finish.code, Some(0 | 1)),
+        "finish --dry-run exit {:?}\n{}{}",
+        finish.code,
+        finish.stdout,
+        finish.stderr
+    );
+    let line = finish
+        .stdout
+        .lines()
+        .find(|l| l.contains("[::1]:2525"))
+        .unwrap_or_else(|| panic!("finish does not list [::1]:2525:\n{}", finish.stdout));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        columns[..4],
+        ["tcp6", "[::1]:2525", pid.as_str(), "pth-mail"],
+        "finish: {line}\nss: {ss}"
+    );
+    assert!(
+        finish.stdout.contains("dry run:"),
+        "says what it would do:\n{}",
+        finish.stdout
+    );
+}

@@ -181,6 +181,11 @@ mod real_packages {
     }
 
     #[test]
+    fn finish_dry_run_lists_a_process_on_ipv6_loopback_as_ss_does() {
+        flows::finish_lists_what_ss_shows("finish-dry-run", || dist().default.clone());
+    }
+
+    #[test]
     fn s8_interrupted_postinst_then_configure_a_converges() {
         flows::interrupted_postinst("s8-interrupted", || dist().default.clone());
     }

@@ -230,6 +230,107 @@ boot_check_warnings() {
 	journalctl -b -p warning -t pve-tcp-hardening -o cat --no-pager 2>&1
 }
 
+# --- The finish step (issue 19) ---------------------------------------------
+
+# Listening sockets as ss prints them, blanks squeezed and trailing ones
+# dropped (ss pads to the widest row), without pids (a restarted daemon has
+# a new one), sorted.
+sockets_without_pids() {
+	ss -H -tulpn | sed 's/pid=[0-9]*,//g; s/[[:blank:]]*$//' | tr -s ' ' | LC_ALL=C sort
+}
+
+# Local addresses of process NAME's sockets, sorted, space separated.
+sockets_of() { # NAME
+	ss -H -tulpn | awk -v name="((\"$1\"," 'index($0, name) { print $5 }' |
+		LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# The test daemons (tests/vm/finish/) are up and listening.
+wait_for_finish_daemons() {
+	i=0
+	while [ $i -lt 30 ]; do
+		[ -n "$(sockets_of pth-mail)" ] && [ -n "$(sockets_of corosync)" ] &&
+			[ -n "$(sockets_of socat)" ] && return 0
+		sleep 1
+		i=$((i + 1))
+	done
+}
+
+# "net/ipv4/tcp_sack:0" for every key of the four profiles the kernel has,
+# blanks squeezed: one grep, not a fork per key (~0.3 s each under TCG).
+record_values() { # FILE
+	tr ./ /. <"$state/all.keys" | (cd /proc/sys && xargs grep -s -H '') |
+		tr -s '\t ' '  ' >"$1"
+}
+
+# Boot 1, after the install: `finish` restarts pth-mail (on [::1]:25), leaves
+# the stub corosync alone and says a reboot is still needed for it; the
+# sockets and values it leaves are recorded for boot 2. With the stub
+# stopped, finish takes back the reboot request and status exits 0.
+finish_instead_of_reboot() {
+	mail_before=$(systemctl show -p MainPID --value pth-mail)
+	corosync_before=$(systemctl show -p MainPID --value corosync)
+	pve-tcp-hardening finish >"$state/finish.out" 2>&1
+	rc=$?
+	show "pve-tcp-hardening finish (exit $rc)" "$state/finish.out"
+	check finish.exit-with-stub 1 "$rc"
+	check finish.names-stub yes \
+		"$(grep -q '^reboot still needed for: corosync.service' "$state/finish.out" && echo yes || echo no)"
+	check finish.stub-not-restarted "$corosync_before" "$(systemctl show -p MainPID --value corosync)"
+	check finish.stub-sockets "127.0.0.1:5405 [::1]:5405" "$(sockets_of corosync)"
+	mail_after=$(systemctl show -p MainPID --value pth-mail)
+	if [ "$mail_after" != 0 ] && [ "$mail_after" != "$mail_before" ]; then
+		result finish.mail-restarted PASS "a new pth-mail pid" "$mail_before -> $mail_after"
+	else
+		result finish.mail-restarted FAIL "a new pth-mail pid" "$mail_before -> $mail_after"
+	fi
+	check finish.mail-sockets 127.0.0.1:25 "$(sockets_of pth-mail)"
+	check finish.reboot-still-required present "$([ -e /run/reboot-required ] && echo present || echo absent)"
+	sockets_without_pids >"$state/ss.finished"
+	show "ss -H -tulpn after finish, without pids" "$state/ss.finished"
+	record_values "$state/values.finished"
+
+	systemctl stop corosync
+	pve-tcp-hardening finish >"$state/finish2.out" 2>&1
+	rc=$?
+	show "pve-tcp-hardening finish, stub stopped (exit $rc)" "$state/finish2.out"
+	check finish.exit-without-stub 0 "$rc"
+	check finish.reboot-required absent "$([ -e /run/reboot-required ] && echo present || echo absent)"
+	check finish.reboot-required.pkgs "" "$(grep '^pve-tcp-hardening' /run/reboot-required.pkgs 2>/dev/null)"
+	pve-tcp-hardening status >"$state/status.finished" 2>&1
+	rc=$?
+	show "pve-tcp-hardening status after finish (exit $rc)" "$state/status.finished"
+	check finish.status-exit 0 "$rc"
+}
+
+# Boot 2: the sockets and values after the reboot are those `finish` left
+# at boot 1, apart from the stub corosync (it held [::1] until this reboot)
+# and net.ipv4.tcp_syn_retries (90-local.conf, written after finish, sets it
+# at this boot on purpose).
+finish_equals_reboot() {
+	wait_for_finish_daemons
+	sockets_without_pids >"$state/ss.rebooted"
+	show "ss -H -tulpn after the reboot, without pids" "$state/ss.rebooted"
+	grep -v '(("corosync",' "$state/ss.finished" >"$state/ss.finished.nostub"
+	grep -v '(("corosync",' "$state/ss.rebooted" >"$state/ss.rebooted.nostub"
+	if cmp -s "$state/ss.finished.nostub" "$state/ss.rebooted.nostub"; then
+		result finish.sockets-as-after-reboot PASS "as after finish" "as after finish"
+	else
+		result finish.sockets-as-after-reboot FAIL "as after finish" \
+			"$(diff "$state/ss.finished.nostub" "$state/ss.rebooted.nostub" | grep '^[<>]')"
+	fi
+	check finish.stub-after-reboot 127.0.0.1:5405 "$(sockets_of corosync)"
+	record_values "$state/values.rebooted"
+	grep -v '^net/ipv4/tcp_syn_retries:' "$state/values.finished" >"$state/values.finished.cmp"
+	grep -v '^net/ipv4/tcp_syn_retries:' "$state/values.rebooted" >"$state/values.rebooted.cmp"
+	if cmp -s "$state/values.finished.cmp" "$state/values.rebooted.cmp"; then
+		result finish.values-as-after-reboot PASS "as after finish" "as after finish"
+	else
+		result finish.values-as-after-reboot FAIL "as after finish" \
+			"$(diff "$state/values.finished.cmp" "$state/values.rebooted.cmp" | grep '^[<>]')"
+	fi
+}
+
 say "BOOT $boot start uptime=$(cut -d' ' -f1 /proc/uptime)"
 say "systemd: $(systemd-analyze time 2>/dev/null | head -n 1)"
 wait_for_chronyd
@@ -252,8 +353,12 @@ case $boot in
 	# The premise of the chrony step: stock chronyd listens on IPv6 too.
 	check stock.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
 
+	wait_for_finish_daemons
+	check stock.finish-daemons "127.0.0.1:25 [::1]:25|127.0.0.1:5405 [::1]:5405|*:8006" \
+		"$(sockets_of pth-mail)|$(sockets_of corosync)|$(sockets_of socat)"
+
 	# Before the install, from the package not yet installed (the README's
-	# one-liner): status names chronyd's [::1]:323 and only it; sshd's
+	# one-liner): status names chronyd's [::1]:323 (the finish daemons hold [::1] too); sshd's
 	# [::]:22 and the dual-stack *:8006 are information; plan says that
 	# [::1]:323 goes away at the install.
 	wait_for_wildcards
@@ -264,14 +369,14 @@ case $boot in
 	check status.before.exit 1 "$?"
 	show "status --json before the install" "$state/status.before.json"
 	check status.before.address-listeners "listening on IPv6: udp6 [::1]:323" \
-		"$(jq -r '.problems[] | select(startswith("listening on IPv6"))' "$state/status.before.json" | sed 's/ (.*//')"
+		"$(jq -r '.problems[] | select(startswith("listening on IPv6")) | select(contains("chronyd"))' "$state/status.before.json" | sed 's/ (.*//')"
 	check status.before.wildcards "[::]:22 wildcard true, [::]:8006 wildcard false" \
 		"$(wildcard_report "$state/status.before.json")"
 	"$pkg/usr/sbin/pve-tcp-hardening" plan --profile "$pkg/usr/share/pve-tcp-hardening/profile.json" \
 		--json >"$state/plan.before.json" 2>&1
 	check plan.exit 0 "$?"
 	check plan.chronyd-goes-away "udp6 [::1]:323 chronyd install" \
-		"$(jq -r '.ipv6_sockets_going_away[] | "\(.proto) [\(.address)]:\(.port) \(.process) \(.when)"' "$state/plan.before.json" 2>&1)"
+		"$(jq -r '.ipv6_sockets_going_away[] | select(.process == "chronyd") | "\(.proto) [\(.address)]:\(.port) \(.process) \(.when)"' "$state/plan.before.json" 2>&1)"
 	rm -rf "$pkg"
 
 	chronyd_before=$(pidof chronyd)
@@ -297,6 +402,7 @@ case $boot in
 	check reboot-required.pkgs pve-tcp-hardening \
 		"$(grep -x pve-tcp-hardening /run/reboot-required.pkgs 2>/dev/null || cat /run/reboot-required.pkgs 2>/dev/null)"
 	check install-default.reboot-notice-on-stderr yes "$(grep -qi reboot "$apt_err" && echo yes || echo no)"
+	finish_instead_of_reboot
 
 	# Test only: a later-sorting file that overrides a key of the profile.
 	printf 'net.ipv4.tcp_syn_retries = 3\n' >/etc/sysctl.d/90-local.conf
@@ -309,6 +415,7 @@ case $boot in
 	check_boot_values boot "$state/default.settings"
 	check pve-firewall.rp_filter "2" "$(live net.ipv4.conf.all.rp_filter)"
 	check local-override.tcp_syn_retries "3" "$(live net.ipv4.tcp_syn_retries)"
+	finish_equals_reboot
 
 	# The boot-time check logged the planted shadowing file at warning.
 	check boot-check.result success "$(systemctl show -p Result --value pve-tcp-hardening-boot-check.service)"

@@ -82,6 +82,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                 text
             } else {
                 let mut text = render_text(&report, std::io::stdout().is_terminal());
+                text.push_str(&finish_choice(&report, &args.root, proc.as_deref()));
                 if let Some(c) = &compliance {
                     text.push_str(&compliance::render_text(c));
                 }
@@ -132,6 +133,20 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
         }
     };
     Ok(ExitCode::from(code))
+}
+
+/// "reboot, or run `pve-tcp-hardening finish` ...": the choice, when
+/// sockets still hold IPv6 (only collected for IPv6-off profiles).
+fn finish_choice(report: &StatusReport, root: &Path, proc: Option<&Path>) -> String {
+    let Some(proc) = proc.filter(|_| report.ipv6_listeners.iter().any(|l| l.holds_ipv6_address()))
+    else {
+        return String::new();
+    };
+    match crate::host::finish::alternative_to_reboot(root, proc) {
+        Ok(Some(choice)) => format!("to finish: {choice}\n"),
+        Ok(None) => String::new(),
+        Err(e) => format!("note: `finish` cannot tell: {e:#}\n"),
+    }
 }
 
 /// The JSON report with the compliance result beside it, when asked for.

@@ -255,4 +255,35 @@ mod tests {
         assert!(parse_socket_line("garbage", "07").is_none());
         assert!(parse_socket_line(listen, "0A").is_none());
     }
+
+    #[test]
+    fn wildcard_or_address() {
+        let bound = |address: &str| Listener {
+            proto: "tcp6".into(),
+            address: address.into(),
+            port: 22,
+            pid: None,
+            process: None,
+            bound: if address.parse::<Ipv6Addr>().unwrap().is_unspecified() {
+                Bound::Wildcard
+            } else {
+                Bound::Address
+            },
+            v6only: None,
+        };
+        let cases = [
+            ("::", false),
+            ("::1", true),
+            ("fe80::1", true),
+            ("2001:db8::7", true),
+            ("::ffff:127.0.0.1", false),
+        ];
+        for (address, holds_an_address) in cases {
+            assert_eq!(
+                bound(address).holds_ipv6_address(),
+                holds_an_address,
+                "{address}"
+            );
+        }
+    }
 }

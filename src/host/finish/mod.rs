@@ -1,0 +1,324 @@
+//! `pve-tcp-hardening finish`: complete an IPv6-off profile without a
+//! reboot. Turning IPv6 off removes the addresses, but a socket bound to one
+//! before (`[::1]:25` of a mail daemon, say) stays open until its process
+//! restarts; the reboot the package asks for is what closes them. `finish`
+//! lists those sockets with the systemd unit of each owner ([`placement`]),
+//! restarts the units it may ([`policy`]: never the cluster stack, Ceph or
+//! guests, nor what the admin lists) one at a time, looks again, and when
+//! nothing is left takes back the package's reboot request
+//! ([`reboot_request`]). Wildcard `[::]` listeners are not its business:
+//! they hold no IPv6 address (see `status::Listener::holds_ipv6_address`).
+
+mod placement;
+mod policy;
+mod reboot_request;
+mod systemctl;
+
+pub use policy::CONFIG_FILE;
+
+use crate::contract::{Profile, PROFILE_JSON};
+use crate::host::cli::FinishArgs;
+use crate::host::status::{ipv6_listeners, Listener};
+use crate::host::sysctl::apply::read_value;
+use crate::host::sysctl::merge::same_value;
+use crate::output::{emit, render_table};
+use anyhow::{bail, Context, Result};
+use placement::{placement_of_pid, Placement};
+use policy::{reason_to_keep, AdminList};
+use reboot_request::Withdrawn;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// A socket bound to an IPv6 address, who owns it, and whether `finish`
+/// restarts that owner.
+#[derive(Debug, Clone)]
+struct Holder {
+    listener: Listener,
+    placement: Placement,
+    /// Why the owner is not restarted; `None`: its unit is restarted.
+    keep: Option<String>,
+}
+
+impl Holder {
+    /// The unit, the guest, or the bare process: what the admin acts on.
+    fn owner(&self) -> String {
+        if let Placement::Guest(guest) = &self.placement {
+            return guest.clone();
+        }
+        if let Some(unit) = self.placement.unit() {
+            return unit.to_string();
+        }
+        match (&self.listener.pid, &self.listener.process) {
+            (Some(pid), Some(name)) => format!("{name} (pid {pid})"),
+            _ => format!("the owner of {}", self.local_address()),
+        }
+    }
+
+    /// As ss prints it: `[::1]:25`.
+    fn local_address(&self) -> String {
+        format!("[{}]:{}", self.listener.address, self.listener.port)
+    }
+}
+
+/// Every socket bound to an IPv6 address under `proc`, with its owner's
+/// placement and the verdict of the rules (built in, and the admin's list
+/// under `root`), sorted by owner.
+fn holders(root: &Path, proc: &Path) -> Result<Vec<Holder>> {
+    let admin = AdminList::load(root)?;
+    let mut found: Vec<Holder> = ipv6_listeners(proc)
+        .into_iter()
+        .filter(|l: &Listener| l.holds_ipv6_address())
+        .map(|listener| {
+            let (placement, keep) = match listener.pid {
+                Some(pid) => {
+                    let placement = placement_of_pid(proc, pid);
+                    let keep = reason_to_keep(&placement, &admin);
+                    (placement, keep)
+                }
+                None => (
+                    Placement::Unknown,
+                    Some("no process found for it (the kernel, or another PID namespace)".into()),
+                ),
+            };
+            Holder {
+                listener,
+                placement,
+                keep,
+            }
+        })
+        .collect();
+    found.sort_by_key(|h| (h.owner(), h.listener.proto.clone(), h.listener.port));
+    Ok(found)
+}
+
+/// The units to restart, each once, in order.
+fn units_to_restart(holders: &[Holder]) -> Vec<String> {
+    let mut units: Vec<String> = holders
+        .iter()
+        .filter(|h| h.keep.is_none())
+        .filter_map(|h| h.placement.unit().map(str::to_string))
+        .collect();
+    units.sort();
+    units.dedup();
+    units
+}
+
+/// "corosync.service (why); VM 100 (why)": what a reboot is still needed
+/// for. `failed`: the units whose restart failed.
+fn reboot_needed_for(kept: &[&Holder], failed: &[String]) -> String {
+    let mut owners: Vec<String> = kept
+        .iter()
+        .map(|h| {
+            let why = match (&h.keep, h.placement.unit()) {
+                (Some(why), _) => why.as_str(),
+                (None, Some(unit)) if failed.iter().any(|f| f == unit) => "its restart failed",
+                (None, _) => "still bound after its restart",
+            };
+            format!("{} ({why})", h.owner())
+        })
+        .collect();
+    owners.dedup();
+    owners.join("; ")
+}
+
+fn services(n: usize) -> &'static str {
+    if n == 1 {
+        "service"
+    } else {
+        "services"
+    }
+}
+
+/// The choice to offer where a reboot is asked for (the reboot message,
+/// `plan`, `status`), for a profile that turns IPv6 off: "reboot, or run
+/// `pve-tcp-hardening finish` to restart these N services instead: ...",
+/// naming what would still need the reboot. `None` when no service holds
+/// an IPv6 address (nothing to offer). `root` holds the admin's list,
+/// `proc` is the running system's /proc.
+pub fn alternative_to_reboot(root: &Path, proc: &Path) -> Result<Option<String>> {
+    let holders = holders(root, proc)?;
+    let units = units_to_restart(&holders);
+    if units.is_empty() {
+        return Ok(None);
+    }
+    let mut sentence = format!(
+        "reboot, or run `pve-tcp-hardening finish` to restart these {} {} instead: {}",
+        units.len(),
+        services(units.len()),
+        units.join(", ")
+    );
+    let kept: Vec<&Holder> = holders.iter().filter(|h| h.keep.is_some()).collect();
+    if !kept.is_empty() {
+        sentence.push_str(&format!(
+            " (a reboot is still needed for: {})",
+            reboot_needed_for(&kept, &[])
+        ));
+    }
+    Ok(Some(sentence))
+}
+
+/// The holders as a table, with what `finish` does to each.
+fn render_holders(holders: &[Holder]) -> String {
+    let rows: Vec<[String; 6]> = holders
+        .iter()
+        .map(|h| {
+            let l = &h.listener;
+            [
+                l.proto.clone(),
+                h.local_address(),
+                l.pid.map_or("-".into(), |p| p.to_string()),
+                l.process.clone().unwrap_or_else(|| "-".into()),
+                match &h.placement {
+                    Placement::Guest(guest) => guest.clone(),
+                    p => p.unit().unwrap_or("-").to_string(),
+                },
+                match &h.keep {
+                    None => "restart".into(),
+                    Some(why) => format!("keep: {why}"),
+                },
+            ]
+        })
+        .collect();
+    render_table(
+        ["PROTO", "LOCAL ADDRESS", "PID", "PROCESS", "UNIT", "ACTION"],
+        &rows,
+    )
+}
+
+/// Keys the package changes that only a reboot completes (IPv6 off) and
+/// whose live value is not the profile's yet: restarting daemons before
+/// would only let them bind IPv6 again.
+fn reboot_keys_not_live(profile: &Profile, proc_sys: &Path) -> Vec<String> {
+    profile
+        .settings
+        .iter()
+        .filter(|s| s.reboot)
+        .filter_map(|s| match read_value(proc_sys, &s.key) {
+            Ok(live) if same_value(&live, &s.value) => None,
+            Ok(live) => Some(format!("{} is {live} (wanted {})", s.key, s.value)),
+            // No such key: a kernel without IPv6 has no IPv6 socket either.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!("{} cannot be read: {e}", s.key)),
+        })
+        .collect()
+}
+
+/// Entry point of `pve-tcp-hardening finish`: exit 0 when nothing holds an
+/// IPv6 address any more (or the profile keeps IPv6 on), 1 when a reboot is
+/// still needed (what for is printed), 2 on error (from main). With
+/// `--dry-run` it changes nothing and exits as `finish` would.
+pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
+    let proc: PathBuf = match &args.proc {
+        Some(p) => p.clone(),
+        None if args.root == Path::new("/") => PathBuf::from("/proc"),
+        None => bail!(
+            "finish works on a running system: with --root {}, give its /proc with --proc",
+            args.root.display()
+        ),
+    };
+    let profile_path = args.root.join(PROFILE_JSON);
+    let profile = Profile::load(&profile_path).with_context(|| {
+        format!(
+            "is a pve-tcp-hardening package installed? (no usable {})",
+            profile_path.display()
+        )
+    })?;
+    if !profile.disable_ipv6 {
+        emit(&format!(
+            "profile {} keeps IPv6 on: no socket loses its address, nothing to finish\n",
+            profile.name
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let not_live = reboot_keys_not_live(&profile, &proc.join("sys"));
+    if !not_live.is_empty() {
+        emit(&format!(
+            "IPv6 is not off yet: {}\nrun `pve-tcp-hardening apply /etc/sysctl.d/80_tcp_hardening.conf` \
+             first (or reboot); restarted services would bind IPv6 again\n",
+            not_live.join("; ")
+        ))?;
+        return Ok(ExitCode::from(1));
+    }
+
+    let before = holders(&args.root, &proc)?;
+    let units = units_to_restart(&before);
+    if before.is_empty() {
+        emit("no socket is bound to an IPv6 address\n")?;
+    } else {
+        emit(&format!(
+            "bound to an IPv6 address (these stay until their process restarts):\n{}",
+            render_holders(&before)
+        ))?;
+    }
+    if args.dry_run {
+        return dry_run(&before, &units);
+    }
+
+    let mut failed = Vec::new();
+    for unit in &units {
+        match systemctl::try_restart(unit) {
+            Ok(()) => emit(&format!("restarted {unit}\n"))?,
+            Err(e) => {
+                emit(&format!("could not restart {unit}: {e:#}\n"))?;
+                failed.push(unit.clone());
+            }
+        }
+    }
+    let after = if units.is_empty() {
+        before
+    } else {
+        let after = holders(&args.root, &proc)?;
+        if !after.is_empty() {
+            emit(&format!(
+                "still bound to an IPv6 address:\n{}",
+                render_holders(&after)
+            ))?;
+        }
+        after
+    };
+    if !after.is_empty() {
+        let kept: Vec<&Holder> = after.iter().collect();
+        emit(&format!(
+            "reboot still needed for: {}\n",
+            reboot_needed_for(&kept, &failed)
+        ))?;
+        return Ok(ExitCode::from(1));
+    }
+    emit("nothing holds an IPv6 address any more: IPv6 is off as after a reboot\n")?;
+    emit(&match reboot_request::withdraw(&args.root)? {
+        Withdrawn::NotListed => "no reboot request of ours in /run/reboot-required.pkgs\n".into(),
+        Withdrawn::FlagRemoved => format!(
+            "{} no longer needs a reboot: /run/reboot-required removed (no other package asked for one)\n",
+            profile.package
+        ),
+        Withdrawn::OthersRemain(others) => format!(
+            "{} no longer needs a reboot; still asking for one in /run/reboot-required.pkgs: {}\n",
+            profile.package,
+            others.join(", ")
+        ),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `finish` would do, and its exit status.
+fn dry_run(before: &[Holder], units: &[String]) -> Result<ExitCode> {
+    if !units.is_empty() {
+        emit(&format!(
+            "dry run: would restart {} {}, one at a time: {}\n",
+            units.len(),
+            services(units.len()),
+            units.join(", ")
+        ))?;
+    }
+    let kept: Vec<&Holder> = before.iter().filter(|h| h.keep.is_some()).collect();
+    if kept.is_empty() {
+        emit("dry run: then no reboot would be needed for IPv6\n")?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        emit(&format!(
+            "dry run: a reboot would still be needed for: {}\n",
+            reboot_needed_for(&kept, &[])
+        ))?;
+        Ok(ExitCode::from(1))
+    }
+}
