@@ -2,7 +2,9 @@
 //! processes that hold them (`/proc/PID/fd`), as `ss -atlnup` shows them.
 
 use super::model::Listener;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Listening TCP and bound UDP sockets over IPv6, from `/proc/net/tcp6` and
@@ -20,17 +22,17 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
             }
         }
     }
-    let owners = socket_owners(proc);
+    let owners = socket_owners(proc, found.iter().map(|s| s.3).collect());
     found
         .into_iter()
         .map(|(proto, address, port, inode)| {
-            let owner = owners.iter().find(|(i, _, _)| *i == inode);
+            let owner = owners.get(&inode);
             Listener {
                 proto,
                 address: address.to_string(),
                 port,
-                pid: owner.map(|(_, pid, _)| *pid),
-                process: owner.map(|(_, _, comm)| comm.clone()),
+                pid: owner.map(|(pid, _)| *pid),
+                process: owner.map(|(_, comm)| comm.clone()),
             }
         })
         .collect()
@@ -61,9 +63,17 @@ fn parse_proc_ipv6(hex: &str) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(bytes))
 }
 
-/// (socket inode, pid, command name) for every readable `/proc/PID/fd`.
-fn socket_owners(proc: &Path) -> Vec<(u64, u32, String)> {
-    let mut owners = Vec::new();
+/// The owner of each socket inode in `wanted`: the first process, in
+/// `/proc` order, with a readable `/proc/PID/fd` holding it, and its command
+/// name. One pass over the fd links with a set lookup per socket; `comm` is
+/// read only for processes holding a wanted socket, and the walk stops once
+/// every socket has its owner. (A busy node has thousands of processes and
+/// sockets: BENCHMARKS.md times 2000 and 20,000.)
+fn socket_owners(proc: &Path, mut wanted: HashSet<u64>) -> HashMap<u64, (u32, String)> {
+    let mut owners = HashMap::new();
+    if wanted.is_empty() {
+        return owners;
+    }
     let Ok(entries) = std::fs::read_dir(proc) else {
         return owners;
     };
@@ -78,24 +88,32 @@ fn socket_owners(proc: &Path) -> Vec<(u64, u32, String)> {
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
+        let held: Vec<u64> = fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|target| socket_inode(target.as_os_str().as_bytes()))
+            .filter(|inode| wanted.remove(inode))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
         let comm = std::fs::read_to_string(entry.path().join("comm"))
             .map(|c| c.trim_end().to_string())
             .unwrap_or_default();
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let target = target.to_string_lossy();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse().ok())
-            {
-                owners.push((inode, pid, comm.clone()));
-            }
+        for inode in held {
+            owners.insert(inode, (pid, comm.clone()));
+        }
+        if wanted.is_empty() {
+            break;
         }
     }
     owners
+}
+
+/// The inode of an fd link `socket:[N]`.
+fn socket_inode(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -135,5 +153,27 @@ mod tests {
         );
         assert!(parse_socket_line("garbage", "07").is_none());
         assert!(parse_socket_line(listen, "0A").is_none());
+    }
+
+    #[test]
+    fn first_process_holding_a_socket_owns_it() {
+        let proc = tempfile::tempdir().unwrap();
+        let process = |pid: &str, comm: &str, links: &[&str]| {
+            let fd = proc.path().join(pid).join("fd");
+            std::fs::create_dir_all(&fd).unwrap();
+            std::fs::write(proc.path().join(pid).join("comm"), format!("{comm}\n")).unwrap();
+            for (n, link) in links.iter().enumerate() {
+                std::os::unix::fs::symlink(link, fd.join(n.to_string())).unwrap();
+            }
+        };
+        process("10", "sshd", &["/dev/null", "socket:[7]", "socket:[8]"]);
+        process("11", "idle", &["/dev/null", "socket:[99]"]);
+        std::fs::create_dir_all(proc.path().join("net")).unwrap();
+        let owners = socket_owners(proc.path(), [7, 8, 9].into());
+        let sshd = (10, "sshd".to_string());
+        assert_eq!(owners, HashMap::from([(7, sshd.clone()), (8, sshd)]));
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"socket:[12x]"), None);
     }
 }

@@ -73,9 +73,14 @@ fn parse_line(raw: &[u8]) -> Option<LineKind> {
     if raw.len() < 2 {
         return None;
     }
-    let line = raw.split(|&b| b == 0).next().unwrap_or_default();
-    let line = strip_leading_space(line);
-    if line.len() < 2 || line[0] == b'#' || line[0] == b';' {
+    // Blanks first: a NUL is no blank, so the C string has the same start,
+    // and a comment is known before the rest of the line is looked at.
+    let line = strip_leading_space(raw);
+    if matches!(line.first(), Some(b'#' | b';')) {
+        return None;
+    }
+    let line = line.split(|&b| b == 0).next().unwrap_or_default();
+    if line.len() < 2 {
         return None;
     }
     match line.iter().position(|&b| b == b'=') {
@@ -128,30 +133,40 @@ pub struct SeparatorSwap {
 /// Swap `.` and `/` everywhere unless the first separator already is
 /// `wanted` (then the text is kept as is and nothing is reported).
 pub fn swap_separators(text: &str, wanted: char) -> SeparatorSwap {
-    let unchanged = SeparatorSwap {
-        text: text.to_string(),
-        repeated_at: None,
-    };
-    let Some(first) = text.find(['.', '/']) else {
-        return unchanged;
+    swap_separators_owned(text.to_string(), wanted)
+}
+
+/// [`swap_separators`] on a text the caller gives away: the separators are
+/// swapped in place, so no other string is made (`apply` runs this once per
+/// key and line).
+pub fn swap_separators_owned(text: String, wanted: char) -> SeparatorSwap {
+    let bytes = text.as_bytes();
+    let Some(first) = bytes.iter().position(|&b| is_separator(b)) else {
+        return SeparatorSwap {
+            text,
+            repeated_at: None,
+        };
     };
     if text[first..].starts_with(wanted) {
-        return unchanged;
+        return SeparatorSwap {
+            text,
+            repeated_at: None,
+        };
     }
-    let bytes = text.as_bytes();
-    let repeated_at = (first..bytes.len().saturating_sub(1))
-        .find(|&i| is_separator(bytes[i]) && is_separator(bytes[i + 1]))
-        .map(|i| text[i..].to_string());
-    let swapped = text
-        .chars()
-        .map(|c| match c {
-            '.' => '/',
-            '/' => '.',
-            c => c,
-        })
-        .collect();
+    let repeated_at = bytes[first..]
+        .windows(2)
+        .position(|pair| is_separator(pair[0]) && is_separator(pair[1]))
+        .map(|i| text[first + i..].to_string());
+    let mut bytes = text.into_bytes();
+    for b in &mut bytes[first..] {
+        *b = match *b {
+            b'.' => b'/',
+            b'/' => b'.',
+            other => other,
+        };
+    }
     SeparatorSwap {
-        text: swapped,
+        text: String::from_utf8(bytes).expect("swapping two ASCII bytes keeps UTF-8"),
         repeated_at,
     }
 }
