@@ -344,7 +344,11 @@ impl Run<'_> {
         }
         match self.open_key(&target, plain) {
             Ok(file) => {
-                let key = self.dotted_key(rel);
+                // The printed key is for stdout, the report and messages; with
+                // `-q` and no report only procps' second warning about
+                // repeated separators can need it.
+                let needed = !self.opts.quiet || self.outcomes || has_repeated_separator(rel);
+                let key = needed.then(|| self.dotted_key(rel));
                 self.write_value(&target, key, file);
             }
             Err(e) => self.open_failed(&target, &e),
@@ -390,11 +394,16 @@ impl Run<'_> {
 
     /// One `write` of `value\n`: a short count is success, as in procps'
     /// stdio cookie (retrying the rest would write at a non-zero offset).
-    fn write_value(&mut self, target: &Target, key: String, file: File) {
+    fn write_value(&mut self, target: &Target, key: Option<String>, file: File) {
         self.value_buf.clear();
         self.value_buf.extend_from_slice(target.value.as_bytes());
         self.value_buf.push(b'\n');
-        match (&file).write(&self.value_buf) {
+        let written = (&file).write(&self.value_buf);
+        let Some(key) = key.or_else(|| written.is_err().then(|| self.dotted_key(target.rel)))
+        else {
+            return;
+        };
+        match written {
             Ok(_written) => {
                 self.print_setting(&key, target.value);
                 self.record(target, key, KeyResult::Applied);
@@ -574,6 +583,14 @@ fn stays_below_root(rel: &str) -> bool {
         }
     }
     resolved.len() > 2 && resolved[..2] == ["proc", "sys"]
+}
+
+/// Two separators in a row anywhere in `rel` (converting it back may then
+/// warn; without them it cannot).
+fn has_repeated_separator(rel: &str) -> bool {
+    rel.as_bytes()
+        .windows(2)
+        .any(|pair| matches!(pair, [b'.' | b'/', b'.' | b'/']))
 }
 
 /// Display key for outcomes where procps never converts the path back.
@@ -820,6 +837,33 @@ mod tests {
                 assert_eq!(fixture.value(rel), *want, "{rel} after {}", case.name);
             }
         }
+    }
+
+    #[test]
+    fn quiet_run_without_report_still_warns_twice() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "t.conf",
+            "net/ipv4//tcp_sack = 0\nnet..ipv4.tcp_fin_timeout = 5\nnet.ipv4.full = 1\n",
+        );
+        let opts = ApplyOptions {
+            quiet: true,
+            proc_root: fixture.root.path().to_path_buf(),
+            ..ApplyOptions::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let report = apply(&[file], &opts, &mut &b""[..], &mut out, &mut err, false);
+        assert_eq!(String::from_utf8(out).unwrap(), "");
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "sysctl: separators should not be repeated: ..ipv4.tcp_fin_timeout\n\
+             sysctl: separators should not be repeated: //tcp_sack\n\
+             sysctl: separators should not be repeated: //ipv4/tcp_fin_timeout\n\
+             sysctl: setting key \"net.ipv4.full\": No space left on device\n"
+        );
+        assert_eq!((report.exit_status, report.outcomes.len()), (1, 0));
+        assert_eq!(fixture.value("net/ipv4/tcp_sack"), "0");
+        assert_eq!(fixture.value("net/ipv4/tcp_fin_timeout"), "5");
     }
 
     #[test]

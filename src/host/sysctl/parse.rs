@@ -118,7 +118,10 @@ fn strip_trailing_space(s: &[u8]) -> &[u8] {
 }
 
 fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// The result of procps' `slashdot`: the converted text and, when the text
@@ -140,33 +143,41 @@ pub fn swap_separators(text: &str, wanted: char) -> SeparatorSwap {
 /// swapped in place, so no other string is made (`apply` runs this once per
 /// key and line).
 pub fn swap_separators_owned(text: String, wanted: char) -> SeparatorSwap {
-    let bytes = text.as_bytes();
-    let Some(first) = bytes.iter().position(|&b| is_separator(b)) else {
-        return SeparatorSwap {
-            text,
-            repeated_at: None,
-        };
+    let unchanged = |text| SeparatorSwap {
+        text,
+        repeated_at: None,
+    };
+    let Some(first) = text.bytes().position(is_separator) else {
+        return unchanged(text);
     };
     if text[first..].starts_with(wanted) {
-        return SeparatorSwap {
-            text,
-            repeated_at: None,
-        };
+        return unchanged(text);
     }
-    let repeated_at = bytes[first..]
-        .windows(2)
-        .position(|pair| is_separator(pair[0]) && is_separator(pair[1]))
-        .map(|i| text[first + i..].to_string());
+    // `.` and `/` differ in their lowest bit only.
+    let swap = |b: u8| {
+        if is_separator(b) {
+            b ^ (b'.' ^ b'/')
+        } else {
+            b
+        }
+    };
     let mut bytes = text.into_bytes();
-    for b in &mut bytes[first..] {
-        *b = match *b {
-            b'.' => b'/',
-            b'/' => b'.',
-            other => other,
-        };
+    let mut repeated = None;
+    let mut previous = false;
+    for (i, b) in bytes.iter_mut().enumerate().skip(first) {
+        let separator = is_separator(*b);
+        if separator && previous && repeated.is_none() {
+            repeated = Some(i - 1);
+        }
+        previous = separator;
+        *b = swap(*b);
     }
+    let utf8 = "swapping two ASCII bytes keeps UTF-8";
+    // The original text from the first repetition on: swapped back.
+    let repeated_at = repeated
+        .map(|i| String::from_utf8(bytes[i..].iter().map(|&b| swap(b)).collect()).expect(utf8));
     SeparatorSwap {
-        text: String::from_utf8(bytes).expect("swapping two ASCII bytes keeps UTF-8"),
+        text: String::from_utf8(bytes).expect(utf8),
         repeated_at,
     }
 }
