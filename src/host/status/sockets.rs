@@ -2,9 +2,10 @@
 //! processes that hold them (`/proc/PID/fd`), as `ss -atlnup` shows them.
 
 use super::model::Listener;
+use rustix::fs::{Mode, OFlags, CWD};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 /// Listening TCP and bound UDP sockets over IPv6, from `/proc/net/tcp6` and
@@ -40,7 +41,7 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
 
 /// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`
 fn parse_socket_line(line: &str, wanted_state: &str) -> Option<(Ipv6Addr, u16, u64)> {
-    let cols: Vec<&str> = line.split_whitespace().collect();
+    let cols: Vec<&str> = line.split_ascii_whitespace().collect();
     if cols.len() < 10 || cols[3] != wanted_state {
         return None;
     }
@@ -85,13 +86,25 @@ fn socket_owners(proc: &Path, mut wanted: HashSet<u64>) -> HashMap<u64, (u32, St
         else {
             continue;
         };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+        let fd_dir = entry.path().join("fd");
+        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
             continue;
         };
+        // Links are read relative to the directory: the kernel then looks up
+        // one name instead of walking `/proc/PID/fd/N` again.
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::openat(CWD, &fd_dir, flags, Mode::empty()).ok();
         let held: Vec<u64> = fds
             .flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .filter_map(|target| socket_inode(target.as_os_str().as_bytes()))
+            .filter_map(|fd| match &dir {
+                Some(dir) => rustix::fs::readlinkat(dir, fd.file_name().as_os_str(), Vec::new())
+                    .ok()
+                    .map(|target| target.into_bytes()),
+                None => std::fs::read_link(fd.path())
+                    .ok()
+                    .map(|target| target.into_os_string().into_vec()),
+            })
+            .filter_map(|target| socket_inode(&target))
             .filter(|inode| wanted.remove(inode))
             .collect();
         if held.is_empty() {
