@@ -3,6 +3,7 @@
 //! and bash completion from the same definition (clap_mangen/clap_complete).
 
 use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Host helper of the pve-tcp-hardening packages. The maintainer scripts call
@@ -151,7 +152,7 @@ pub enum MaintScript {
     Prerm,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, PartialEq, Eq, Args)]
 pub struct ApplyArgs {
     /// Print nothing on stdout for applied keys (like `sysctl -q`).
     #[arg(short, long)]
@@ -165,4 +166,156 @@ pub struct ApplyArgs {
     /// Files to apply, in order; globs are expanded, `-` reads stdin.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
+}
+
+/// The arguments of `pve-tcp-hardening apply` (`args[0]` is the program)
+/// read without clap, in the spellings scripts and admins use: `-q`/`--quiet`,
+/// `-e`/`--ignore`, `--proc-root DIR`/`--proc-root=DIR`, each at most once
+/// and in any order, and one or more FILE arguments. Building clap's command
+/// tree costs more than applying a 16-key file (BENCHMARKS.md); anything
+/// else (`--help`, `--`, bundled `-qe`, a repeated flag, a value starting
+/// with `-` other than a lone `-`, an empty argument, text that is not
+/// UTF-8) gives `None`, and clap parses the line with its own errors and
+/// help. A unit test checks the result against clap's for every
+/// combination of these spellings.
+pub fn parse_apply_fast(args: &[OsString]) -> Option<ApplyArgs> {
+    let mut rest = args.get(1..)?.iter();
+    if rest.next()?.to_str()? != "apply" {
+        return None;
+    }
+    let (mut quiet, mut ignore_missing) = (false, false);
+    let mut proc_root: Option<PathBuf> = None;
+    let mut files = Vec::new();
+    let usable = |text: &str| !text.is_empty() && (text == "-" || !text.starts_with('-'));
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        let flag = match arg {
+            "-q" | "--quiet" => &mut quiet,
+            "-e" | "--ignore" => &mut ignore_missing,
+            _ => {
+                let value = match arg.strip_prefix("--proc-root") {
+                    Some("") => rest.next()?.to_str()?,
+                    Some(inline) => inline.strip_prefix('=')?,
+                    None if usable(arg) => {
+                        files.push(arg.to_string());
+                        continue;
+                    }
+                    None => return None,
+                };
+                if proc_root.is_some() || !usable(value) || value == "-" {
+                    return None;
+                }
+                proc_root = Some(PathBuf::from(value));
+                continue;
+            }
+        };
+        if *flag {
+            return None;
+        }
+        *flag = true;
+    }
+    if files.is_empty() {
+        return None;
+    }
+    Some(ApplyArgs {
+        quiet,
+        ignore_missing,
+        proc_root: proc_root.unwrap_or_else(|| PathBuf::from("/proc/sys")),
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spellings the fast path takes, and neighbours it must leave to clap.
+    const TOKENS: &[&str] = &[
+        "-q",
+        "--quiet",
+        "-e",
+        "--ignore",
+        "--proc-root",
+        "--proc-root=/p",
+        "--proc-root=",
+        "/p",
+        "-",
+        "",
+        "f.conf",
+        "-qe",
+        "--",
+        "-h",
+        "--quiet=true",
+        "--proc-rootx",
+    ];
+
+    /// Every sequence of up to `len` tokens after `apply`.
+    fn sequences(len: usize) -> Vec<Vec<&'static str>> {
+        let mut all = vec![vec![]];
+        let mut last = vec![vec![]];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|seq: &Vec<&str>| {
+                    TOKENS.iter().map(move |t| {
+                        let mut next = seq.clone();
+                        next.push(*t);
+                        next
+                    })
+                })
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn fast_apply_parse_agrees_with_clap() {
+        let mut taken = 0;
+        for seq in sequences(4) {
+            let args: Vec<OsString> = ["pve-tcp-hardening", "apply"]
+                .iter()
+                .chain(&seq)
+                .map(OsString::from)
+                .collect();
+            let Some(fast) = parse_apply_fast(&args) else {
+                continue;
+            };
+            taken += 1;
+            match HelperCli::try_parse_from(&args).map(|cli| cli.command) {
+                Ok(HelperCommand::Apply(slow)) => assert_eq!(fast, slow, "{seq:?}"),
+                other => panic!("{seq:?}: fast path took {fast:?}, clap gave {other:?}"),
+            }
+        }
+        // The fast path is not a path nobody takes.
+        assert!(taken > 300, "fast path taken {taken} times");
+    }
+
+    #[test]
+    fn fast_apply_parse_cases() {
+        let parse = |line: &[&str]| {
+            let args: Vec<OsString> = line.iter().map(OsString::from).collect();
+            parse_apply_fast(&args)
+        };
+        let want = ApplyArgs {
+            quiet: true,
+            ignore_missing: false,
+            proc_root: PathBuf::from("/tmp/sys"),
+            files: vec!["a.conf".into(), "-".into()],
+        };
+        let line = ["x", "apply", "a.conf", "-q", "--proc-root", "/tmp/sys", "-"];
+        assert_eq!(parse(&line), Some(want));
+        for line in [
+            &["x", "apply"][..],
+            &["x", "apply", "--help"],
+            &["x", "apply", "-q", "-q", "f"],
+            &["x", "status", "f"],
+            &["x"],
+        ] {
+            assert_eq!(parse(line), None, "{line:?}");
+        }
+        let not_utf8 = std::os::unix::ffi::OsStringExt::from_vec(b"\xff.conf".to_vec());
+        let args = ["x".into(), "apply".into(), not_utf8];
+        assert_eq!(parse_apply_fast(&args), None);
+    }
 }

@@ -1,12 +1,16 @@
 #!/bin/bash
-# `make bench`: time the helper against procps and systemd-sysctl and write
-# BENCHMARKS.md at the repository root.
+# `make bench`: time the helper against procps, systemd-sysctl and the floor
+# (floor.c: open/write/close per key and nothing else, built here with the
+# system's cc) and write BENCHMARKS.md at the repository root.
 #
 #   tests/bench/run.sh            (root: every run is in `unshare -n`)
 #
 # Environment: BENCH_RUNS (default 300, split into BENCH_ROUNDS rounds,
 # default 5) and BENCH_WARMUP (default 20, per round) for the apply timings; BENCH_BUILD_RUNS (default 5) for `build --all`;
-# BENCH_E2E_RUNS (default 3) install/purge cycles in fresh chroots.
+# BENCH_E2E_RUNS (default 3) install/purge cycles in fresh chroots;
+# BENCH_STATUS_RUNS (default 10) `status` runs on a fake busy /proc of
+# BENCH_STATUS_PROCESSES (2000) processes and BENCH_STATUS_SOCKETS (20000)
+# IPv6 sockets.
 #
 # Safety: every apply, sysctl and systemd-sysctl run happens in a private
 # network namespace, and only with files of net.* keys (the only sysctls a
@@ -36,8 +40,10 @@ list_writable_net_keys() {
 }
 
 if [ "${1:-}" = _list-writable-net-keys ]; then
-	# Refuse to test-write the host's own network sysctls.
-	if [ "$(stat -L -c %i /proc/self/ns/net)" = "$(stat -L -c %i /proc/1/ns/net)" ]; then
+	# Refuse to test-write the network sysctls of the namespace run.sh was
+	# started in (its caller passes that namespace's inode).
+	own=$(stat -L -c %i /proc/self/ns/net)
+	if [ -z "${BENCH_OUTER_NETNS:-}" ] || [ -z "$own" ] || [ "$own" = "$BENCH_OUTER_NETNS" ]; then
 		echo "run.sh: not in a private network namespace; refusing" >&2
 		exit 97
 	fi
@@ -54,7 +60,7 @@ fi
 need=()
 for spec in hyperfine:hyperfine strace:strace /usr/bin/time:time \
 	/usr/lib/systemd/systemd-sysctl:systemd /usr/sbin/sysctl:procps \
-	unshare:util-linux python3:python3; do
+	unshare:util-linux python3:python3 cc:gcc dpkg-deb:dpkg; do
 	command -v "${spec%%:*}" >/dev/null || need+=("${spec#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -67,6 +73,9 @@ rounds=${BENCH_ROUNDS:-5}
 warmup=${BENCH_WARMUP:-20}
 build_runs=${BENCH_BUILD_RUNS:-5}
 e2e_runs=${BENCH_E2E_RUNS:-3}
+status_runs=${BENCH_STATUS_RUNS:-10}
+status_processes=${BENCH_STATUS_PROCESSES:-2000}
+status_sockets=${BENCH_STATUS_SOCKETS:-20000}
 
 cargo build --release --locked
 helper=$repo/target/release/pve-tcp-hardening
@@ -78,6 +87,8 @@ work=$(mktemp -d /tmp/pve-tcp-hardening-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 results=$work/results
 mkdir -p "$results"
+floor=$work/floor
+cc -O2 -o "$floor" "$here/floor.c"
 
 {
 	echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
@@ -90,10 +101,11 @@ mkdir -p "$results"
 	echo "procps=$(dpkg-query -W -f '${Version}' procps)"
 	echo "systemd=$(dpkg-query -W -f '${Version}' systemd)"
 	echo "hyperfine=$(hyperfine --version | cut -d ' ' -f 2)"
+	echo "cc=$(cc --version | head -n 1)"
 } >"$results/machine.txt"
 
 "$build_tool" render default >"$work/default.conf"
-unshare -n "$0" _list-writable-net-keys >"$work/all-net.conf"
+BENCH_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net) unshare -n "$0" _list-writable-net-keys >"$work/all-net.conf"
 keys_default=$(grep -c '^net\.' "$work/default.conf")
 keys_all=$(grep -c '^net\.' "$work/all-net.conf")
 echo "bench: $keys_default keys in the default profile, $keys_all writable keys in a fresh namespace" >&2
@@ -105,13 +117,14 @@ set_cmd() {
 	helper) cmd=("$helper" apply -q "$2") ;;
 	procps) cmd=("$procps" -q -p "$2") ;;
 	systemd) cmd=("$sd_sysctl" "$2") ;;
+	floor) cmd=("$floor" "$2") ;;
 	esac
 }
 
 # Each tool must apply each file cleanly in a fresh namespace, or the
 # timings compare different work.
 for file in default all-net; do
-	for tool in helper procps systemd; do
+	for tool in helper procps systemd floor; do
 		set_cmd "$tool" "$work/$file.conf"
 		if ! unshare -n "${cmd[@]}" >"$work/check.out" 2>&1 || [ -s "$work/check.out" ]; then
 			echo "bench: '${cmd[*]}' did not apply cleanly in a fresh namespace:" >&2
@@ -126,7 +139,7 @@ done
 # benchmark hits every tool alike; report.py pools the rounds.
 for file in default all-net; do
 	args=()
-	for tool in procps helper systemd; do
+	for tool in procps helper systemd floor; do
 		set_cmd "$tool" "$work/$file.conf"
 		args+=(-n "$tool" "${cmd[*]}")
 	done
@@ -137,11 +150,18 @@ for file in default all-net; do
 	done
 done
 
+echo "load_apply_after=$(cut -d ' ' -f 1-3 /proc/loadavg)" >>"$results/machine.txt"
+
 # 2. Syscalls (startup included) and peak memory.
 for file in default all-net; do
-	for tool in helper procps systemd; do
+	for tool in helper procps systemd floor; do
 		set_cmd "$tool" "$work/$file.conf"
-		unshare -n strace -c -f -o "$results/strace-$tool-$file.txt" "${cmd[@]}"
+		# Three counts, the lowest kept (report.py): while another namespace
+		# holds the RTNL lock, the kernel restarts some writes
+		# (ERESTARTNOINTR) and strace counts every attempt.
+		for i in 1 2 3; do
+			unshare -n strace -c -f -o "$results/strace-$tool-$file.$i.txt" "${cmd[@]}"
+		done
 		unshare -n /usr/bin/time -v -o "$results/time-$tool-$file.txt" "${cmd[@]}"
 	done
 done
@@ -155,6 +175,22 @@ hyperfine --style basic --warmup 1 --runs "$build_runs" \
 # The versioned files; `<package>.deb` are copies of them.
 # shellcheck disable=SC2012 # plain file names, no newlines
 ls -l "$work"/out/*_*.deb | awk '{ n = split($NF, p, "/"); print $5, p[n] }' >"$results/debs.txt"
+
+# 3b. `status` on a busy node: the default package unpacked as the root, a
+# fake /proc with many processes and IPv6 listening sockets. It only reads.
+mkdir "$work/status-root"
+dpkg-deb -x "$(ls "$work"/out/pve-tcp-hardening_*.deb)" "$work/status-root"
+python3 "$here/fake_proc.py" "$work/status-proc" "$status_processes" "$status_sockets"
+status_cmd="$helper status --root $work/status-root --proc $work/status-proc"
+# Every socket must be reported with its owner, or the timing is of less work.
+owned=$($status_cmd | grep -c '^problem: listening on IPv6: tcp6 .*(worker[0-9]*, pid [0-9]*)$' || true)
+if [ "$owned" != "$status_sockets" ]; then
+	echo "bench: status reported $owned of $status_sockets sockets with their owner" >&2
+	exit 1
+fi
+echo "$status_processes $status_sockets" >"$results/status-size"
+hyperfine -N --style basic --warmup 1 --runs "$status_runs" -i \
+	--export-json "$results/status.json" -n status "$status_cmd"
 
 # 4. install + purge in a fresh chroot copy (the e2e suite's sandbox).
 "$here/install-purge.sh" "$work" "$work/out" "$e2e_runs" >"$results/e2e.txt" ||

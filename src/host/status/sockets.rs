@@ -11,8 +11,10 @@
 //! (`INET_DIAG_SKV6ONLY`).
 
 use super::model::{Bound, Listener};
-use std::collections::HashMap;
+use rustix::fs::{Mode, OFlags, CWD};
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 /// Listening TCP and bound UDP sockets over IPv6, from `/proc/net/tcp6` and
@@ -30,7 +32,7 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
             }
         }
     }
-    let owners = socket_owners(proc);
+    let owners = socket_owners(proc, found.iter().map(|s| s.3).collect());
     // Netlink answers for the namespace we run in, which is what /proc shows
     // only when `proc` is our own /proc (a test tree's inodes mean nothing).
     let v6only = if proc == Path::new("/proc") {
@@ -41,13 +43,13 @@ pub fn ipv6_listeners(proc: &Path) -> Vec<Listener> {
     found
         .into_iter()
         .map(|(proto, address, port, inode)| {
-            let owner = owners.iter().find(|(i, _, _)| *i == inode);
+            let owner = owners.get(&inode);
             Listener {
                 proto,
                 address: address.to_string(),
                 port,
-                pid: owner.map(|(_, pid, _)| *pid),
-                process: owner.map(|(_, _, comm)| comm.clone()),
+                pid: owner.map(|(pid, _)| *pid),
+                process: owner.map(|(_, comm)| comm.clone()),
                 bound: if address.is_unspecified() {
                     Bound::Wildcard
                 } else {
@@ -157,7 +159,7 @@ fn parse_diag_messages(mut data: &[u8], found: &mut Vec<(u64, bool)>) -> Option<
 
 /// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`
 fn parse_socket_line(line: &str, wanted_state: &str) -> Option<(Ipv6Addr, u16, u64)> {
-    let cols: Vec<&str> = line.split_whitespace().collect();
+    let cols: Vec<&str> = line.split_ascii_whitespace().collect();
     if cols.len() < 10 || cols[3] != wanted_state {
         return None;
     }
@@ -180,9 +182,17 @@ fn parse_proc_ipv6(hex: &str) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(bytes))
 }
 
-/// (socket inode, pid, command name) for every readable `/proc/PID/fd`.
-fn socket_owners(proc: &Path) -> Vec<(u64, u32, String)> {
-    let mut owners = Vec::new();
+/// The owner of each socket inode in `wanted`: the first process, in
+/// `/proc` order, with a readable `/proc/PID/fd` holding it, and its command
+/// name. One pass over the fd links with a set lookup per socket; `comm` is
+/// read only for processes holding a wanted socket, and the walk stops once
+/// every socket has its owner. (A busy node has thousands of processes and
+/// sockets: BENCHMARKS.md times 2000 and 20,000.)
+fn socket_owners(proc: &Path, mut wanted: HashSet<u64>) -> HashMap<u64, (u32, String)> {
+    let mut owners = HashMap::new();
+    if wanted.is_empty() {
+        return owners;
+    }
     let Ok(entries) = std::fs::read_dir(proc) else {
         return owners;
     };
@@ -194,27 +204,47 @@ fn socket_owners(proc: &Path) -> Vec<(u64, u32, String)> {
         else {
             continue;
         };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+        let fd_dir = entry.path().join("fd");
+        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
             continue;
         };
+        // Links are read relative to the directory: the kernel then looks up
+        // one name instead of walking `/proc/PID/fd/N` again.
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::openat(CWD, &fd_dir, flags, Mode::empty()).ok();
+        let held: Vec<u64> = fds
+            .flatten()
+            .filter_map(|fd| match &dir {
+                Some(dir) => rustix::fs::readlinkat(dir, fd.file_name().as_os_str(), Vec::new())
+                    .ok()
+                    .map(|target| target.into_bytes()),
+                None => std::fs::read_link(fd.path())
+                    .ok()
+                    .map(|target| target.into_os_string().into_vec()),
+            })
+            .filter_map(|target| socket_inode(&target))
+            .filter(|inode| wanted.remove(inode))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
         let comm = std::fs::read_to_string(entry.path().join("comm"))
             .map(|c| c.trim_end().to_string())
             .unwrap_or_default();
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let target = target.to_string_lossy();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse().ok())
-            {
-                owners.push((inode, pid, comm.clone()));
-            }
+        for inode in held {
+            owners.insert(inode, (pid, comm.clone()));
+        }
+        if wanted.is_empty() {
+            break;
         }
     }
     owners
+}
+
+/// The inode of an fd link `socket:[N]`.
+fn socket_inode(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -285,5 +315,27 @@ mod tests {
                 "{address}"
             );
         }
+    }
+
+    #[test]
+    fn first_process_holding_a_socket_owns_it() {
+        let proc = tempfile::tempdir().unwrap();
+        let process = |pid: &str, comm: &str, links: &[&str]| {
+            let fd = proc.path().join(pid).join("fd");
+            std::fs::create_dir_all(&fd).unwrap();
+            std::fs::write(proc.path().join(pid).join("comm"), format!("{comm}\n")).unwrap();
+            for (n, link) in links.iter().enumerate() {
+                std::os::unix::fs::symlink(link, fd.join(n.to_string())).unwrap();
+            }
+        };
+        process("10", "sshd", &["/dev/null", "socket:[7]", "socket:[8]"]);
+        process("11", "idle", &["/dev/null", "socket:[99]"]);
+        std::fs::create_dir_all(proc.path().join("net")).unwrap();
+        let owners = socket_owners(proc.path(), [7, 8, 9].into());
+        let sshd = (10, "sshd".to_string());
+        assert_eq!(owners, HashMap::from([(7, sshd.clone()), (8, sshd)]));
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"socket:[12x]"), None);
     }
 }

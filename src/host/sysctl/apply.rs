@@ -37,14 +37,15 @@ pub(crate) mod glob;
 
 use crate::host::cli::ApplyArgs;
 use crate::host::sysctl::parse::{
-    count_lines, key_to_relative_path, parse_sysctl_bytes, swap_separators, LineKind,
+    count_lines, key_to_relative_path, parse_sysctl_bytes, swap_separators, swap_separators_owned,
+    LineKind,
 };
 use anyhow::Result;
 use rustix::fs::{Mode, OFlags, CWD};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -144,15 +145,31 @@ pub fn apply_files_with_stdin(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> ApplyReport {
+    apply(files, opts, stdin, out, err, true)
+}
+
+/// The one implementation; `outcomes: false` leaves the report's outcomes
+/// empty (the command line needs only the exit status).
+fn apply(
+    files: &[String],
+    opts: &ApplyOptions,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    outcomes: bool,
+) -> ApplyReport {
     let mut run = Run {
         opts,
         root: opts.proc_root.as_os_str().as_bytes(),
         out,
         err,
         report: ApplyReport::default(),
+        outcomes,
         out_error: None,
         value_buf: Vec::new(),
-        key_dirs: HashMap::new(),
+        names: Vec::new(),
+        key_dirs: BTreeMap::new(),
+        last_dir: None,
     };
     let mut entries = Vec::new();
     for arg in files {
@@ -193,13 +210,15 @@ pub fn run_cli(args: &ApplyArgs) -> Result<ExitCode> {
     // One buffered stdout, flushed once, as procps' stdio does on a pipe.
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut err = io::stderr().lock();
-    let report = apply_files(&args.files, &opts, &mut out, &mut err);
+    let mut stdin = io::stdin().lock();
+    let report = apply(&args.files, &opts, &mut stdin, &mut out, &mut err, false);
     Ok(ExitCode::from(report.exit_status))
 }
 
 /// One parsed line that names a key: a setting or (no value) an exclusion.
 struct Entry {
-    file: String,
+    /// Index of the file's name in `Run::names`.
+    file: usize,
     lineno: usize,
     /// Path below the proc root as procps builds it.
     rel: String,
@@ -213,11 +232,18 @@ struct Run<'a> {
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
     report: ApplyReport,
+    /// Whether `report.outcomes` is filled in.
+    outcomes: bool,
     out_error: Option<io::Error>,
     value_buf: Vec<u8>,
+    /// The names of the files read, as procps prints them.
+    names: Vec<String>,
     /// Directories below the root that keys were opened in, by their path
     /// (`None`: it could not be opened, keys in it use the full path).
-    key_dirs: HashMap<String, Option<OwnedFd>>,
+    key_dirs: BTreeMap<String, Option<OwnedFd>>,
+    /// The directory of the previous key: files list keys directory by
+    /// directory, so most keys find theirs without a map lookup.
+    last_dir: Option<(String, Option<OwnedFd>)>,
 }
 
 impl Run<'_> {
@@ -227,13 +253,17 @@ impl Run<'_> {
         let mut lines_before = 0;
         for path in glob::expand_file_argument(arg) {
             let name = path.to_string_lossy().into_owned();
+            let file = self.names.len();
+            self.names.push(name);
+            let name = &self.names[file];
             let data = if name == "-" {
                 read_like_getline(stdin)
             } else {
                 match File::open(&path) {
                     Ok(mut file) => read_like_getline(&mut file),
                     Err(e) => {
-                        self.warn(&format!("cannot open \"{name}\": {}", strerror(&e)));
+                        let message = format!("cannot open \"{name}\": {}", strerror(&e));
+                        self.warn(&message);
                         self.fail();
                         return;
                     }
@@ -249,13 +279,15 @@ impl Run<'_> {
                     } => (key, Some(value), ignore_failure),
                     LineKind::Exclude { pattern } => (pattern, None, false),
                     LineKind::Invalid => {
-                        self.warn(&format!("{name}({lineno}): invalid syntax, continuing..."));
+                        let name = &self.names[file];
+                        let message = format!("{name}({lineno}): invalid syntax, continuing...");
+                        self.warn(&message);
                         continue;
                     }
                 };
-                let rel = self.key_path(&key);
+                let rel = self.key_path(key);
                 entries.push(Entry {
-                    file: name.clone(),
+                    file,
                     lineno,
                     rel,
                     value,
@@ -268,9 +300,11 @@ impl Run<'_> {
 
     /// procps `setting_new`: one more leading `-` is dropped from the path,
     /// then a dotted key becomes a path (warning on repeated separators).
-    fn key_path(&mut self, key: &str) -> String {
-        let key = key.strip_prefix('-').unwrap_or(key);
-        let swap = swap_separators(key, '/');
+    fn key_path(&mut self, mut key: String) -> String {
+        if key.starts_with('-') {
+            key.remove(0);
+        }
+        let swap = swap_separators_owned(key, '/');
         if let Some(rest) = swap.repeated_at {
             self.warn(&format!("separators should not be repeated: {rest}"));
         }
@@ -280,10 +314,13 @@ impl Run<'_> {
     /// procps `write_setting_list`: globs are expanded now; a match that any
     /// line of any file names exactly (setting or exclusion) is skipped.
     fn write_entries(&mut self, entries: &[Entry]) {
-        let named: HashSet<&str> = entries.iter().map(|e| e.rel.as_str()).collect();
+        // Made at the first glob line: files without one never need it.
+        let mut named: Option<HashSet<&str>> = None;
         for entry in entries {
             let Some(value) = &entry.value else { continue };
             if glob::has_glob_chars(&entry.rel) {
+                let named =
+                    named.get_or_insert_with(|| entries.iter().map(|e| e.rel.as_str()).collect());
                 for rel in glob::expand_below_root(self.root, &entry.rel) {
                     if !named.contains(rel.as_str()) {
                         self.write_key(entry, &rel, value);
@@ -301,10 +338,11 @@ impl Run<'_> {
             entry,
             rel,
             value,
-            real: glob::join_below(self.root, rel.as_bytes()),
+            root: self.root,
         };
-        if needs_stat_first(rel) {
-            if let Err(e) = fs::metadata(&target.real) {
+        let plain = split_plain_key(rel);
+        if plain.is_none() && needs_stat_first(rel) {
+            if let Err(e) = fs::metadata(target.real()) {
                 return self.missing(&target, &e);
             }
             if !stays_below_root(rel) {
@@ -316,9 +354,13 @@ impl Run<'_> {
                 return self.record(&target, relative_key(rel), KeyResult::Invalid(why));
             }
         }
-        match self.open_key(rel, &target.real) {
+        match self.open_key(&target, plain) {
             Ok(file) => {
-                let key = self.dotted_key(rel);
+                // The printed key is for stdout, the report and messages; with
+                // `-q` and no report only procps' second warning about
+                // repeated separators can need it.
+                let needed = !self.opts.quiet || self.outcomes || has_repeated_separator(rel);
+                let key = needed.then(|| self.dotted_key(rel));
                 self.write_value(&target, key, file);
             }
             Err(e) => self.open_failed(&target, &e),
@@ -330,31 +372,50 @@ impl Run<'_> {
     /// descriptor; anything else (`.`/`..`/empty components) by its full
     /// path, as is every key of a directory that cannot be opened, so the
     /// errors stay those of a full-path open.
-    fn open_key(&mut self, rel: &str, real: &Path) -> io::Result<File> {
-        if let Some((dir, name)) = split_plain_key(rel) {
-            if !self.key_dirs.contains_key(dir) {
-                let path = glob::join_below(self.root, dir.as_bytes());
-                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                let fd = rustix::fs::openat(CWD, &path, flags, Mode::empty()).ok();
-                self.key_dirs.insert(dir.to_string(), fd);
-            }
-            if let Some(Some(dir_fd)) = self.key_dirs.get(dir) {
+    fn open_key(&mut self, target: &Target, plain: Option<(&str, &str)>) -> io::Result<File> {
+        if let Some((dir, name)) = plain {
+            if let Some(dir_fd) = self.key_dir(dir) {
                 let flags = OFlags::WRONLY | OFlags::TRUNC | OFlags::CLOEXEC;
-                return rustix::fs::openat(dir_fd.as_fd(), name, flags, Mode::empty())
+                return rustix::fs::openat(dir_fd, name, flags, Mode::empty())
                     .map(File::from)
                     .map_err(io::Error::from);
             }
         }
-        OpenOptions::new().write(true).truncate(true).open(real)
+        OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(target.real())
+    }
+
+    /// The descriptor of the key directory `dir`, opened (`O_PATH`) at its
+    /// first key; `None` if it could not be opened.
+    fn key_dir(&mut self, dir: &str) -> Option<BorrowedFd<'_>> {
+        if self.last_dir.as_ref().is_none_or(|(last, _)| last != dir) {
+            if let Some((last, fd)) = self.last_dir.take() {
+                self.key_dirs.insert(last, fd);
+            }
+            self.last_dir = Some(self.key_dirs.remove_entry(dir).unwrap_or_else(|| {
+                let path = glob::join_below(self.root, dir.as_bytes());
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                let fd = rustix::fs::openat(CWD, &path, flags, Mode::empty()).ok();
+                (dir.to_string(), fd)
+            }));
+        }
+        self.last_dir.as_ref()?.1.as_ref().map(|fd| fd.as_fd())
     }
 
     /// One `write` of `value\n`: a short count is success, as in procps'
     /// stdio cookie (retrying the rest would write at a non-zero offset).
-    fn write_value(&mut self, target: &Target, key: String, file: File) {
+    fn write_value(&mut self, target: &Target, key: Option<String>, file: File) {
         self.value_buf.clear();
         self.value_buf.extend_from_slice(target.value.as_bytes());
         self.value_buf.push(b'\n');
-        match (&file).write(&self.value_buf) {
+        let written = (&file).write(&self.value_buf);
+        let Some(key) = key.or_else(|| written.is_err().then(|| self.dotted_key(target.rel)))
+        else {
+            return;
+        };
+        match written {
             Ok(_written) => {
                 self.print_setting(&key, target.value);
                 self.record(target, key, KeyResult::Applied);
@@ -370,7 +431,7 @@ impl Run<'_> {
 
     /// The open failed: `stat` tells which procps branch we are in.
     fn open_failed(&mut self, target: &Target, open_error: &io::Error) {
-        let meta = match fs::metadata(&target.real) {
+        let meta = match fs::metadata(target.real()) {
             Ok(meta) => meta,
             Err(e) => return self.missing(target, &e),
         };
@@ -440,14 +501,18 @@ impl Run<'_> {
         if self.opts.quiet || self.out_error.is_some() {
             return;
         }
-        if let Err(e) = writeln!(self.out, "{key} = {value}") {
+        let line = [key.as_bytes(), b" = ", value.as_bytes(), b"\n"];
+        if let Err(e) = line.iter().try_for_each(|part| self.out.write_all(part)) {
             self.out_error = Some(e);
         }
     }
 
     fn record(&mut self, target: &Target, key: String, result: KeyResult) {
+        if !self.outcomes {
+            return;
+        }
         self.report.outcomes.push(KeyOutcome {
-            file: target.entry.file.clone(),
+            file: self.names[target.entry.file].clone(),
             lineno: target.entry.lineno,
             key,
             value: target.value.to_string(),
@@ -487,7 +552,14 @@ struct Target<'a> {
     entry: &'a Entry,
     rel: &'a str,
     value: &'a str,
-    real: PathBuf,
+    root: &'a [u8],
+}
+
+impl Target<'_> {
+    /// The key's full path, for the slow paths (`stat`, full-path `open`).
+    fn real(&self) -> PathBuf {
+        glob::join_below(self.root, self.rel.as_bytes())
+    }
 }
 
 /// Keys with `..`, or naming the root itself, need procps' order: `stat`
@@ -501,9 +573,12 @@ fn needs_stat_first(rel: &str) -> bool {
 /// (`net/ipv4/tcp_sack`); `None` for a path with a leading, trailing or
 /// repeated `/`, a `.` or `..` component, or no directory at all.
 fn split_plain_key(rel: &str) -> Option<(&str, &str)> {
-    let (dir, name) = rel.rsplit_once('/')?;
-    let plain = |c: &str| !c.is_empty() && c != "." && c != "..";
-    (plain(name) && dir.split('/').all(plain)).then_some((dir, name))
+    let slash = rel.bytes().rposition(|b| b == b'/')?;
+    let plain = rel
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .all(|c| !matches!(c, b"" | b"." | b".."));
+    plain.then(|| (&rel[..slash], &rel[slash + 1..]))
 }
 
 /// Lexical `realpath` check: `/proc/sys/REL` must resolve strictly below
@@ -520,6 +595,14 @@ pub(crate) fn stays_below_root(rel: &str) -> bool {
         }
     }
     resolved.len() > 2 && resolved[..2] == ["proc", "sys"]
+}
+
+/// Two separators in a row anywhere in `rel` (converting it back may then
+/// warn; without them it cannot).
+fn has_repeated_separator(rel: &str) -> bool {
+    rel.as_bytes()
+        .windows(2)
+        .any(|pair| matches!(pair, [b'.' | b'/', b'.' | b'/']))
 }
 
 /// Display key for outcomes where procps never converts the path back.
@@ -764,6 +847,33 @@ mod tests {
                 assert_eq!(fixture.value(rel), *want, "{rel} after {}", case.name);
             }
         }
+    }
+
+    #[test]
+    fn quiet_run_without_report_still_warns_twice() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "t.conf",
+            "net/ipv4//tcp_sack = 0\nnet..ipv4.tcp_fin_timeout = 5\nnet.ipv4.full = 1\n",
+        );
+        let opts = ApplyOptions {
+            quiet: true,
+            proc_root: fixture.proc.sys(),
+            ..ApplyOptions::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let report = apply(&[file], &opts, &mut &b""[..], &mut out, &mut err, false);
+        assert_eq!(String::from_utf8(out).unwrap(), "");
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "sysctl: separators should not be repeated: ..ipv4.tcp_fin_timeout\n\
+             sysctl: separators should not be repeated: //tcp_sack\n\
+             sysctl: separators should not be repeated: //ipv4/tcp_fin_timeout\n\
+             sysctl: setting key \"net.ipv4.full\": No space left on device\n"
+        );
+        assert_eq!((report.exit_status, report.outcomes.len()), (1, 0));
+        assert_eq!(fixture.value("net/ipv4/tcp_sack"), "0");
+        assert_eq!(fixture.value("net/ipv4/tcp_fin_timeout"), "5");
     }
 
     #[test]

@@ -73,9 +73,14 @@ fn parse_line(raw: &[u8]) -> Option<LineKind> {
     if raw.len() < 2 {
         return None;
     }
-    let line = raw.split(|&b| b == 0).next().unwrap_or_default();
-    let line = strip_leading_space(line);
-    if line.len() < 2 || line[0] == b'#' || line[0] == b';' {
+    // Blanks first: a NUL is no blank, so the C string has the same start,
+    // and a comment is known before the rest of the line is looked at.
+    let line = strip_leading_space(raw);
+    if matches!(line.first(), Some(b'#' | b';')) {
+        return None;
+    }
+    let line = line.split(|&b| b == 0).next().unwrap_or_default();
+    if line.len() < 2 {
         return None;
     }
     match line.iter().position(|&b| b == b'=') {
@@ -113,7 +118,10 @@ fn strip_trailing_space(s: &[u8]) -> &[u8] {
 }
 
 fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// Parse raw file contents as systemd-sysctl 252 reads them (`read_line`
@@ -238,30 +246,48 @@ pub struct SeparatorSwap {
 /// Swap `.` and `/` everywhere unless the first separator already is
 /// `wanted` (then the text is kept as is and nothing is reported).
 pub fn swap_separators(text: &str, wanted: char) -> SeparatorSwap {
-    let unchanged = SeparatorSwap {
-        text: text.to_string(),
+    swap_separators_owned(text.to_string(), wanted)
+}
+
+/// [`swap_separators`] on a text the caller gives away: the separators are
+/// swapped in place, so no other string is made (`apply` runs this once per
+/// key and line).
+pub fn swap_separators_owned(text: String, wanted: char) -> SeparatorSwap {
+    let unchanged = |text| SeparatorSwap {
+        text,
         repeated_at: None,
     };
-    let Some(first) = text.find(['.', '/']) else {
-        return unchanged;
+    let Some(first) = text.bytes().position(is_separator) else {
+        return unchanged(text);
     };
     if text[first..].starts_with(wanted) {
-        return unchanged;
+        return unchanged(text);
     }
-    let bytes = text.as_bytes();
-    let repeated_at = (first..bytes.len().saturating_sub(1))
-        .find(|&i| is_separator(bytes[i]) && is_separator(bytes[i + 1]))
-        .map(|i| text[i..].to_string());
-    let swapped = text
-        .chars()
-        .map(|c| match c {
-            '.' => '/',
-            '/' => '.',
-            c => c,
-        })
-        .collect();
+    // `.` and `/` differ in their lowest bit only.
+    let swap = |b: u8| {
+        if is_separator(b) {
+            b ^ (b'.' ^ b'/')
+        } else {
+            b
+        }
+    };
+    let mut bytes = text.into_bytes();
+    let mut repeated = None;
+    let mut previous = false;
+    for (i, b) in bytes.iter_mut().enumerate().skip(first) {
+        let separator = is_separator(*b);
+        if separator && previous && repeated.is_none() {
+            repeated = Some(i - 1);
+        }
+        previous = separator;
+        *b = swap(*b);
+    }
+    let utf8 = "swapping two ASCII bytes keeps UTF-8";
+    // The original text from the first repetition on: swapped back.
+    let repeated_at = repeated
+        .map(|i| String::from_utf8(bytes[i..].iter().map(|&b| swap(b)).collect()).expect(utf8));
     SeparatorSwap {
-        text: swapped,
+        text: String::from_utf8(bytes).expect(utf8),
         repeated_at,
     }
 }

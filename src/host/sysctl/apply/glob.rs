@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 /// procps' `string_is_glob`: any of `*?[` sends a key through `glob(3)`.
 pub(crate) fn has_glob_chars(text: &str) -> bool {
-    text.contains(['*', '?', '['])
+    text.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
 /// Expand the key path `rel` (text after `/proc/sys/`) below `root`, as
