@@ -23,7 +23,14 @@ use std::process::Command;
 pub const VIRTUAL_PACKAGE: &str = "pve-tcp-hardening-profile";
 
 /// Maintainer files rendered from `debian/` into every package.
-const MAINTAINER_FILES: [&str; 5] = ["config", "postinst", "prerm", "postrm", "templates"];
+const MAINTAINER_FILES: [&str; 6] = [
+    "config",
+    "preinst",
+    "postinst",
+    "prerm",
+    "postrm",
+    "templates",
+];
 
 /// What every package of one build shares.
 #[derive(Debug, Clone)]

@@ -7,9 +7,11 @@
 //! It reads the profile only through [`crate::contract`], never the build
 //! side's profile loader, catalog or templates.
 
+pub mod adopt;
 pub mod chrony;
 pub mod cli;
 pub mod maint;
+pub mod outcome;
 pub mod state;
 pub mod status;
 pub mod sysctl;

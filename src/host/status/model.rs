@@ -14,8 +14,12 @@ pub enum KeyState {
     Ok,
     /// Boot gives the wanted value, but the live value differs.
     Drift,
-    /// At boot another value wins (a later file, or an edit of ours).
+    /// At boot another file wins with another value (or nothing sets it).
     Shadowed,
+    /// The admin changed (or removed) the key in the package's own
+    /// conffile: their choice, not a problem. `desired` keeps the
+    /// package's value, `boot` is theirs.
+    Local,
     /// The running kernel has no such key.
     Missing,
 }
