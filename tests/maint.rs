@@ -594,3 +594,24 @@ fn the_note_is_handed_over_only_on_a_terminal_on_first_install_and_switch() {
     let switched = on_terminal(&host, "dialog", &["configure"]);
     assert!(switched.contains("IPv6 is on again"), "{switched:?}");
 }
+
+/// No chrony on the host: install, switch to the IPv6 profile and remove
+/// say nothing of chrony (issue 15: every message true of this host).
+#[test]
+fn without_chrony_no_word_of_chrony_after_the_install() {
+    let host = FakeHost::new();
+    std::fs::remove_file(host.path("etc/default/chrony")).unwrap();
+    host.install(&profile("default"));
+    let switched = host.install(&profile("ipv6"));
+    assert!(
+        !stderr(&switched).contains("chrony"),
+        "{}",
+        stderr(&switched)
+    );
+    let words = host.read("run/reboot-required");
+    assert!(!words.contains("chrony"), "{words}");
+    host.install(&profile("default"));
+    let removed = host.maint("prerm", &["remove"]).run();
+    assert!(!stderr(&removed).contains("chrony"), "{}", stderr(&removed));
+    assert_eq!(host.diversions(), "");
+}

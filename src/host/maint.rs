@@ -401,7 +401,15 @@ fn release_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     let Some(holder) = holder.filter(|p| p.starts_with(BASE_PACKAGE)) else {
         return Ok(false);
     };
+    // A diversion made ahead of chrony (never installed, or purged since):
+    // dropped without a word of chrony, and nothing to restart.
+    let chrony_present = ["/etc/default/chrony", CHRONY_ORIG]
+        .iter()
+        .any(|p| fs_err::symlink_metadata(host.path(p)).is_ok());
     let outcome = ChronyDiversion::new(&host.root, &holder, BASE_PACKAGE).undivert()?;
+    if !chrony_present {
+        return Ok(false);
+    }
     if let Some(note) = outcome.note() {
         tell_admin(&note);
     }

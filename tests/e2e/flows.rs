@@ -5,7 +5,6 @@
 
 use crate::harness::{chroot::Ran, Deb, Scenario, Snapshot, CHRONY_DEFAULT, STATE_DIR};
 
-
 /// Scenarios 1 and 2: install with chrony present, then purge.
 pub fn install_then_purge(name: &str, debs: impl FnOnce() -> Deb) {
     let Some(mut s) = Scenario::start(name) else {
@@ -409,7 +408,9 @@ impl HandMade {
     fn has_chrony_backup(self) -> bool {
         matches!(
             self,
-            HandMade::WholeGuide | HandMade::ChronyBackupIdentical | HandMade::ChronyBackupDifferent
+            HandMade::WholeGuide
+                | HandMade::ChronyBackupIdentical
+                | HandMade::ChronyBackupDifferent
         )
     }
 }
@@ -423,8 +424,9 @@ pub fn edited_guide() -> String {
 }
 
 /// Issue 15: a host where (part of) the guide was done by hand. In one
-/// chroot, each round starting from the hand-made state: install then
-/// purge; install, remove, purge; install, switch to `strict`, purge both.
+/// chroot, each round starting from the hand-made state: install,
+/// reinstall (nothing changes), purge; install, remove, purge; install,
+/// switch to `strict`, purge both.
 /// Every install is non-interactive with no dpkg force option, ends as on
 /// a pristine host, and says where the admin's files went; every purge
 /// gives back the state before, byte for byte (the /etc tree with modes and
@@ -458,8 +460,15 @@ pub fn hand_hardened(name: &str, made: HandMade, debs: impl FnOnce() -> (Deb, De
             "{said}"
         );
     }
+    let installed = s.snapshot();
+    let again = install_saying(&mut s, &deb);
+    assert!(
+        !again.contains("your own"),
+        "a reinstall adopts nothing: {again}"
+    );
+    installed.assert_same(&s.snapshot(), "after a reinstall");
     s.apt_purge(&[&deb.package])
-        .expect_pristine("install then purge");
+        .expect_pristine("install, reinstall, purge");
 
     install_saying(&mut s, &deb);
     s.expect_active(&deb, &both);
@@ -476,11 +485,13 @@ pub fn hand_hardened(name: &str, made: HandMade, debs: impl FnOnce() -> (Deb, De
 }
 
 /// `apt-get install` as an admin runs it unattended: non-interactive (the
-/// sandbox's environment), no dpkg force option. Returns what it said.
+/// sandbox's environment), no dpkg force option (`--reinstall` is apt's:
+/// it installs as usual when the package is not installed). Returns what
+/// it said.
 fn install_saying(s: &mut Scenario, deb: &Deb) -> String {
     let inside = s.chroot.copy_in(&deb.path);
     let ran = s.run(&format!(
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Use-Pty=0 {inside}"
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall -o Dpkg::Use-Pty=0 {inside}"
     ));
     assert!(
         !ran.stdout.contains("Configuration file") && !ran.stderr.contains("conffile prompt"),
@@ -493,7 +504,8 @@ fn install_saying(s: &mut Scenario, deb: &Deb) -> String {
 
 /// Runs apt on a pseudo-terminal (`script`) with debconf's Dialog frontend
 /// and whiptail; whenever the note is on screen it records the live values
-/// and dpkg's view, then presses Enter. Prints NOTE-SHOWN once per note.
+/// and dpkg's view, then presses Enter (again until apt ends). Prints
+/// NOTE-SHOWN when the note first appears.
 /// `$1`: the apt-get arguments. Bounded: a dialog left waiting fails.
 const ON_A_TERMINAL: &str = r#"set -eu
 rm -f /tmp/keys /tmp/typescript /tmp/live-during-note
@@ -502,17 +514,19 @@ exec 9<>/tmp/keys
 DEBIAN_FRONTEND=dialog TERM=xterm COLUMNS=100 LINES=40 \
 	timeout 300 script -qfec "apt-get $1" /tmp/typescript </tmp/keys >/dev/null 2>&1 &
 pid=$!
-seen=0
+seen=no
 while kill -0 "$pid" 2>/dev/null; do
-	shown=$(grep -c 'atlnup' /tmp/typescript 2>/dev/null || true)
-	if [ "${shown:-0}" -gt "$seen" ]; then
-		seen=$shown
+	# debconf's Dialog backtitle: a dialog is up (the words alone also come
+	# on stderr, which the terminal shows too).
+	if [ $seen = no ] && grep -q 'Package configuration' /tmp/typescript 2>/dev/null; then
+		seen=yes
 		echo NOTE-SHOWN
 		(cd /proc/sys/net && { grep -r -s '' . || true; }) >/tmp/live-during-note
 		dpkg-query -W -f '${db:Status-Abbrev}\n' "$2" >>/tmp/live-during-note
-		printf '\r' >&9
 	fi
-	sleep 0.2
+	# Enter for whatever dialog is up (whiptail redraws; count nothing).
+	[ $seen = no ] || printf '\r' >&9
+	sleep 0.5
 done
 wait "$pid"
 "#;
@@ -540,11 +554,11 @@ pub fn reboot_note_on_a_terminal(name: &str, debs: impl FnOnce() -> Deb) {
     assert_eq!(
         first.stdout.matches("NOTE-SHOWN").count(),
         1,
-        "the note once on the first install:\n{}",
+        "the note on the first install:\n{}",
         first.stdout
     );
-    let during = String::from_utf8(s.chroot.read("/tmp/live-during-note").expect("recorded"))
-        .expect("text");
+    let during =
+        String::from_utf8(s.chroot.read("/tmp/live-during-note").expect("recorded")).expect("text");
     for (key, want) in &deb.profile.settings {
         let path = format!("./{}:", key.trim_start_matches("net.").replace('.', "/"));
         let live = during
@@ -570,16 +584,20 @@ pub fn reboot_note_on_a_terminal(name: &str, debs: impl FnOnce() -> Deb) {
         "no note on a reinstall:\n{}",
         again.stdout
     );
-    s.run(&format!("dpkg-reconfigure -fdialog {} </dev/null", deb.package));
+    s.run(&format!(
+        "dpkg-reconfigure -fdialog {} </dev/null",
+        deb.package
+    ));
     s.apt_purge(&[&deb.package])
         .expect_pristine("after the interactive install");
 
-    // A terminal but DEBIAN_FRONTEND=noninteractive: nothing waits; stdin
-    // is a pipe nobody writes to, so a read would hang until the timeout.
+    // A terminal but DEBIAN_FRONTEND=noninteractive: no dialog and nothing
+    // waits (stdin is a pipe nobody writes to: a read would hang until the
+    // timeout); the words are on the terminal all the same.
     s.run(&format!(
         "mkfifo /tmp/never; exec 9<>/tmp/never; DEBIAN_FRONTEND=noninteractive TERM=xterm \
          timeout 300 script -qfec 'apt-get install -y {inside}' /tmp/typescript </tmp/never >/dev/null; \
-         ! grep -q atlnup /tmp/typescript"
+         ! grep -q 'Package configuration' /tmp/typescript && grep -q atlnup /tmp/typescript"
     ));
     s.expect_active(&deb, &[]);
     s.apt_purge(&[&deb.package]);
@@ -594,8 +612,8 @@ pub fn reboot_note_on_a_terminal(name: &str, debs: impl FnOnce() -> Deb) {
         ran.stderr
     );
     s.expect_active(&deb, &[]);
-    let words = String::from_utf8(s.chroot.read("/run/reboot-required").expect("flag"))
-        .expect("text");
+    let words =
+        String::from_utf8(s.chroot.read("/run/reboot-required").expect("flag")).expect("text");
     assert!(
         words.contains("pve-tcp-hardening: Reboot this node when convenient"),
         "{words}"

@@ -123,9 +123,7 @@ impl Scenario {
         problems.extend(self.live_value_problems(deb, others));
         problems.extend(self.chrony_problems(Some(deb)));
         match self.chroot.read("/run/reboot-required") {
-            None if self.reboot_expected => {
-                problems.push("/run/reboot-required missing".into())
-            }
+            None if self.reboot_expected => problems.push("/run/reboot-required missing".into()),
             None => {}
             Some(_) => {
                 let pkgs = self
