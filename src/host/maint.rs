@@ -123,10 +123,10 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
 
     // Mark the reboot before changing anything: a postinst interrupted after
     // the apply must not leave values changed and no reboot asked for.
-    let reboot_due = file_text
+    let reboot_keys_change_now = file_text
         .as_deref()
-        .is_some_and(|text| reboot_keys_change(host, profile, text))
-        || sibling_reboot_pending(host)?;
+        .is_some_and(|text| reboot_keys_change(host, profile, text));
+    let reboot_due = reboot_keys_change_now || sibling_reboot_pending(host)?;
     if reboot_due {
         mark_reboot_required(host, profile)?;
     }
@@ -154,6 +154,7 @@ pub fn configure(host: &Host, profile: &Profile) -> Result<()> {
         ),
         chrony,
         reboot_due,
+        reboot_from_before: reboot_due && !reboot_keys_change_now,
     };
     if let Some(paragraphs) = outcome.reboot_paragraphs() {
         for p in &paragraphs {

@@ -83,6 +83,9 @@ pub struct Outcome {
     /// A key that needs a reboot changed, or a replaced variant's reboot is
     /// still pending.
     pub reboot_due: bool,
+    /// Nothing needing a reboot changed now: the reboot is one asked for
+    /// earlier (by this package or the variant it replaced).
+    pub reboot_from_before: bool,
 }
 
 impl Outcome {
@@ -109,6 +112,11 @@ impl Outcome {
             (Some(a), Ipv6Change::TurnedOn) => out.push(format!(
                 "The \"{profile}\" profile is applied ({}) and IPv6 is on again; services \
                  started while it was off listen on IPv4 only until they restart.",
+                counts(a)
+            )),
+            (Some(a), _) if self.reboot_from_before => out.push(format!(
+                "The \"{profile}\" profile is applied ({}); the reboot asked for earlier \
+                 is still pending.",
                 counts(a)
             )),
             (Some(a), _) => out.push(format!(
@@ -199,6 +207,7 @@ mod tests {
             ipv6: Ipv6Change::TurnedOff,
             chrony: ChronyChange::MadeIpv4Only(RestartOutcome::Restarted),
             reboot_due: true,
+            reboot_from_before: false,
         }
     }
 
@@ -283,6 +292,23 @@ mod tests {
         };
         assert_eq!(nothing_due.debconf_note(), None);
         assert_eq!(nothing_due.reboot_paragraphs(), None);
+    }
+
+    #[test]
+    fn a_reboot_still_pending_from_before_is_called_so() {
+        let o = Outcome {
+            occasion: Occasion::Again,
+            ipv6: Ipv6Change::StaysOff,
+            chrony: ChronyChange::Unchanged,
+            reboot_from_before: true,
+            ..outcome()
+        };
+        let text = o.reboot_paragraphs().unwrap().join("\n");
+        assert!(
+            text.contains("the reboot asked for earlier is still pending"),
+            "{text}"
+        );
+        assert!(!text.contains("IPv6 is off now"), "{text}");
     }
 
     #[test]

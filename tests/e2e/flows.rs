@@ -425,8 +425,9 @@ pub fn edited_guide() -> String {
 
 /// Issue 15: a host where (part of) the guide was done by hand. In one
 /// chroot, each round starting from the hand-made state: install,
-/// reinstall (nothing changes), purge; install, remove, purge; install,
-/// switch to `strict`, purge both.
+/// reinstall (nothing changes), purge; install, remove, install again from
+/// config-files state, remove, purge; install, switch to `strict`, purge
+/// both.
 /// Every install is non-interactive with no dpkg force option, ends as on
 /// a pristine host, and says where the admin's files went; every purge
 /// gives back the state before, byte for byte (the /etc tree with modes and
@@ -473,8 +474,14 @@ pub fn hand_hardened(name: &str, made: HandMade, debs: impl FnOnce() -> (Deb, De
     install_saying(&mut s, &deb);
     s.expect_active(&deb, &both);
     s.run(&format!("apt-get remove -y {}", deb.package));
+    // From config-files state: the conffile left by the remove is ours,
+    // not the admin's, and must not be adopted.
+    let again = install_saying(&mut s, &deb);
+    assert!(!again.contains("your own"), "after a remove: {again}");
+    s.expect_active(&deb, &both);
+    s.run(&format!("apt-get remove -y {}", deb.package));
     s.apt_purge(&[&deb.package])
-        .expect_pristine("install, remove, purge");
+        .expect_pristine("install, remove, install, remove, purge");
 
     install_saying(&mut s, &deb);
     s.expect_active(&deb, &both);
