@@ -63,7 +63,13 @@ fn first_install_snapshots_applies_diverts_and_announces() {
 
     assert_eq!(host.read("run/reboot-required.pkgs"), "pve-tcp-hardening\n");
     assert!(host.path("run/reboot-required").is_file());
-    assert!(err.contains("reboot required"), "{err}");
+    assert!(err.contains("Reboot this node when convenient"), "{err}");
+    let words = host.read("run/reboot-required");
+    assert!(
+        words.starts_with("*** System restart required ***\n")
+            && words.contains("pve-tcp-hardening: Reboot this node when convenient"),
+        "the same words as on stderr: {words}"
+    );
 }
 
 #[test]
@@ -290,19 +296,19 @@ fn unknown_actions_fail_and_say_which() {
         .run();
 }
 
-/// The shipped postrm, rendered for `p`.
-fn postrm(p: &Profile) -> String {
+/// A shipped maintainer script (`postrm`, `preinst`), rendered for `p`.
+fn maint_script(name: &str, p: &Profile) -> String {
     let renderer =
         Renderer::load_with_debian(&repo_root().join("templates"), &repo_root().join("debian"))
             .unwrap();
     let mut context = tera::Context::new();
     context.insert("profile", p);
-    renderer.render("postrm", &context).unwrap()
+    renderer.render(name, &context).unwrap()
 }
 
-fn run_postrm(host: &FakeHost, p: &Profile, action: &str) -> std::process::Output {
-    let script = host.path("postrm");
-    std::fs::write(&script, postrm(p)).unwrap();
+fn run_sh_script(host: &FakeHost, name: &str, p: &Profile, action: &str) -> std::process::Output {
+    let script = host.path(name);
+    std::fs::write(&script, maint_script(name, p)).unwrap();
     let out = Command::new("sh")
         .arg(&script)
         .arg(action)
@@ -312,8 +318,13 @@ fn run_postrm(host: &FakeHost, p: &Profile, action: &str) -> std::process::Outpu
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "postrm {action}: {}", stderr(&out));
+    std::fs::remove_file(&script).unwrap();
+    assert!(out.status.success(), "{name} {action}: {}", stderr(&out));
     out
+}
+
+fn run_postrm(host: &FakeHost, p: &Profile, action: &str) -> std::process::Output {
+    run_sh_script(host, "postrm", p, action)
 }
 
 #[test]
@@ -361,7 +372,7 @@ fn lifecycle_on_a_real_kernel_in_a_private_network_namespace() {
         keys.join(" ")
     );
     host.unpack(&strict);
-    std::fs::write(host.path("postrm"), postrm(&strict)).unwrap();
+    std::fs::write(host.path("postrm"), maint_script("postrm", &strict)).unwrap();
     let helper = env!("CARGO_BIN_EXE_pve-tcp-hardening");
     let root = host.dir.path().display().to_string();
     let maint = format!("{helper} maint --root {root} --proc-root /proc/sys");
@@ -697,7 +708,7 @@ fn chrony_removed_not_purged_gets_its_conffile_back() {
 fn postrm_quotes_profile_values_for_sh() {
     let mut p = profile("default");
     p.settings[0].value = "1'2 $(false)".into();
-    let script = postrm(&p).replacen(
+    let script = maint_script("postrm", &p).replacen(
         "case \"$1\" in",
         "printf '%s' \"$PROFILE_SETTINGS\"; exit 0\ncase \"$1\" in",
         1,
@@ -712,4 +723,209 @@ fn postrm_quotes_profile_values_for_sh() {
         first.as_deref(),
         Some(format!("{}=1'2 $(false)", p.settings[0].key).as_str())
     );
+}
+
+/// The guide's hand-made sysctl file (its text, as an admin types it).
+const GUIDE_SYSCTL: &str = "\
+net.ipv6.conf.all.disable_ipv6 = 1
+net.ipv6.conf.default.disable_ipv6 = 1
+net.ipv4.tcp_fin_timeout = 10
+net.ipv4.conf.default.rp_filter = 2
+net.ipv4.conf.default.accept_source_route = 0
+net.ipv4.conf.all.send_redirects = 0
+net.ipv4.conf.default.send_redirects = 0
+net.ipv4.conf.all.accept_redirects = 0
+net.ipv4.conf.default.accept_redirects = 0
+net.ipv4.conf.all.secure_redirects = 0
+net.ipv4.conf.default.secure_redirects = 0
+net.ipv4.tcp_rfc1337 = 1
+net.ipv4.tcp_syn_retries = 2
+net.ipv4.tcp_synack_retries = 2
+net.ipv4.tcp_orphan_retries = 2
+net.ipv4.tcp_sack = 0
+";
+
+/// What dpkg does around our scripts on a first install: preinst, unpack,
+/// postinst configure.
+fn install_with_preinst(host: &FakeHost, p: &Profile) -> std::process::Output {
+    run_sh_script(host, "preinst", p, "install");
+    host.install(p)
+}
+
+/// Issue 15: the guide done by hand (its sysctl file, edited; its chrony
+/// backup; -4 already in DAEMON_OPTS). Install adopts both files, says
+/// where and which keys differed; purge puts every byte back.
+#[test]
+fn a_hand_hardened_host_is_adopted_and_purge_gives_it_back() {
+    let host = FakeHost::new();
+    let stock = host.read("etc/default/chrony");
+    let hand_made = GUIDE_SYSCTL
+        .replace("tcp_fin_timeout = 10", "tcp_fin_timeout = 15")
+        .replace("net.ipv4.tcp_sack = 0\n", "net.ipv4.tcp_syncookies = 1\n");
+    std::fs::write(host.path("etc/sysctl.d/80_tcp_hardening.conf"), &hand_made).unwrap();
+    std::fs::write(host.path("etc/default/chrony.orig"), &stock).unwrap();
+    let with_minus_four = stock.replace("DAEMON_OPTS=\"-F 1\"", "DAEMON_OPTS=\"-4 -F 1\"");
+    assert_ne!(with_minus_four, stock);
+    std::fs::write(host.path("etc/default/chrony"), &with_minus_four).unwrap();
+
+    let p = profile("default");
+    let out = install_with_preinst(&host, &p);
+    let err = stderr(&out);
+    let kept = "/var/lib/pve-tcp-hardening/adopted";
+    assert!(
+        err.contains(&format!("your own /etc/sysctl.d/80_tcp_hardening.conf (there before this package) is kept as {kept}/etc/sysctl.d/80_tcp_hardening.conf")),
+        "{err}"
+    );
+    assert!(
+        err.contains("it differed from this profile in: net.ipv4.tcp_fin_timeout (15, profile 10), net.ipv4.tcp_sack (not set, profile 0), net.ipv4.tcp_syncookies (1, not in the profile)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("your own /etc/default/chrony.orig (there before this package) is kept as {kept}/etc/default/chrony.orig")),
+        "{err}"
+    );
+    assert!(err.contains("chronyd was IPv4-only already"), "{err}");
+    assert!(!err.contains("-4 added"), "{err}");
+    // As on a pristine host: our file, -4 once, the diversion.
+    assert_ne!(host.read("etc/sysctl.d/80_tcp_hardening.conf"), hand_made);
+    assert_eq!(count_minus_four(&host.read("etc/default/chrony")), 1);
+    assert_eq!(host.read("etc/default/chrony.orig"), with_minus_four);
+    assert_eq!(host.diversions().lines().count(), 1);
+    assert_eq!(host.read(&format!("{kept}/etc/default/chrony.orig")), stock);
+
+    host.maint("prerm", &["remove"]).run();
+    std::fs::remove_file(host.path("etc/sysctl.d/80_tcp_hardening.conf")).unwrap();
+    let out = run_postrm(&host, &p, "purge");
+    assert!(
+        stderr(&out).contains("your own /etc/sysctl.d/80_tcp_hardening.conf is back"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(host.read("etc/sysctl.d/80_tcp_hardening.conf"), hand_made);
+    assert_eq!(host.read("etc/default/chrony.orig"), stock);
+    assert_eq!(host.read("etc/default/chrony"), with_minus_four);
+    assert_eq!(host.diversions(), "");
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
+}
+
+/// A failed first install (abort-install) gives the admin's file back too.
+#[test]
+fn abort_install_puts_the_adopted_sysctl_file_back() {
+    let host = FakeHost::new();
+    std::fs::write(
+        host.path("etc/sysctl.d/80_tcp_hardening.conf"),
+        GUIDE_SYSCTL,
+    )
+    .unwrap();
+    let p = profile("default");
+    run_sh_script(&host, "preinst", &p, "install");
+    assert!(!host.path("etc/sysctl.d/80_tcp_hardening.conf").exists());
+    run_postrm(&host, &p, "abort-install");
+    assert_eq!(
+        host.read("etc/sysctl.d/80_tcp_hardening.conf"),
+        GUIDE_SYSCTL
+    );
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
+}
+
+/// An earlier kept file is never overwritten: the install stops instead.
+#[test]
+fn a_second_hand_made_file_stops_preinst_and_loses_nothing() {
+    let host = FakeHost::new();
+    let kept = host.path("var/lib/pve-tcp-hardening/adopted/etc/sysctl.d/80_tcp_hardening.conf");
+    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+    std::fs::write(&kept, "first\n").unwrap();
+    std::fs::write(host.path("etc/sysctl.d/80_tcp_hardening.conf"), "second\n").unwrap();
+    let script = host.path("preinst");
+    std::fs::write(&script, maint_script("preinst", &profile("default"))).unwrap();
+    let out = Command::new("sh")
+        .arg(&script)
+        .arg("install")
+        .env("DPKG_ROOT", host.dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already keeps an earlier one"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "first\n");
+    assert_eq!(host.read("etc/sysctl.d/80_tcp_hardening.conf"), "second\n");
+}
+
+/// The debconf note's text goes to stdout (for postinst) only on a
+/// terminal, only on a first install or a switch, and only when non-
+/// interactive was not asked for. `script` gives the helper a terminal.
+#[test]
+fn the_note_is_handed_over_only_on_a_terminal_on_first_install_and_switch() {
+    assert!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "util-linux `script` is needed for this test"
+    );
+    let on_terminal = |host: &FakeHost, frontend: &str, args: &[&str]| -> String {
+        let helper = std::path::Path::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"));
+        let mut line = format!(
+            "DEBIAN_FRONTEND={frontend} '{}' maint --root '{}' --proc-root '{}' postinst",
+            helper.display(),
+            host.dir.path().display(),
+            host.proc_root().display()
+        );
+        for a in args {
+            line.push_str(&format!(" '{a}'"));
+        }
+        // The note alone in a file; messages (stderr) stay out of it.
+        let note = host.path("note.out");
+        line.push_str(&format!(" 2>/dev/null >'{}'", note.display()));
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read_to_string(note).unwrap()
+    };
+    let host = FakeHost::new();
+    host.unpack(&profile("default"));
+    let first = on_terminal(&host, "dialog", &["configure"]);
+    assert!(first.contains("IPv6 is off now"), "{first:?}");
+    assert!(
+        first.contains("\\n\\n") && first.trim_end().lines().count() == 1,
+        "{first:?}"
+    );
+    assert_eq!(
+        on_terminal(&host, "dialog", &["configure", "0.1.0-1"]),
+        "",
+        "reconfigure"
+    );
+
+    host.unpack(&profile("strict"));
+    let switched = on_terminal(&host, "noninteractive", &["configure"]);
+    assert_eq!(switched, "", "noninteractive never gets a note");
+    let host = FakeHost::new();
+    host.install(&profile("default"));
+    host.unpack(&profile("ipv6"));
+    let switched = on_terminal(&host, "dialog", &["configure"]);
+    assert!(switched.contains("IPv6 is on again"), "{switched:?}");
+}
+
+/// No chrony on the host: install, switch to the IPv6 profile and remove
+/// say nothing of chrony (issue 15: every message true of this host).
+#[test]
+fn without_chrony_no_word_of_chrony_after_the_install() {
+    let host = FakeHost::new();
+    std::fs::remove_file(host.path("etc/default/chrony")).unwrap();
+    host.install(&profile("default"));
+    let switched = host.install(&profile("ipv6"));
+    assert!(
+        !stderr(&switched).contains("chrony"),
+        "{}",
+        stderr(&switched)
+    );
+    let words = host.read("run/reboot-required");
+    assert!(!words.contains("chrony"), "{words}");
+    host.install(&profile("default"));
+    let removed = host.maint("prerm", &["remove"]).run();
+    assert!(!stderr(&removed).contains("chrony"), "{}", stderr(&removed));
+    assert_eq!(host.diversions(), "");
 }

@@ -118,6 +118,68 @@ fn same_name_in_etc_masks_usr_lib_and_dev_null_masks_ours() {
     assert_eq!(key(&report, "net.ipv4.tcp_sack")["winner"], Value::Null);
 }
 
+/// Issue 15: the admin's own edit of the package's conffile is their
+/// choice: `local`, not `shadowed`, and no reason for exit status 1.
+#[test]
+fn an_admin_edit_of_our_own_file_is_local_not_a_problem() {
+    let host = installed();
+    let file = host.path("etc/sysctl.d/80_tcp_hardening.conf");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("net.ipv4.tcp_fin_timeout = 10\n"), "{text}");
+    let edited = text
+        .replace(
+            "net.ipv4.tcp_fin_timeout = 10\n",
+            "net.ipv4.tcp_fin_timeout = 30\n",
+        )
+        .replace("net.ipv4.tcp_sack = 0\n", "");
+    std::fs::write(&file, edited).unwrap();
+    host.set_live("net.ipv4.tcp_fin_timeout", "30");
+    host.set_live("net.ipv4.tcp_sack", "1");
+
+    let report = json(&host, 0);
+    assert_eq!(report["ok"], true, "{report}");
+    let fin = key(&report, "net.ipv4.tcp_fin_timeout");
+    assert_eq!(fin["state"], "local", "{fin}");
+    assert_eq!(fin["desired"], "10", "desired stays the package's: {fin}");
+    assert_eq!(fin["boot"], "30", "{fin}");
+    assert_eq!(fin["winner"]["file"], "/etc/sysctl.d/80_tcp_hardening.conf");
+    let sack = key(&report, "net.ipv4.tcp_sack");
+    assert_eq!(
+        sack["state"], "local",
+        "a removed line is local too: {sack}"
+    );
+    assert_eq!(sack["boot"], Value::Null, "{sack}");
+    status(&host, &[])
+        .stdout_contains("  local: /etc/sysctl.d/80_tcp_hardening.conf:")
+        .stdout_contains(" sets 30 (the package's value: 10); the admin's choice\n")
+        .stdout_contains("  local: removed from the package's file (the package's value: 0)")
+        .stdout_contains("all in force\n")
+        .run();
+
+    // Live away from the admin's value is drift, measured against theirs.
+    host.set_live("net.ipv4.tcp_fin_timeout", "10");
+    let report = json(&host, 1);
+    assert_eq!(key(&report, "net.ipv4.tcp_fin_timeout")["state"], "drift");
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("net.ipv4.tcp_fin_timeout drifted: live 10 (wanted 30;"),
+        "{report}"
+    );
+
+    // A later file still shadows, whatever our file says.
+    std::fs::write(
+        host.path("etc/sysctl.d/90-local.conf"),
+        "net.ipv4.tcp_fin_timeout = 45\n",
+    )
+    .unwrap();
+    let report = json(&host, 1);
+    assert_eq!(
+        key(&report, "net.ipv4.tcp_fin_timeout")["state"],
+        "shadowed"
+    );
+}
+
 #[test]
 fn live_drift_and_missing_keys() {
     let host = installed();

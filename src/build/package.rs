@@ -24,7 +24,14 @@ use std::process::Command;
 pub const VIRTUAL_PACKAGE: &str = "pve-tcp-hardening-profile";
 
 /// Maintainer files rendered from `debian/` into every package.
-const MAINTAINER_FILES: [&str; 5] = ["config", "postinst", "prerm", "postrm", "templates"];
+const MAINTAINER_FILES: [&str; 6] = [
+    "config",
+    "preinst",
+    "postinst",
+    "prerm",
+    "postrm",
+    "templates",
+];
 
 /// systemd units from `debian/`, shipped in every package: the boot-time
 /// check and the Prometheus textfile writer with its timer. The maintainer
@@ -179,11 +186,6 @@ fn stage_crate(
         )?;
     }
     if profile.disable_ipv6 {
-        // The lockout guard: only profiles that turn IPv6 off have one.
-        write(
-            "debian/preinst",
-            renderer.render("preinst", &context)?.as_bytes(),
-        )?;
         write(
             "debian/triggers",
             renderer.render("triggers", &context)?.as_bytes(),

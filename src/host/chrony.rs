@@ -11,6 +11,7 @@
 
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::files::{if_exists, under_root};
+use crate::host::adopt::adopt;
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -275,10 +276,14 @@ impl ChronyDiversion {
 
     /// Divert `/etc/default/chrony` to `.orig` (moving the file). Does
     /// nothing when we already hold it; takes it over from a sibling
-    /// variant; refuses when an unrelated package holds it.
-    pub fn divert(&self) -> Result<()> {
+    /// variant; refuses when an unrelated package holds it. A `.orig` that
+    /// no diversion explains is the admin's (the guide's `cp` backup): it is
+    /// adopted (kept aside until purge, see [`crate::host::adopt`]) first,
+    /// and `true` is returned.
+    pub fn divert(&self) -> Result<bool> {
+        let mut adopted = false;
         match self.diverted_by()? {
-            Some(holder) if holder == self.package => return Ok(()),
+            Some(holder) if holder == self.package => return Ok(false),
             Some(holder) if holder.starts_with(&self.sibling_prefix) => {
                 self.remove_diversion_of(&holder)
                     .with_context(|| format!("cannot take the diversion over from {holder}"))?;
@@ -287,7 +292,7 @@ impl ChronyDiversion {
                 "{CONFFILE} is diverted by package {holder}; remove that diversion \
                  (dpkg-divert --package {holder} --rename --remove {CONFFILE}) first"
             ),
-            None => {}
+            None => adopted = adopt(&self.root, DIVERTED_TO)?,
         }
         self.dpkg_divert(&[
             "--package",
@@ -298,7 +303,19 @@ impl ChronyDiversion {
             "--add",
             CONFFILE,
         ])?;
-        Ok(())
+        Ok(adopted)
+    }
+
+    /// Whether chrony's own file (behind the diversion) already has `-4`:
+    /// the admin made chronyd IPv4-only by hand.
+    pub fn original_is_ipv4_only(&self) -> Result<bool> {
+        let orig = self.host_path(DIVERTED_TO);
+        let Some(text) = if_exists(fs_err::read_to_string(&orig))
+            .context("cannot read chrony's diverted conffile")?
+        else {
+            return Ok(false);
+        };
+        Ok(add_ipv4_only(&text).is_ok_and(|edited| edited == text))
     }
 
     /// Check that chrony's conffile (where it is now: `.orig` once diverted,
@@ -477,6 +494,8 @@ pub enum RestartOutcome {
     Restarted,
     /// Not run: the root is not `/` (a test or a chroot being prepared).
     SkippedNotHostRoot,
+    /// Not run: an image build (`ischroot`, `DPKG_ROOT`); the reason.
+    SkippedImageBuild(String),
     /// policy-rc.d denied it (exit 101), as in a chroot or an image build.
     DeniedByPolicy,
     /// chrony is not installed: nothing to restart.
@@ -495,6 +514,7 @@ impl RestartOutcome {
             RestartOutcome::SkippedNotHostRoot => {
                 "not restarting chronyd: not the host root".into()
             }
+            RestartOutcome::SkippedImageBuild(why) => format!("not restarting chronyd ({why})"),
             RestartOutcome::DeniedByPolicy => {
                 "policy-rc.d denied restarting chronyd; restart it to apply -4".into()
             }

@@ -6,15 +6,18 @@
 //! Every entry point is idempotent: configure run twice, `dpkg-reconfigure`,
 //! `dpkg --configure -a` after an interrupted run, and the abort-* paths all
 //! converge on the same state. Nothing here prompts or waits for a terminal:
-//! messages go to stderr, the debconf note is queued by the config script.
+//! messages go to stderr; the debconf note's text goes to postinst on
+//! stdout (src/host/outcome.rs).
 
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
+use crate::host::adopt::{adopted_path, adopted_path_shown};
 use crate::host::chrony::{
     restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
 };
 use crate::host::cli::{MaintArgs, MaintScript};
-use crate::host::state::Snapshot;
+use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
+use crate::host::state::{Snapshot, STATE_DIR};
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
 use crate::host::sysctl::merge::{later_overrides, same_value};
 use crate::host::sysctl::parse::{
@@ -84,13 +87,7 @@ pub fn postinst(
         "configure" | "reconfigure" | "abort-upgrade" | "abort-remove" | "abort-deconfigure" => {
             configure(host, profile, previous)
         }
-        "triggered" => {
-            let restart = sync_chrony(host, profile)?;
-            if restart {
-                restart_chrony(host, &live_target(host));
-            }
-            Ok(())
-        }
+        "triggered" => sync_chrony(host, profile).map(drop),
         other => bail!("postinst called with unknown argument `{other}`"),
     }
 }
@@ -101,7 +98,7 @@ pub fn prerm(host: &Host, profile: &Profile, action: &str) -> Result<()> {
     match action {
         "remove" | "deconfigure" => {
             if release_chrony(host, profile)? {
-                restart_chrony(host, &live_target(host));
+                restart_chrony(host);
             }
             Ok(())
         }
@@ -110,13 +107,15 @@ pub fn prerm(host: &Host, profile: &Profile, action: &str) -> Result<()> {
     }
 }
 
-/// Snapshot, apply, chrony, precedence warnings, reboot notice.
-/// `previous` is the version configured before (dpkg's `$2`), if any.
+/// Snapshot, apply, chrony, precedence warnings, reboot notice; the
+/// debconf note's text (if one is due) on stdout for postinst. `previous`
+/// is the version configured before (dpkg's `$2`), if any.
 pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Result<()> {
     // What can fail on the admin's input is checked before anything changes.
     if profile.disable_ipv6 {
         ChronyDiversion::new(&host.root, &profile.package, BASE_PACKAGE).check_transform()?;
     }
+    let occasion = last_configured(host, profile)?;
     let file = host.sysctl_file();
     let file_text = match fs_err::read_to_string(&file) {
         Ok(text) => Some(text),
@@ -129,6 +128,9 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         }
         Err(e) => return Err(e).context("cannot read the sysctl file"),
     };
+    if occasion == Occasion::FirstInstall {
+        report_adopted_sysctl_file(host, profile)?;
+    }
     let target = match (live_target(host), file_text.as_deref()) {
         (LiveTarget::Host, Some(text)) if !any_key_writable(host, text) => LiveTarget::ReadOnly,
         (target, _) => target,
@@ -142,7 +144,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         ));
         sync_chrony(host, profile)?;
         warn_about_later_files(host, profile);
-        return Ok(());
+        return record_configured(host, profile);
     }
     let file_keys = file_text.as_deref().map(keys_of);
     let wanted = wanted_keys(profile, file_keys.as_deref());
@@ -158,22 +160,21 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
              reboot is asked for",
             host_path_shown(&file, host)
         ));
-        if sync_chrony(host, profile)? {
-            restart_chrony(host, &target);
-        }
+        sync_chrony(host, profile)?;
         warn_about_later_files(host, profile);
-        return Ok(());
+        return record_configured(host, profile);
     }
 
-    // Announce before changing anything: a postinst interrupted after the
-    // apply must not leave values changed and no reboot asked for.
-    let reboot_due = file_text
+    // Mark the reboot before changing anything: a postinst interrupted after
+    // the apply must not leave values changed and no reboot asked for.
+    let reboot_keys_change_now = file_text
         .as_deref()
-        .is_some_and(|text| reboot_keys_change(host, profile, text))
-        || sibling_reboot_pending(host)?;
+        .is_some_and(|text| reboot_keys_change(host, profile, text));
+    let reboot_due = reboot_keys_change_now || sibling_reboot_pending(host)?;
     if reboot_due {
-        announce_reboot(host, profile)?;
+        mark_reboot_required(host, profile)?;
     }
+    let ipv6_before = read_value(&host.proc_root, DISABLE_IPV6).ok();
     // Keys a previous variant set and this one does not: back to before us.
     for failure in snapshot.restore(&host.proc_root, |k| !wanted.iter().any(|w| w == k)) {
         tell_admin(&format!(
@@ -181,14 +182,34 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
             failure.key, failure.message
         ));
     }
-    if file_text.is_some() {
-        apply_sysctl_file(host, &file)?;
-    }
-    let chrony_changed = sync_chrony(host, profile)?;
-    if chrony_changed {
-        restart_chrony(host, &target);
-    }
+    let applied = match &file_text {
+        Some(text) => Some(apply_sysctl_file(host, &file, text)?),
+        None => None,
+    };
+    let chrony = sync_chrony(host, profile)?;
     warn_about_later_files(host, profile);
+    let outcome = Outcome {
+        profile: profile.name.clone(),
+        occasion,
+        applied,
+        ipv6: Ipv6Change::from_values(
+            ipv6_before.as_deref(),
+            read_value(&host.proc_root, DISABLE_IPV6).ok().as_deref(),
+        ),
+        chrony,
+        reboot_due,
+        reboot_from_before: reboot_due && !reboot_keys_change_now,
+    };
+    if let Some(paragraphs) = outcome.reboot_paragraphs() {
+        for p in &paragraphs {
+            tell_admin(p);
+        }
+        write_reboot_words(host, &paragraphs)?;
+    }
+    record_configured(host, profile)?;
+    if let Some(note) = outcome.debconf_note().filter(|_| note_can_be_shown()) {
+        println!("{note}");
+    }
     Ok(())
 }
 
@@ -301,6 +322,102 @@ fn keys_already_ours(host: &Host, text: &str, snapshot: &Snapshot) -> Vec<String
         .collect()
 }
 
+const DISABLE_IPV6: &str = "net.ipv6.conf.all.disable_ipv6";
+/// Which package configured last, in the state directory (purge removes it).
+const CONFIGURED_BY: &str = "configured-by";
+
+fn configured_by_path(host: &Host) -> PathBuf {
+    host.path(&format!("/{STATE_DIR}/{CONFIGURED_BY}"))
+}
+
+/// First install, profile switch, or this package again.
+fn last_configured(host: &Host, profile: &Profile) -> Result<Occasion> {
+    let text = read_to_string_if_exists(&configured_by_path(host))
+        .context("cannot read which package configured last")?;
+    Ok(match text.as_deref().map(str::trim) {
+        None | Some("") => Occasion::FirstInstall,
+        Some(p) if p == profile.package => Occasion::Again,
+        Some(p) => Occasion::Switch {
+            from: p.to_string(),
+        },
+    })
+}
+
+fn record_configured(host: &Host, profile: &Profile) -> Result<()> {
+    let path = configured_by_path(host);
+    let text = format!("{}\n", profile.package);
+    if read_to_string_if_exists(&path)?.as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    crate::atomic::write_atomic(&path, text.as_bytes(), Default::default())
+        .context("cannot record which package configured last")
+}
+
+/// A debconf note must never wait where nobody can answer: not with
+/// `DEBIAN_FRONTEND=noninteractive`, not without a controlling terminal
+/// (debconf would fall back to a frontend that reads stdin).
+fn note_can_be_shown() -> bool {
+    std::env::var("DEBIAN_FRONTEND").as_deref() != Ok("noninteractive")
+        && std::fs::File::open("/dev/tty").is_ok()
+}
+
+/// On the first install: where the admin's own sysctl file went (preinst
+/// moved it aside before dpkg unpacked ours) and where it differed.
+fn report_adopted_sysctl_file(host: &Host, profile: &Profile) -> Result<()> {
+    let abs = format!("/etc/sysctl.d/{SYSCTL_FILE_NAME}");
+    let Some(theirs) = read_to_string_if_exists(&adopted_path(&host.root, &abs))
+        .context("cannot read the adopted sysctl file")?
+    else {
+        return Ok(());
+    };
+    tell_admin(&format!(
+        "your own {abs} (there before this package) is kept as {}; purging the package puts it back",
+        adopted_path_shown(&abs)
+    ));
+    let differences = sysctl_differences(&settings_of(&theirs), profile);
+    if differences.is_empty() {
+        tell_admin("it set the same values as this profile");
+    } else {
+        tell_admin(&format!(
+            "it differed from this profile in: {}",
+            differences.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Keys whose value in `theirs` differs from the profile's, keys only the
+/// profile sets, and keys only theirs sets.
+fn sysctl_differences(theirs: &[(String, String)], profile: &Profile) -> Vec<String> {
+    let last = |key: &str| {
+        theirs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut out = Vec::new();
+    for s in &profile.settings {
+        match last(&s.key) {
+            Some(v) if same_value(v, &s.value) => {}
+            Some(v) => out.push(format!("{} ({v}, profile {})", s.key, s.value)),
+            None => out.push(format!("{} (not set, profile {})", s.key, s.value)),
+        }
+    }
+    for (key, value) in theirs {
+        let extra = !profile.settings.iter().any(|s| &s.key == key);
+        let first = theirs.iter().position(|(k, _)| k == key)
+            == theirs.iter().position(|(k, v)| k == key && v == value);
+        if extra && first {
+            out.push(format!(
+                "{key} ({}, not in the profile)",
+                last(key).unwrap_or(value)
+            ));
+        }
+    }
+    out
+}
+
 /// Keys of the file (the admin may have added some), then the profile's.
 fn wanted_keys(profile: &Profile, file_keys: Option<&[String]>) -> Vec<String> {
     let mut keys: Vec<String> = file_keys.map(<[String]>::to_vec).unwrap_or_default();
@@ -341,12 +458,20 @@ fn reboot_keys_change(host: &Host, profile: &Profile, text: &str) -> bool {
 
 /// Apply exactly our file, like `sysctl -p FILE`. Keys this kernel lacks
 /// (no IPv6 module, say) are a warning, never a failed install.
-fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
+fn apply_sysctl_file(host: &Host, file: &Path, text: &str) -> Result<Applied> {
     let opts = ApplyOptions {
         quiet: true,
         ignore_missing: true,
         proc_root: host.proc_root.clone(),
     };
+    let live = |key: &str| read_value(&host.proc_root, key).ok();
+    let before: Vec<(String, Option<String>)> = settings_of(text)
+        .into_iter()
+        .map(|(key, _)| {
+            let value = live(&key);
+            (key, value)
+        })
+        .collect();
     let name = file.to_string_lossy().into_owned();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let report = apply_files(&[name], &opts, &mut out, &mut err);
@@ -354,6 +479,13 @@ fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
     let count =
         |pred: fn(&KeyResult) -> bool| report.outcomes.iter().filter(|o| pred(&o.result)).count();
     let applied = count(|r| matches!(r, KeyResult::Applied));
+    let changed = before
+        .iter()
+        .filter(|(key, was)| match (was, live(key)) {
+            (Some(was), Some(now)) => !same_value(was, &now),
+            _ => false,
+        })
+        .count();
     let missing: Vec<&str> = report
         .outcomes
         .iter()
@@ -362,7 +494,7 @@ fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
         .collect();
     let failed = count(|r| !matches!(r, KeyResult::Applied | KeyResult::Missing));
     let mut summary = format!(
-        "applied {applied} settings from {}",
+        "applied {applied} settings from {} ({changed} changed a live value)",
         host_path_shown(file, host)
     );
     if !missing.is_empty() {
@@ -375,31 +507,48 @@ fn apply_sysctl_file(host: &Host, file: &Path) -> Result<()> {
         summary.push_str(&format!("; {failed} refused by the kernel (see above)"));
     }
     tell_admin(&summary);
-    Ok(())
+    Ok(Applied {
+        accepted: applied,
+        changed,
+    })
 }
 
-/// Bring `/etc/default/chrony` in line with the profile. Returns whether
-/// chronyd must restart to see a change.
-fn sync_chrony(host: &Host, profile: &Profile) -> Result<bool> {
+/// Bring `/etc/default/chrony` in line with the profile, restarting
+/// chronyd when it must see a change.
+fn sync_chrony(host: &Host, profile: &Profile) -> Result<ChronyChange> {
     let diversion = ChronyDiversion::new(&host.root, &profile.package, BASE_PACKAGE);
     if !profile.disable_ipv6 {
-        return release_chrony(host, profile);
+        return Ok(match release_chrony(host, profile)? {
+            true => ChronyChange::GivenBack(restart_chrony(host)),
+            false => ChronyChange::Unchanged,
+        });
     }
     // A file we cannot edit must not be renamed away first.
     diversion.check_transform()?;
-    diversion.divert()?;
+    if diversion.divert()? {
+        tell_admin(&format!(
+            "your own {CHRONY_ORIG} (there before this package) is kept as {}; purging the package puts it back",
+            adopted_path_shown(CHRONY_ORIG)
+        ));
+    }
     match diversion.write_generated()? {
+        GeneratedState::Written if diversion.original_is_ipv4_only()? => {
+            tell_admin("chronyd was IPv4-only already: /etc/default/chrony had -4 in DAEMON_OPTS (now behind the diversion as /etc/default/chrony.orig, same content in /etc/default/chrony)");
+            Ok(ChronyChange::AlreadyIpv4Only)
+        }
         GeneratedState::Written => {
             tell_admin("chronyd made IPv4-only: -4 added to DAEMON_OPTS in /etc/default/chrony (original kept as /etc/default/chrony.orig)");
-            Ok(true)
+            Ok(ChronyChange::MadeIpv4Only(restart_chrony(host)))
         }
-        GeneratedState::Unchanged => Ok(false),
+        GeneratedState::Unchanged => Ok(ChronyChange::Unchanged),
         GeneratedState::ChronyNotInstalled => {
             tell_admin("chrony is not installed; if it is installed later, -4 is added to its /etc/default/chrony then");
-            Ok(false)
+            Ok(ChronyChange::Absent)
         }
     }
 }
+
+const CHRONY_ORIG: &str = "/etc/default/chrony.orig";
 
 /// Undo our diversion (or a leftover sibling's). Returns whether chronyd
 /// must restart.
@@ -408,7 +557,15 @@ fn release_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     let Some(holder) = holder.filter(|p| p.starts_with(BASE_PACKAGE)) else {
         return Ok(false);
     };
+    // A diversion made ahead of chrony (never installed, or purged since):
+    // dropped without a word of chrony, and nothing to restart.
+    let chrony_present = ["/etc/default/chrony", CHRONY_ORIG]
+        .iter()
+        .any(|p| fs_err::symlink_metadata(host.path(p)).is_ok());
     let outcome = ChronyDiversion::new(&host.root, &holder, BASE_PACKAGE).undivert()?;
+    if !chrony_present {
+        return Ok(false);
+    }
     if let Some(note) = outcome.note() {
         tell_admin(&note);
     }
@@ -419,16 +576,17 @@ fn release_chrony(host: &Host, profile: &Profile) -> Result<bool> {
     Ok(true)
 }
 
-fn restart_chrony(host: &Host, target: &LiveTarget) {
-    if let LiveTarget::ImageBuild(why) = target {
-        tell_admin(&format!("not restarting chronyd ({why})"));
-        return;
+fn restart_chrony(host: &Host) -> RestartOutcome {
+    let outcome = match live_target(host) {
+        LiveTarget::ImageBuild(why) => RestartOutcome::SkippedImageBuild(why),
+        _ => {
+            restart_chronyd(&host.root).unwrap_or_else(|e| RestartOutcome::Failed(format!("{e:#}")))
+        }
+    };
+    if outcome != RestartOutcome::Restarted {
+        tell_admin(&outcome.note());
     }
-    match restart_chronyd(&host.root) {
-        Ok(RestartOutcome::Restarted) => {}
-        Ok(other) => tell_admin(&other.note()),
-        Err(e) => tell_admin(&format!("could not restart chrony: {e:#}")),
-    }
+    outcome
 }
 
 /// Tell the admin which later-sorting sysctl.d file will win at boot.
@@ -482,17 +640,13 @@ fn reboot_pkgs(host: &Host) -> Result<String> {
 
 /// `/run/reboot-required` plus our name, once, in `.pkgs` (the convention
 /// update-notifier and needrestart read; a replaced sibling variant's name
-/// gives way to ours), and a message.
-pub fn announce_reboot(host: &Host, profile: &Profile) -> Result<()> {
+/// gives way to ours).
+fn mark_reboot_required(host: &Host, profile: &Profile) -> Result<()> {
     let flag = host.path("/run/reboot-required");
     let pkgs = host.path("/run/reboot-required.pkgs");
     fs_err::create_dir_all(host.path("/run")).context("cannot create /run")?;
     if !flag.exists() {
-        crate::atomic::write_atomic(
-            &flag,
-            b"*** System restart required ***\n",
-            Default::default(),
-        )?;
+        crate::atomic::write_atomic(&flag, REBOOT_REQUIRED_HEADER.as_bytes(), Default::default())?;
     }
     let listed = reboot_pkgs(host)?;
     let mut lines: Vec<&str> = listed
@@ -506,10 +660,30 @@ pub fn announce_reboot(host: &Host, profile: &Profile) -> Result<()> {
     if text != listed {
         crate::atomic::write_atomic(&pkgs, text.as_bytes(), Default::default())?;
     }
-    if profile.disable_ipv6 {
-        tell_admin("reboot required: IPv6 is off now, but sockets opened over IPv6 before stay open until their service restarts; reboot, then check with `ss -atlnup` that nothing listens on IPv6");
-    } else {
-        tell_admin("reboot recommended: services started while IPv6 was off listen on IPv4 only until they restart");
+    Ok(())
+}
+
+const REBOOT_REQUIRED_HEADER: &str = "*** System restart required ***\n";
+
+/// The reboot words in `/run/reboot-required` (motd shows it), as on
+/// stderr: our lines replace any earlier ones of a pve-tcp-hardening
+/// package; other packages' lines stay.
+fn write_reboot_words(host: &Host, paragraphs: &[String]) -> Result<()> {
+    let flag = host.path("/run/reboot-required");
+    let old = read_to_string_if_exists(&flag)
+        .context("cannot read /run/reboot-required")?
+        .unwrap_or_else(|| REBOOT_REQUIRED_HEADER.to_string());
+    let prefix = format!("{BASE_PACKAGE}: ");
+    let mut text: String = old
+        .lines()
+        .filter(|l| !l.starts_with(&prefix))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for p in paragraphs {
+        text.push_str(&format!("{prefix}{p}\n"));
+    }
+    if text != old {
+        crate::atomic::write_atomic(&flag, text.as_bytes(), Default::default())?;
     }
     Ok(())
 }

@@ -8,10 +8,12 @@
 //! It reads the profile only through [`crate::contract`], never the build
 //! side's profile loader, catalog or templates.
 
+pub mod adopt;
 pub mod chrony;
 pub mod cli;
 pub mod finish;
 pub mod maint;
+pub mod outcome;
 pub mod plan;
 pub mod state;
 pub mod status;

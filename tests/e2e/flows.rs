@@ -682,3 +682,278 @@ pub fn finish_lists_what_ss_shows(name: &str, debs: impl FnOnce() -> Deb) {
         finish.stdout
     );
 }
+
+pub const GUIDE_SYSCTL: &str = "\
+net.ipv6.conf.all.disable_ipv6 = 1
+net.ipv6.conf.default.disable_ipv6 = 1
+net.ipv4.tcp_fin_timeout = 10
+net.ipv4.conf.default.rp_filter = 2
+net.ipv4.conf.default.accept_source_route = 0
+net.ipv4.conf.all.send_redirects = 0
+net.ipv4.conf.default.send_redirects = 0
+net.ipv4.conf.all.accept_redirects = 0
+net.ipv4.conf.default.accept_redirects = 0
+net.ipv4.conf.all.secure_redirects = 0
+net.ipv4.conf.default.secure_redirects = 0
+net.ipv4.tcp_rfc1337 = 1
+net.ipv4.tcp_syn_retries = 2
+net.ipv4.tcp_synack_retries = 2
+net.ipv4.tcp_orphan_retries = 2
+net.ipv4.tcp_sack = 0
+";
+
+/// What of the guide an admin did by hand before installing the package.
+#[derive(Clone, Copy, Debug)]
+
+pub enum HandMade {
+    /// All of it: the sysctl file applied, `cp -p` backup, `-4`, as after
+    /// the guide's reboot (every value live).
+    WholeGuide,
+    /// Only `cp -p /etc/default/chrony /etc/default/chrony.orig`.
+    ChronyBackupIdentical,
+    /// Only a chrony.orig that differs (an older backup).
+    ChronyBackupDifferent,
+    /// Only the sysctl file, the guide's text, not applied.
+    SysctlGuideText,
+    /// Only the sysctl file, edited (other values, a key more, one less).
+    SysctlEdited,
+}
+
+impl HandMade {
+    fn prepare(self, s: &mut Scenario) {
+        let chrony_backup = "cp -p /etc/default/chrony /etc/default/chrony.orig";
+        let sysctl_file = |text: &str| {
+            format!("cat > /etc/sysctl.d/80_tcp_hardening.conf <<'EOF'\n{text}EOF\nchmod 0640 /etc/sysctl.d/80_tcp_hardening.conf")
+        };
+        match self {
+            HandMade::WholeGuide => {
+                s.run(&sysctl_file(GUIDE_SYSCTL));
+                s.run("sysctl -q -p /etc/sysctl.d/80_tcp_hardening.conf");
+                s.run(chrony_backup);
+                s.run(r#"sed -i 's/^DAEMON_OPTS="/DAEMON_OPTS="-4 /' /etc/default/chrony"#);
+                s.reboot_expected = false;
+            }
+            HandMade::ChronyBackupIdentical => {
+                s.run(chrony_backup);
+            }
+            HandMade::ChronyBackupDifferent => {
+                s.run(
+                    "printf '# backup from an older release\\nDAEMON_OPTS=\"\"\\n' > /etc/default/chrony.orig && chmod 0600 /etc/default/chrony.orig && touch -d 2020-01-01 /etc/default/chrony.orig",
+                );
+            }
+            HandMade::SysctlGuideText => {
+                s.run(&sysctl_file(GUIDE_SYSCTL));
+            }
+            HandMade::SysctlEdited => {
+                s.run(&sysctl_file(&edited_guide()));
+            }
+        }
+    }
+
+    fn has_sysctl_file(self) -> bool {
+        matches!(
+            self,
+            HandMade::WholeGuide | HandMade::SysctlGuideText | HandMade::SysctlEdited
+        )
+    }
+
+    fn has_chrony_backup(self) -> bool {
+        matches!(
+            self,
+            HandMade::WholeGuide
+                | HandMade::ChronyBackupIdentical
+                | HandMade::ChronyBackupDifferent
+        )
+    }
+}
+
+pub fn edited_guide() -> String {
+    GUIDE_SYSCTL
+        .replace("tcp_fin_timeout = 10", "tcp_fin_timeout = 15")
+        .replace("net.ipv4.tcp_sack = 0\n", "net.ipv4.tcp_syncookies = 1\n")
+}
+
+pub fn hand_hardened(name: &str, made: HandMade, debs: impl FnOnce() -> (Deb, Deb)) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let (deb, strict) = debs();
+    made.prepare(&mut s);
+    s.baseline();
+    let both = [&deb, &strict];
+
+    let said = install_saying(&mut s, &deb);
+    s.expect_active(&deb, &both);
+    let kept = "/var/lib/pve-tcp-hardening/adopted";
+    if made.has_sysctl_file() {
+        assert!(
+            said.contains(&format!("your own /etc/sysctl.d/80_tcp_hardening.conf (there before this package) is kept as {kept}/etc/sysctl.d/80_tcp_hardening.conf")),
+            "{said}"
+        );
+        let expected = match made {
+            HandMade::SysctlEdited => "it differed from this profile in: net.ipv4.tcp_fin_timeout (15, profile 10), net.ipv4.tcp_sack (not set, profile 0), net.ipv4.tcp_syncookies (1, not in the profile)",
+            _ => "it set the same values as this profile",
+        };
+        assert!(said.contains(expected), "{said}");
+    }
+    if made.has_chrony_backup() {
+        assert!(
+            said.contains(&format!("your own /etc/default/chrony.orig (there before this package) is kept as {kept}/etc/default/chrony.orig")),
+            "{said}"
+        );
+    }
+    let installed = s.snapshot();
+    let again = install_saying(&mut s, &deb);
+    assert!(
+        !again.contains("your own"),
+        "a reinstall adopts nothing: {again}"
+    );
+    installed.assert_same(&s.snapshot(), "after a reinstall");
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("install, reinstall, purge");
+
+    install_saying(&mut s, &deb);
+    s.expect_active(&deb, &both);
+    s.run(&format!("apt-get remove -y {}", deb.package));
+    // From config-files state: the conffile left by the remove is ours,
+    // not the admin's, and must not be adopted.
+    let again = install_saying(&mut s, &deb);
+    assert!(!again.contains("your own"), "after a remove: {again}");
+    s.expect_active(&deb, &both);
+    s.run(&format!("apt-get remove -y {}", deb.package));
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("install, remove, install, remove, purge");
+
+    install_saying(&mut s, &deb);
+    s.expect_active(&deb, &both);
+    install_saying(&mut s, &strict);
+    s.expect_active(&strict, &both);
+    s.apt_purge(&[&deb.package, &strict.package])
+        .expect_pristine("install, switch to strict, purge both");
+}
+
+fn install_saying(s: &mut Scenario, deb: &Deb) -> String {
+    let inside = s.chroot.copy_in(&deb.path);
+    let ran = s.run(&format!(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall -o Dpkg::Use-Pty=0 {inside}"
+    ));
+    assert!(
+        !ran.stdout.contains("Configuration file") && !ran.stderr.contains("conffile prompt"),
+        "dpkg asked about a conffile:\n{}{}",
+        ran.stdout,
+        ran.stderr
+    );
+    format!("{}{}", ran.stdout, ran.stderr)
+}
+
+const ON_A_TERMINAL: &str = r#"set -eu
+rm -f /tmp/keys /tmp/typescript /tmp/live-during-note
+mkfifo /tmp/keys
+exec 9<>/tmp/keys
+DEBIAN_FRONTEND=dialog TERM=xterm COLUMNS=100 LINES=40 \
+	timeout 300 script -qfec "apt-get $1" /tmp/typescript </tmp/keys >/dev/null 2>&1 &
+pid=$!
+seen=no
+while kill -0 "$pid" 2>/dev/null; do
+	# debconf's Dialog backtitle: a dialog is up (the words alone also come
+	# on stderr, which the terminal shows too).
+	if [ $seen = no ] && grep -q 'Package configuration' /tmp/typescript 2>/dev/null; then
+		seen=yes
+		echo NOTE-SHOWN
+		(cd /proc/sys/net && { grep -r -s '' . || true; }) >/tmp/live-during-note
+		dpkg-query -W -f '${db:Status-Abbrev}\n' "$2" >>/tmp/live-during-note
+	fi
+	# Enter for whatever dialog is up (whiptail redraws; count nothing).
+	[ $seen = no ] || printf '\r' >&9
+	sleep 0.5
+done
+wait "$pid"
+"#;
+
+pub fn reboot_note_on_a_terminal(name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(name) else {
+        return;
+    };
+    let deb = debs();
+    s.run("command -v whiptail && command -v script");
+    s.baseline();
+    let inside = s.chroot.copy_in(&deb.path);
+    let on_terminal = |s: &mut Scenario, args: &str| -> Ran {
+        let script = format!(
+            "cat > /tmp/on-a-terminal <<'EOS'\n{ON_A_TERMINAL}EOS\nsh /tmp/on-a-terminal '{args}' {}",
+            deb.package
+        );
+        s.run(&script)
+    };
+
+    let first = on_terminal(&mut s, &format!("install -y {inside}"));
+    assert_eq!(
+        first.stdout.matches("NOTE-SHOWN").count(),
+        1,
+        "the note on the first install:\n{}",
+        first.stdout
+    );
+    let during =
+        String::from_utf8(s.chroot.read("/tmp/live-during-note").expect("recorded")).expect("text");
+    for (key, want) in &deb.profile.settings {
+        let path = format!("./{}:", key.trim_start_matches("net.").replace('.', "/"));
+        let live = during
+            .lines()
+            .find_map(|l| l.strip_prefix(&path))
+            .map(crate::harness::chroot::normalize_value);
+        assert_eq!(
+            live.as_deref(),
+            Some(want.as_str()),
+            "{key} while the note was on screen"
+        );
+    }
+    assert!(
+        during.trim_end().ends_with("iF") || during.trim_end().ends_with("iH"),
+        "the note shows from postinst (half-configured): {during}"
+    );
+    s.expect_active(&deb, &[]);
+
+    let again = on_terminal(&mut s, &format!("install -y --reinstall {inside}"));
+    assert_eq!(
+        again.stdout.matches("NOTE-SHOWN").count(),
+        0,
+        "no note on a reinstall:\n{}",
+        again.stdout
+    );
+    s.run(&format!(
+        "dpkg-reconfigure -fdialog {} </dev/null",
+        deb.package
+    ));
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after the interactive install");
+
+    // A terminal but DEBIAN_FRONTEND=noninteractive: no dialog and nothing
+    // waits (stdin is a pipe nobody writes to: a read would hang until the
+    // timeout); the words are on the terminal all the same.
+    s.run(&format!(
+        "mkfifo /tmp/never; exec 9<>/tmp/never; DEBIAN_FRONTEND=noninteractive TERM=xterm \
+         timeout 300 script -qfec 'apt-get install -y {inside}' /tmp/typescript </tmp/never >/dev/null; \
+         ! grep -q 'Package configuration' /tmp/typescript && grep -q atlnup /tmp/typescript"
+    ));
+    s.expect_active(&deb, &[]);
+    s.apt_purge(&[&deb.package]);
+    // No terminal at all (setsid: no controlling tty), Dialog asked for.
+    let ran = s.run(&format!(
+        "exec 9<>/tmp/never; DEBIAN_FRONTEND=dialog setsid -w timeout 300 \
+         apt-get install -y -o Dpkg::Use-Pty=0 {inside} </tmp/never"
+    ));
+    assert!(
+        ran.stderr.contains("Reboot this node when convenient"),
+        "the words on stderr without a terminal:\n{}",
+        ran.stderr
+    );
+    s.expect_active(&deb, &[]);
+    let words =
+        String::from_utf8(s.chroot.read("/run/reboot-required").expect("flag")).expect("text");
+    assert!(
+        words.contains("pve-tcp-hardening: Reboot this node when convenient"),
+        "{words}"
+    );
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after the terminal-less install");
+}

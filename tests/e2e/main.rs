@@ -190,6 +190,60 @@ mod real_packages {
         flows::interrupted_postinst("s8-interrupted", || dist().default.clone());
     }
 
+    fn default_and_strict() -> (Deb, Deb) {
+        (dist().default.clone(), dist().strict.clone())
+    }
+
+    #[test]
+    fn s10_guide_done_fully_by_hand() {
+        flows::hand_hardened(
+            "s10-hand-whole-guide",
+            flows::HandMade::WholeGuide,
+            default_and_strict,
+        );
+    }
+
+    #[test]
+    fn s11_hand_made_chrony_backup_identical() {
+        flows::hand_hardened(
+            "s11-hand-chrony-orig-same",
+            flows::HandMade::ChronyBackupIdentical,
+            default_and_strict,
+        );
+    }
+
+    #[test]
+    fn s12_hand_made_chrony_backup_different() {
+        flows::hand_hardened(
+            "s12-hand-chrony-orig-other",
+            flows::HandMade::ChronyBackupDifferent,
+            default_and_strict,
+        );
+    }
+
+    #[test]
+    fn s13_hand_made_sysctl_file_guide_text() {
+        flows::hand_hardened(
+            "s13-hand-sysctl-guide",
+            flows::HandMade::SysctlGuideText,
+            default_and_strict,
+        );
+    }
+
+    #[test]
+    fn s14_hand_made_sysctl_file_edited() {
+        flows::hand_hardened(
+            "s14-hand-sysctl-edited",
+            flows::HandMade::SysctlEdited,
+            default_and_strict,
+        );
+    }
+
+    #[test]
+    fn s15_reboot_note_on_a_terminal_after_the_values_are_live() {
+        flows::reboot_note_on_a_terminal("s15-note-on-terminal", || dist().default.clone());
+    }
+
     #[test]
     fn s10_image_build_applies_nothing_and_restarts_nothing() {
         flows::image_build("s10-image-build", || dist().default.clone());

@@ -20,8 +20,9 @@ out=${1:?usage: make-base.sh OUT.tar SOURCES}
 sources=${2:?usage: make-base.sh OUT.tar SOURCES}
 here=$(dirname "$(realpath "$0")")
 # procps gives sysctl, debconf gives dpkg-reconfigure; iproute2 is a chrony
-# dependency anyway.
-extra_packages=(chrony procps iproute2 debconf)
+# dependency anyway; whiptail is on every PVE node and is what debconf's
+# Dialog frontend draws the reboot note with.
+extra_packages=(chrony procps iproute2 debconf whiptail)
 
 for tool in debootstrap unshare nsenter; do
 	command -v "$tool" >/dev/null || {

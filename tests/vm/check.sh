@@ -8,7 +8,12 @@
 #   boot 2  values come from systemd-sysctl at boot; a later file wins its
 #           key; nothing listens on IPv6; switch to the stealth profile.
 #   boot 3  stealth values at boot; purge.
-#   boot 4  everything recorded at boot 1 is back; power off.
+#   boot 4  everything recorded at boot 1 is back. Then the guide by hand
+#           (its sysctl file applied, chrony.orig backup, -4, chrony
+#           restarted), recorded; install the default profile over it.
+#   boot 5  all in force on the adopted host; purge.
+#   boot 6  the admin's hand-made setup is back, byte for byte, and in
+#           force; power off.
 #
 # Each assertion prints one line on stdout (the serial console):
 #   RESULT boot=N name=NAME status=PASS|FAIL|SKIP expected="..." got="..."
@@ -218,9 +223,9 @@ run_apt() { # NAME APT-ARGS...
 	fi
 }
 
-# Stock /etc/default/chrony, the diversions, and the trees.
+# Stock /etc/default/chrony (and a chrony.orig), the diversions, and the trees.
 record_host() { # SUFFIX
-	sha256sum /etc/default/chrony >"$state/chrony.$1"
+	sha256sum /etc/default/chrony* | LC_ALL=C sort -k2 >"$state/chrony.$1"
 	dpkg-divert --list | LC_ALL=C sort >"$state/diversions.$1"
 	sysctl_tree >"$state/tree.$1"
 }
@@ -329,6 +334,40 @@ finish_equals_reboot() {
 		result finish.values-as-after-reboot FAIL "as after finish" \
 			"$(diff "$state/values.finished.cmp" "$state/values.rebooted.cmp" | grep '^[<>]')"
 	fi
+}
+
+# The guide's steps 1-3 as an admin types them (mode 0640 on purpose: the
+# purge must give back modes too), then the record the purge must return to.
+guide_by_hand() {
+	cat >/etc/sysctl.d/80_tcp_hardening.conf <<-'EOF'
+		net.ipv6.conf.all.disable_ipv6 = 1
+		net.ipv6.conf.default.disable_ipv6 = 1
+		net.ipv4.tcp_fin_timeout = 15
+		net.ipv4.conf.default.rp_filter = 2
+		net.ipv4.conf.default.accept_source_route = 0
+		net.ipv4.conf.all.send_redirects = 0
+		net.ipv4.conf.default.send_redirects = 0
+		net.ipv4.conf.all.accept_redirects = 0
+		net.ipv4.conf.default.accept_redirects = 0
+		net.ipv4.conf.all.secure_redirects = 0
+		net.ipv4.conf.default.secure_redirects = 0
+		net.ipv4.tcp_rfc1337 = 1
+		net.ipv4.tcp_syn_retries = 2
+		net.ipv4.tcp_synack_retries = 2
+		net.ipv4.tcp_orphan_retries = 2
+		net.ipv4.tcp_sack = 0
+	EOF
+	chmod 0640 /etc/sysctl.d/80_tcp_hardening.conf
+	sysctl -q -p /etc/sysctl.d/80_tcp_hardening.conf
+	cp -p /etc/default/chrony /etc/default/chrony.orig
+	sed -i 's/^DAEMON_OPTS="/DAEMON_OPTS="-4 /' /etc/default/chrony
+	systemctl restart chrony
+	wait_for_chronyd
+	check hand.chronyd-sockets 127.0.0.1:323 "$(chronyd_sockets)"
+	while read -r key; do
+		printf '%s\t%s\n' "$key" "$(live "$key")"
+	done <"$state/all.keys" >"$state/values.hand"
+	record_host hand
 }
 
 say "BOOT $boot start uptime=$(cut -d' ' -f1 /proc/uptime)"
@@ -520,11 +559,47 @@ case $boot in
 		"$(ls -d /lib/systemd/system/pve-tcp-hardening* /etc/systemd/system/pve-tcp-hardening* \
 			/etc/systemd/system/*/pve-tcp-hardening* /var/lib/systemd/deb-systemd-helper-*/pve-tcp-hardening* \
 			/var/lib/systemd/deb-systemd-helper-*/*/pve-tcp-hardening* 2>/dev/null)"
+
+	# Issue 15: the guide done by hand on this host, then the package.
+	guide_by_hand
+	run_apt install-over-hand install -y ./pve-tcp-hardening.deb
+	check hand.install.says-where yes \
+		"$(grep -q 'kept as /var/lib/pve-tcp-hardening/adopted/etc/sysctl.d/80_tcp_hardening.conf' "$apt_err" "$state/install-over-hand.boot$boot.stdout" && echo yes || echo no)"
+	check hand.install.minus-four-once 1 "$(grep '^DAEMON_OPTS=' /etc/default/chrony | grep -o -- '-4' | wc -l)"
+	finish reboot
+	;;
+5)
+	check_boot_values hand-installed "$state/default.settings"
+	check hand-installed.chronyd-sockets 127.0.0.1:323 "$(chronyd_sockets)"
+	pve-tcp-hardening status >"$state/status.boot5" 2>&1
+	status_rc=$?
+	show "pve-tcp-hardening status (exit $status_rc)" "$state/status.boot5"
+	check hand-installed.status.exit 0 "$status_rc"
+	check hand-installed.adopted "80_tcp_hardening.conf chrony.orig" \
+		"$(find /var/lib/pve-tcp-hardening/adopted -type f -printf '%f\n' 2>/dev/null | LC_ALL=C sort -r | tr '\n' ' ' | sed 's/ $//')"
+	run_apt purge-over-hand purge -y pve-tcp-hardening
+	finish reboot
+	;;
+6)
+	while IFS="$tab" read -r key value; do
+		check "hand-restored.$key" "$value" "$(live "$key")"
+	done <"$state/values.hand"
+	record_host hand-after
+	for what in chrony diversions tree; do
+		if cmp -s "$state/$what.hand" "$state/$what.hand-after"; then
+			result "hand-restored.$what" PASS "as made by hand" "as made by hand"
+		else
+			result "hand-restored.$what" FAIL "as made by hand" \
+				"$(diff "$state/$what.hand" "$state/$what.hand-after" | grep '^[<>]')"
+		fi
+	done
+	check hand-restored.chronyd-sockets 127.0.0.1:323 "$(chronyd_sockets)"
+	check hand-restored.no-state "" "$(ls -d /var/lib/pve-tcp-hardening 2>/dev/null)"
 	say DONE
 	finish poweroff
 	;;
 *)
-	result scenario FAIL "4 boots" "boot $boot"
+	result scenario FAIL "6 boots" "boot $boot"
 	finish poweroff
 	;;
 esac

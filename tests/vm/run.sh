@@ -1,7 +1,8 @@
 #!/bin/bash
 # Reboot proof (issue 10): boot a real Debian 12 kernel in qemu with the
 # packages under test and run the install / reboot / switch / purge
-# scenario of check.sh across four boots.
+# scenario of check.sh across six boots (the last two on a host hardened
+# by hand first, issue 15).
 #
 #   tests/vm/run.sh [--make-debs] DEB_DIR
 #

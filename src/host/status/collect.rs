@@ -31,10 +31,20 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
     let systemd = read_tree(&inputs.root, MergeMode::SystemdSysctl)?;
     let procps = read_tree(&inputs.root, MergeMode::ProcpsSystem)?;
     let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
+    let ours = OwnFile::on(&inputs.root);
     let keys: Vec<KeyReport> = profile
         .settings
         .iter()
-        .map(|s| key_report(&s.key, &s.value, &systemd, &procps, proc_sys.as_deref()))
+        .map(|s| {
+            key_report(
+                &s.key,
+                &s.value,
+                &systemd,
+                &procps,
+                proc_sys.as_deref(),
+                &ours,
+            )
+        })
         .collect();
     let chrony = chrony_report(&inputs.root, &profile)?;
     let reboot_pending = reboot_pending(&inputs.root, &profile.package);
@@ -65,12 +75,40 @@ fn setter_report(s: &Setter) -> SetterReport {
     }
 }
 
+/// The package's own conffile, `/etc/sysctl.d/80_tcp_hardening.conf`: a key
+/// the admin changed or removed there is their choice ([`KeyState::Local`]).
+struct OwnFile {
+    host_path: PathBuf,
+    /// A real file (not deleted, not masked by a link to /dev/null).
+    present: bool,
+}
+
+impl OwnFile {
+    fn on(root: &Path) -> OwnFile {
+        let host_path = PathBuf::from(format!("/etc/sysctl.d/{SYSCTL_FILE_NAME}"));
+        let path = under_root(root, &host_path);
+        let present = fs_err::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        OwnFile { host_path, present }
+    }
+
+    /// Whether the boot-time outcome of a key comes from the admin's edit of
+    /// our file: it wins with another value, or it no longer sets the key
+    /// and no other file does.
+    fn edited_by_admin(&self, winner: Option<&Setter>, desired: &str) -> bool {
+        match winner {
+            Some(w) => w.file == self.host_path && !same_value(&w.value, desired),
+            None => self.present,
+        }
+    }
+}
+
 fn key_report(
     key: &str,
     desired: &str,
     systemd: &MergedTree,
     procps: &MergedTree,
     proc_sys: Option<&Path>,
+    ours: &OwnFile,
 ) -> KeyReport {
     let merged = systemd.lookup(key);
     let boot = merged.as_ref().map(|m| m.winner.value.clone());
@@ -78,20 +116,27 @@ fn key_report(
     let live = live_read.as_ref().and_then(|r| r.as_ref().ok().cloned());
     let kernel_lacks =
         matches!(&live_read, Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound);
+    let local = ours.edited_by_admin(merged.as_ref().map(|m| &m.winner), desired);
+    // What the live value should be: for a local key the admin's value, or
+    // anything when they removed it (the kernel's default stays).
+    let expected_live = match (local, &boot) {
+        (true, None) => None,
+        (true, Some(b)) => Some(b.as_str()),
+        (false, _) => Some(desired),
+    };
     let boot_ok = boot.as_deref().is_some_and(|b| same_value(b, desired));
-    let live_ok = live.as_deref().is_none_or(|l| same_value(l, desired));
+    let live_ok = match (live.as_deref(), expected_live) {
+        (Some(l), Some(e)) => same_value(l, e),
+        _ => true,
+    };
     let state = if kernel_lacks {
         KeyState::Missing
-    } else if !boot_ok
-        && merged
-            .as_ref()
-            .is_some_and(|m| is_our_conffile(&m.winner.file))
-    {
-        KeyState::Local
-    } else if !boot_ok {
+    } else if !boot_ok && !local {
         KeyState::Shadowed
     } else if !live_ok {
         KeyState::Drift
+    } else if local {
+        KeyState::Local
     } else {
         KeyState::Ok
     };
@@ -121,12 +166,6 @@ fn key_report(
         procps_system_winner,
         procps_system,
     }
-}
-
-/// The package's own sysctl.d file: a value of the admin's there is their
-/// choice (`local`), not a shadowing file.
-fn is_our_conffile(file: &Path) -> bool {
-    file == Path::new("/etc/sysctl.d").join(SYSCTL_FILE_NAME)
 }
 
 fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
@@ -201,7 +240,7 @@ fn problems(
                 "{} drifted: live {} (wanted {}; a reboot or `pve-tcp-hardening apply` restores it)",
                 k.key,
                 k.live.as_deref().unwrap_or("?"),
-                k.desired
+                k.boot.as_deref().unwrap_or(&k.desired)
             )),
             KeyState::Ok | KeyState::Local | KeyState::Missing => {}
         }

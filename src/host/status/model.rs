@@ -14,10 +14,11 @@ pub enum KeyState {
     Ok,
     /// Boot gives the wanted value, but the live value differs.
     Drift,
-    /// At boot another value wins (a later file).
+    /// At boot another file wins with another value (or nothing sets it).
     Shadowed,
-    /// The admin edited the package's own conffile: their value is the
-    /// admin's choice, not a problem (exit status 0).
+    /// The admin changed (or removed) the key in the package's own
+    /// conffile: their choice, not a problem. `desired` keeps the
+    /// package's value, `boot` is theirs.
     Local,
     /// The running kernel has no such key.
     Missing,

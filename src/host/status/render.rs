@@ -10,8 +10,9 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
             return text;
         }
         let code = match state {
-            KeyState::Ok | KeyState::Local => "32",
+            KeyState::Ok => "32",
             KeyState::Drift | KeyState::Missing => "33",
+            KeyState::Local => "36",
             KeyState::Shadowed => "31",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
@@ -54,6 +55,21 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
     }
     for (line, key) in lines.zip(&report.keys) {
         out.push_str(&format!("{line}\n"));
+        if key.state == KeyState::Local {
+            out.push_str(&match &key.winner {
+                Some(w) => format!(
+                    "  local: {}:{} sets {} (the package's value: {}); the admin's choice\n",
+                    w.file.display(),
+                    w.line,
+                    w.value,
+                    key.desired
+                ),
+                None => format!(
+                    "  local: removed from the package's file (the package's value: {}); the admin's choice\n",
+                    key.desired
+                ),
+            });
+        }
         if let Some(p) = &key.procps_system_winner {
             out.push_str(&format!(
                 "  note: `sysctl --system` ends with {}:{} = {} (it reads /etc/sysctl.conf again last)\n",

@@ -58,6 +58,16 @@ pub fn check_dash4(original: &[u8], generated: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the effective (last uncommented) `DAEMON_OPTS=` line already
+/// has a `-4` word: the admin made chronyd IPv4-only by hand.
+pub fn has_dash4(original: &[u8]) -> bool {
+    String::from_utf8_lossy(original)
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("DAEMON_OPTS="))
+        .is_some_and(|l| l.split(['"', '\'', ' ', '\t', '=']).any(|t| t == "-4"))
+}
+
 /// Both versions, line by line, for a failure message.
 pub fn show_both(original: &[u8], now: Option<&[u8]>) -> String {
     let now = match now {
@@ -72,7 +82,7 @@ pub fn show_both(original: &[u8], now: Option<&[u8]>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::check_dash4;
+    use super::{check_dash4, has_dash4};
 
     const DEBIAN: &str = "# This is a configuration file for /etc/init.d/chrony and\n\
                           DAEMON_OPTS=\"-F 1\"\n\nSYNC_IN_CONTAINER=\"no\"\n";
@@ -105,6 +115,13 @@ mod tests {
                 "{g:?}"
             );
         }
+    }
+
+    #[test]
+    fn dash4_by_hand_is_seen_on_the_effective_line_only() {
+        assert!(has_dash4(b"DAEMON_OPTS=\"-4 -F 1\"\n"));
+        assert!(!has_dash4(DEBIAN.as_bytes()));
+        assert!(!has_dash4(b"DAEMON_OPTS=\"-4\"\nDAEMON_OPTS=\"-F 1\"\n"));
     }
 
     #[test]
