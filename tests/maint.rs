@@ -301,8 +301,7 @@ fn maint_script(name: &str, p: &Profile) -> String {
     let renderer =
         Renderer::load_with_debian(&repo_root().join("templates"), &repo_root().join("debian"))
             .unwrap();
-    let mut context = tera::Context::new();
-    context.insert("profile", p);
+    let context = pve_tcp_hardening::build::package::maintainer_script_context(p).unwrap();
     renderer.render(name, &context).unwrap()
 }
 
@@ -313,8 +312,13 @@ fn run_sh_script(host: &FakeHost, name: &str, p: &Profile, action: &str) -> std:
         .arg(&script)
         .arg(action)
         .env("DPKG_ROOT", host.dir.path())
-        // The fake root stands in for the running host, as in the e2e chroots.
-        .env("PVE_TCP_HARDENING_APPLY_IN_CHROOT", "1")
+        // The fake root stands in for the running host's files and values,
+        // as in the e2e chroots; preinst's IPv6 lockout check, which reads
+        // this machine's network, stays off (an image build for it).
+        .env(
+            "PVE_TCP_HARDENING_APPLY_IN_CHROOT",
+            if name == "preinst" { "0" } else { "1" },
+        )
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();

@@ -196,11 +196,9 @@ fn every_profile_gets_a_complete_package() {
             ipv6_off,
             "{package}: triggers only when IPv6 goes off"
         );
-        assert_eq!(
-            control.contains(" preinst "),
-            ipv6_off,
-            "{package}: a preinst (the lockout guard) only when IPv6 goes off"
-        );
+        // Every package adopts a hand-made sysctl file in preinst; the IPv6
+        // lockout guard in it only where IPv6 goes off.
+        assert!(control.contains(" preinst "), "{package}: no preinst");
         assert_eq!(
             field(&deb, "Pre-Depends").contains("debconf"),
             ipv6_off,

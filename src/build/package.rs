@@ -199,12 +199,21 @@ fn stage_crate(
 }
 
 fn package_context(profile: &Profile, settings: &BuildSettings) -> Result<tera::Context> {
+    let mut context = maintainer_script_context(profile)?;
+    context
+        .try_insert("version", &settings.version)
+        .and_then(|()| context.try_insert("maintainer", &settings.maintainer))
+        .and_then(|()| context.try_insert("date", &rfc2822(settings.source_date_epoch)))
+        .context("cannot build the template context")?;
+    Ok(context)
+}
+
+/// What the maintainer scripts and debconf templates under `debian/` are
+/// rendered with (tests render them with exactly this too).
+pub fn maintainer_script_context(profile: &Profile) -> Result<tera::Context> {
     let mut context = tera::Context::new();
     context
         .try_insert("profile", profile)
-        .and_then(|()| context.try_insert("version", &settings.version))
-        .and_then(|()| context.try_insert("maintainer", &settings.maintainer))
-        .and_then(|()| context.try_insert("date", &rfc2822(settings.source_date_epoch)))
         .and_then(|()| context.try_insert("base_package", BASE_PACKAGE))
         .and_then(|()| context.try_insert("override_question", OVERRIDE_QUESTION))
         // The lockout check, embedded into preinst as it is (the heredoc's

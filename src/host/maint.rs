@@ -144,7 +144,8 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         ));
         sync_chrony(host, profile)?;
         warn_about_later_files(host, profile);
-        return record_configured(host, profile);
+        // No state on an image: its own first install is still to come.
+        return Ok(());
     }
     let file_keys = file_text.as_deref().map(keys_of);
     let wanted = wanted_keys(profile, file_keys.as_deref());
