@@ -576,7 +576,7 @@ case $boot in
 	show "pve-tcp-hardening status (exit $status_rc)" "$state/status.boot5"
 	check hand-installed.status.exit 0 "$status_rc"
 	check hand-installed.adopted "80_tcp_hardening.conf chrony.orig" \
-		"$(find /var/lib/pve-tcp-hardening/adopted -type f -printf '%f\n' 2>/dev/null | LC_ALL=C sort -r | tr '\n' ' ' | sed 's/ $//')"
+		"$(find /var/lib/pve-tcp-hardening/adopted -type f -printf '%f\n' 2>/dev/null | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
 	run_apt purge-over-hand purge -y pve-tcp-hardening
 	finish reboot
 	;;
