@@ -381,3 +381,28 @@ fn a_tree_without_proc_is_refused() {
         .stderr_contains("finish works on a running system")
         .run();
 }
+
+/// The reboot words of the install and `plan` offer `finish` as the other
+/// way, naming the services it would restart and what it would not.
+#[test]
+fn the_reboot_words_and_plan_offer_finish_instead() {
+    let node = Node::new(&[&MAIL, &COROSYNC]);
+    let choice = "reboot, or run `pve-tcp-hardening finish` to restart these 1 service instead: \
+                  postfix@-.service (a reboot is still needed for: corosync.service";
+    // Configure again: the reboot asked for at the install is still due.
+    node.host
+        .maint("postinst", &["configure"])
+        .stderr_contains(&format!("Or, instead of the reboot: {choice}"))
+        .run();
+    let plan = Run::helper()
+        .args(["plan", "--root"])
+        .args([node.host.dir.path()])
+        .args(["--proc"])
+        .args([node.proc()])
+        .args(["--profile"])
+        .args([node.host.path("usr/share/pve-tcp-hardening/profile.json")])
+        .stdout_contains(&format!("after the install: {choice}"))
+        .run();
+    assert!(plan.status.success());
+    assert_eq!(node.calls(), "", "plan and configure restart nothing");
+}

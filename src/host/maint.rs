@@ -200,6 +200,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         chrony,
         reboot_due,
         reboot_from_before: reboot_due && !reboot_keys_change_now,
+        finish_choice: finish_choice(host, profile, reboot_due),
     };
     if let Some(paragraphs) = outcome.reboot_paragraphs() {
         for p in &paragraphs {
@@ -321,6 +322,19 @@ fn keys_already_ours(host: &Host, text: &str, snapshot: &Snapshot) -> Vec<String
         })
         .map(|(key, _)| key)
         .collect()
+}
+
+/// "reboot, or run `pve-tcp-hardening finish` ...": after the apply and
+/// chrony's restart, so it names only what still holds IPv6. Advisory: a
+/// failure to tell leaves the choice out.
+fn finish_choice(host: &Host, profile: &Profile, reboot_due: bool) -> Option<String> {
+    if !(profile.disable_ipv6 && reboot_due) {
+        return None;
+    }
+    let proc = host.proc_root.parent()?;
+    crate::host::finish::alternative_to_reboot(&host.root, proc)
+        .ok()
+        .flatten()
 }
 
 const DISABLE_IPV6: &str = "net.ipv6.conf.all.disable_ipv6";

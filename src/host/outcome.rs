@@ -86,6 +86,9 @@ pub struct Outcome {
     /// Nothing needing a reboot changed now: the reboot is one asked for
     /// earlier (by this package or the variant it replaced).
     pub reboot_from_before: bool,
+    /// The other way than a reboot (`finish::alternative_to_reboot`), when
+    /// IPv6 is off and services still hold an IPv6 address.
+    pub finish_choice: Option<String>,
 }
 
 impl Outcome {
@@ -145,6 +148,9 @@ impl Outcome {
             }
             .to_string(),
         );
+        if let Some(choice) = &self.finish_choice {
+            out.push(format!("Or, instead of the reboot: {choice}."));
+        }
         Some(out)
     }
 
@@ -208,6 +214,7 @@ mod tests {
             chrony: ChronyChange::MadeIpv4Only(RestartOutcome::Restarted),
             reboot_due: true,
             reboot_from_before: false,
+            finish_choice: None,
         }
     }
 

@@ -185,6 +185,12 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
             .collect(),
         _ => Vec::new(),
     };
+    let finish_choice = match &inputs.proc {
+        Some(proc) if ipv6_sockets_going_away.iter().any(|g| g.when == "reboot") => {
+            crate::host::finish::alternative_to_reboot(&inputs.root, proc)?
+        }
+        _ => None,
+    };
     Ok(PlanReport {
         schema: PLAN_SCHEMA_VERSION,
         package: profile.package.clone(),
@@ -195,6 +201,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         reboot_after_install,
         lockout,
         ipv6_sockets_going_away,
+        finish_choice,
         chrony,
         adopted: adopt::adoption(&inputs.root, &profile)?,
     })

@@ -22,6 +22,9 @@ pub struct PlanReport {
     pub lockout: LockoutPlan,
     /// Sockets bound to an IPv6 address that go away (IPv6-off profiles).
     pub ipv6_sockets_going_away: Vec<GoingAway>,
+    /// When some of those wait for the reboot: "reboot, or run
+    /// `pve-tcp-hardening finish` to restart these N services instead: ...".
+    pub finish_choice: Option<String>,
     pub chrony: ChronyPlan,
     pub adopted: Adoption,
 }

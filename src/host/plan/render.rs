@@ -73,6 +73,9 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
             describe_listener(&l.listener)
         ));
     }
+    if let Some(choice) = &report.finish_choice {
+        out.push_str(&format!("after the install: {choice}\n"));
+    }
     let a = &report.adopted;
     if let Some(backup) = &a.chrony_backup {
         out.push_str(&format!(
