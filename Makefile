@@ -8,6 +8,7 @@
 #                            CI=true: a test that cannot run here fails the run)
 #   make bench               time apply, packaging and install; writes BENCHMARKS.md
 #   make fuzz                differential tests on random seeds (FUZZ_SEED, FUZZ_CASES)
+#   make test-cluster        the Ansible rollout on three qemu VMs (~30 min; not in make test)
 #
 # On a fresh Debian 12 machine the targets install what they lack (apt
 # packages as root, a pinned cargo-deb through cargo).
@@ -55,7 +56,6 @@ test: deps-test release debs
 	cargo test --locked
 	tests/vm/run.sh '$(DIST)'
 	$(MAKE) --no-print-directory test-ansible-lint
-	tests/cluster/run.sh '$(DIST)'
 	@tests/common/gate.sh summary '$(PTH_SKIP_LOG)'
 
 # Install missing apt packages (as root) and the pinned cargo-deb.
