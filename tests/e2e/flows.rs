@@ -683,24 +683,7 @@ pub fn finish_lists_what_ss_shows(name: &str, debs: impl FnOnce() -> Deb) {
     );
 }
 
-pub const GUIDE_SYSCTL: &str = "\
-net.ipv6.conf.all.disable_ipv6 = 1
-net.ipv6.conf.default.disable_ipv6 = 1
-net.ipv4.tcp_fin_timeout = 10
-net.ipv4.conf.default.rp_filter = 2
-net.ipv4.conf.default.accept_source_route = 0
-net.ipv4.conf.all.send_redirects = 0
-net.ipv4.conf.default.send_redirects = 0
-net.ipv4.conf.all.accept_redirects = 0
-net.ipv4.conf.default.accept_redirects = 0
-net.ipv4.conf.all.secure_redirects = 0
-net.ipv4.conf.default.secure_redirects = 0
-net.ipv4.tcp_rfc1337 = 1
-net.ipv4.tcp_syn_retries = 2
-net.ipv4.tcp_synack_retries = 2
-net.ipv4.tcp_orphan_retries = 2
-net.ipv4.tcp_sack = 0
-";
+pub const GUIDE_SYSCTL: &str = include_str!("../fixtures/guide/80_tcp_hardening.conf");
 
 /// What of the guide an admin did by hand before installing the package.
 #[derive(Clone, Copy, Debug)]
