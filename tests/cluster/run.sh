@@ -15,7 +15,7 @@
 #
 # Environment:
 #   PTH_CACHE_DIR          cache root (default /var/cache/pve-tcp-hardening-tests)
-#   PTH_CLUSTER_TIMEOUT    seconds for the whole run (default 1500)
+#   PTH_CLUSTER_TIMEOUT    seconds for the whole run (default 3000)
 #   PTH_CLUSTER=0          skip (with CI=true: fail, as any skip does; see
 #                          tests/common/gate.sh)
 #   PTH_CLUSTER_KEEP=1     keep the run directory (logs, disks)
@@ -67,7 +67,7 @@ build_tool=$repo/target/release/pve-tcp-hardening-build
 [ -x "$build_tool" ] || die "$build_tool missing (make release)"
 
 cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
-timeout=${PTH_CLUSTER_TIMEOUT:-1500}
+timeout=${PTH_CLUSTER_TIMEOUT:-3000}
 deadline=$((SECONDS + timeout))
 mkdir -p "$cache/runs"
 run=$(mktemp -d "$cache/runs/cluster.XXXXXX")
