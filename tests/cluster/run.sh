@@ -76,6 +76,9 @@ pids=()
 cleanup() {
 	for node in "${nodes[@]}"; do : >"$run/$node.stop"; done
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	# The loops' running qemu (and its guestfwd nc) outlive the loops: end
+	# everything started with this run's files.
+	pkill -f -- "$run/" 2>/dev/null || true
 	wait 2>/dev/null || true
 	if [ "${PTH_CLUSTER_KEEP:-0}" = 1 ]; then
 		echo "test-cluster: run kept in $run"
