@@ -2,8 +2,9 @@
 
     python3 fake_proc.py DIR PROCESSES SOCKETS
 
-Writes DIR/net/tcp6 with SOCKETS listening IPv6 sockets (inodes 100000 and
-up) and an empty DIR/net/udp6, and DIR/PID/{comm,fd/} for PROCESSES
+Writes DIR/net/tcp6 with SOCKETS IPv6 sockets listening on [::1] (inodes
+100000 and up; bound to an address, so each one is a problem that names its
+owner, the costly case: `[::]` wildcards are only information) and an empty DIR/net/udp6, and DIR/PID/{comm,fd/} for PROCESSES
 processes. Each process holds an equal share of the sockets as
 `socket:[INODE]` links, dealt out round-robin so owners are spread over the
 whole tree, plus three links that are not sockets (stdin, stdout, a log
@@ -25,7 +26,9 @@ lines = [header]
 for i in range(sockets):
     port = 1024 + i % 60000
     lines.append(
-        f"{i:5d}: 00000000000000000000000000000000:{port:04X} "
+        # ::1 as /proc/net/tcp6 writes it: four 32-bit words, each in host
+        # (little-endian) byte order.
+        f"{i:5d}: 00000000000000000000000001000000:{port:04X} "
         "00000000000000000000000000000000:0000 0A 00000000:00000000 "
         f"00:00000000 00000000     0        0 {100000 + i} 1 0000000000000000 100 0 0 10 0\n"
     )
