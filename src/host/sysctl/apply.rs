@@ -251,7 +251,9 @@ impl Run<'_> {
     /// The first file that cannot be opened ends this argument.
     fn load_argument(&mut self, arg: &str, stdin: &mut dyn Read, entries: &mut Vec<Entry>) {
         let mut lines_before = 0;
-        for path in glob::expand_file_argument(arg) {
+        let paths = glob::expand_file_argument(arg);
+        let last = paths.len().saturating_sub(1);
+        for (index, path) in paths.into_iter().enumerate() {
             let name = path.to_string_lossy().into_owned();
             let file = self.names.len();
             self.names.push(name);
@@ -294,7 +296,10 @@ impl Run<'_> {
                     ignore_failure,
                 });
             }
-            lines_before += count_lines(&data);
+            // Only a following file of the same argument needs the count.
+            if index < last {
+                lines_before += count_lines(&data);
+            }
         }
     }
 
