@@ -26,6 +26,7 @@ use anyhow::{bail, Context, Result};
 use placement::{placement_of_pid, Placement};
 use policy::{reason_to_keep, AdminList};
 use reboot_request::Withdrawn;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -64,17 +65,35 @@ impl Holder {
 /// placement and the verdict of the rules (built in, and the admin's list
 /// under `root`), sorted by owner.
 fn holders(root: &Path, proc: &Path) -> Result<Vec<Holder>> {
+    let mut found = holders_among(root, proc, ipv6_listeners(proc))?;
+    found.sort_by_cached_key(owner_order);
+    Ok(found)
+}
+
+/// [`holders`] among `listeners`, the [`ipv6_listeners`] of `proc`, in
+/// their order. A process holding many sockets has its placement read and
+/// judged once (a busy node: 20,000 sockets of 2000 processes,
+/// BENCHMARKS.md).
+fn holders_among(
+    root: &Path,
+    proc: &Path,
+    listeners: impl IntoIterator<Item = Listener>,
+) -> Result<Vec<Holder>> {
     let admin = AdminList::load(root)?;
-    let mut found: Vec<Holder> = ipv6_listeners(proc)
+    let mut by_pid: HashMap<u32, (Placement, Option<String>)> = HashMap::new();
+    let found = listeners
         .into_iter()
         .filter(|l: &Listener| l.holds_ipv6_address())
         .map(|listener| {
             let (placement, keep) = match listener.pid {
-                Some(pid) => {
-                    let placement = placement_of_pid(proc, pid);
-                    let keep = reason_to_keep(&placement, &admin);
-                    (placement, keep)
-                }
+                Some(pid) => by_pid
+                    .entry(pid)
+                    .or_insert_with(|| {
+                        let placement = placement_of_pid(proc, pid);
+                        let keep = reason_to_keep(&placement, &admin);
+                        (placement, keep)
+                    })
+                    .clone(),
                 None => (
                     Placement::Unknown,
                     Some("no process found for it (the kernel, or another PID namespace)".into()),
@@ -87,8 +106,14 @@ fn holders(root: &Path, proc: &Path) -> Result<Vec<Holder>> {
             }
         })
         .collect();
-    found.sort_by_key(|h| (h.owner(), h.listener.proto.clone(), h.listener.port));
     Ok(found)
+}
+
+/// How holders are listed: by owner, then protocol and port. The owner is
+/// built text, so callers sort with a cached key (made once per holder, not
+/// once per comparison).
+fn owner_order(h: &Holder) -> (String, String, u16) {
+    (h.owner(), h.listener.proto.clone(), h.listener.port)
 }
 
 /// The units to restart, each once, in order.
@@ -136,7 +161,18 @@ fn services(n: usize) -> &'static str {
 /// an IPv6 address (nothing to offer). `root` holds the admin's list,
 /// `proc` is the running system's /proc.
 pub fn alternative_to_reboot(root: &Path, proc: &Path) -> Result<Option<String>> {
-    let holders = holders(root, proc)?;
+    alternative_to_reboot_among(root, proc, &ipv6_listeners(proc))
+}
+
+/// [`alternative_to_reboot`] for the [`ipv6_listeners`] of `proc` the
+/// caller has already collected (`status`), without a second walk of /proc.
+pub fn alternative_to_reboot_among(
+    root: &Path,
+    proc: &Path,
+    listeners: &[Listener],
+) -> Result<Option<String>> {
+    let holding = listeners.iter().filter(|l| l.holds_ipv6_address()).cloned();
+    let holders = holders_among(root, proc, holding)?;
     let units = units_to_restart(&holders);
     if units.is_empty() {
         return Ok(None);
@@ -147,8 +183,9 @@ pub fn alternative_to_reboot(root: &Path, proc: &Path) -> Result<Option<String>>
         services(units.len()),
         units.join(", ")
     );
-    let kept: Vec<&Holder> = holders.iter().filter(|h| h.keep.is_some()).collect();
+    let mut kept: Vec<&Holder> = holders.iter().filter(|h| h.keep.is_some()).collect();
     if !kept.is_empty() {
+        kept.sort_by_cached_key(|h| owner_order(h));
         sentence.push_str(&format!(
             " (a reboot is still needed for: {})",
             reboot_needed_for(&kept, &[])

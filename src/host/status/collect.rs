@@ -252,16 +252,15 @@ fn problems(
         out.push("reboot pending: /run/reboot-required lists this package".into());
     }
     for l in listeners.iter().filter(|l| l.holds_ipv6_address()) {
-        out.push(format!(
-            "listening on IPv6: {} [{}]:{}{}",
-            l.proto,
-            l.address,
-            l.port,
-            l.process
-                .as_ref()
-                .map(|p| format!(" ({p}, pid {})", l.pid.unwrap_or(0)))
-                .unwrap_or_default()
-        ));
+        // One string made per socket: a busy node has tens of thousands.
+        let (proto, address, port) = (&l.proto, &l.address, l.port);
+        out.push(match &l.process {
+            Some(p) => format!(
+                "listening on IPv6: {proto} [{address}]:{port} ({p}, pid {})",
+                l.pid.unwrap_or(0)
+            ),
+            None => format!("listening on IPv6: {proto} [{address}]:{port}"),
+        });
     }
     out
 }

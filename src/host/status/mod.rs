@@ -142,7 +142,7 @@ fn finish_choice(report: &StatusReport, root: &Path, proc: Option<&Path>) -> Str
     else {
         return String::new();
     };
-    match crate::host::finish::alternative_to_reboot(root, proc) {
+    match crate::host::finish::alternative_to_reboot_among(root, proc, &report.ipv6_listeners) {
         Ok(Some(choice)) => format!("to finish: {choice}\n"),
         Ok(None) => String::new(),
         Err(e) => format!("note: `finish` cannot tell: {e:#}\n"),

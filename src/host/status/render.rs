@@ -117,7 +117,9 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
         ));
     }
     for problem in &report.problems {
-        out.push_str(&format!("problem: {problem}\n"));
+        out.push_str("problem: ");
+        out.push_str(problem);
+        out.push('\n');
     }
     out.push_str(if report.ok {
         "all in force\n"

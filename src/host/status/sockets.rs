@@ -11,10 +11,9 @@
 //! (`INET_DIAG_SKV6ONLY`).
 
 use super::model::{Bound, Listener};
-use rustix::fs::{Mode, OFlags, CWD};
+use rustix::fs::{Dir, Mode, OFlags, CWD};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
-use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 /// Listening TCP and bound UDP sockets over IPv6, from `/proc/net/tcp6` and
@@ -158,14 +157,17 @@ fn parse_diag_messages(mut data: &[u8], found: &mut Vec<(u64, bool)>) -> Option<
 }
 
 /// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`
+/// (Columns are taken as they come, and none after the inode is split off:
+/// a busy node lists tens of thousands of lines.)
 fn parse_socket_line(line: &str, wanted_state: &str) -> Option<(Ipv6Addr, u16, u64)> {
-    let cols: Vec<&str> = line.split_ascii_whitespace().collect();
-    if cols.len() < 10 || cols[3] != wanted_state {
+    let mut cols = line.split_ascii_whitespace();
+    let local = cols.nth(1)?;
+    if cols.nth(1)? != wanted_state {
         return None;
     }
-    let (addr_hex, port_hex) = cols[1].split_once(':')?;
+    let inode = cols.nth(5)?.parse().ok()?;
+    let (addr_hex, port_hex) = local.split_once(':')?;
     let port = u16::from_str_radix(port_hex, 16).ok()?;
-    let inode = cols[9].parse().ok()?;
     Some((parse_proc_ipv6(addr_hex)?, port, inode))
 }
 
@@ -196,6 +198,7 @@ fn socket_owners(proc: &Path, mut wanted: HashSet<u64>) -> HashMap<u64, (u32, St
     let Ok(entries) = std::fs::read_dir(proc) else {
         return owners;
     };
+    let mut link = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -204,27 +207,30 @@ fn socket_owners(proc: &Path, mut wanted: HashSet<u64>) -> HashMap<u64, (u32, St
         else {
             continue;
         };
-        let fd_dir = entry.path().join("fd");
-        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
+        // One descriptor per fd directory, listed and its links read
+        // relative to it: the kernel then looks up one name instead of
+        // walking `/proc/PID/fd/N` again. One buffer serves every link.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let Ok(mut fds) = rustix::fs::openat(CWD, entry.path().join("fd"), flags, Mode::empty())
+            .and_then(Dir::new)
+        else {
             continue;
         };
-        // Links are read relative to the directory: the kernel then looks up
-        // one name instead of walking `/proc/PID/fd/N` again.
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let dir = rustix::fs::openat(CWD, &fd_dir, flags, Mode::empty()).ok();
-        let held: Vec<u64> = fds
-            .flatten()
-            .filter_map(|fd| match &dir {
-                Some(dir) => rustix::fs::readlinkat(dir, fd.file_name().as_os_str(), Vec::new())
-                    .ok()
-                    .map(|target| target.into_bytes()),
-                None => std::fs::read_link(fd.path())
-                    .ok()
-                    .map(|target| target.into_os_string().into_vec()),
-            })
-            .filter_map(|target| socket_inode(&target))
-            .filter(|inode| wanted.remove(inode))
-            .collect();
+        let mut held = Vec::new();
+        while let Some(Ok(fd)) = fds.read() {
+            if matches!(fd.file_name().to_bytes(), b"." | b"..") {
+                continue;
+            }
+            let Ok(dir) = fds.fd() else { break };
+            let Ok(target) = rustix::fs::readlinkat(dir, fd.file_name(), std::mem::take(&mut link))
+            else {
+                continue;
+            };
+            link = target.into_bytes();
+            if let Some(inode) = socket_inode(&link).filter(|inode| wanted.remove(inode)) {
+                held.push(inode);
+            }
+        }
         if held.is_empty() {
             continue;
         }

@@ -208,11 +208,36 @@ pub fn run_cli(args: &ApplyArgs) -> Result<ExitCode> {
         proc_root: args.proc_root.clone(),
     };
     // One buffered stdout, flushed once, as procps' stdio does on a pipe.
-    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    // With `-q` nothing is printed on it, and std's stdout and the buffer
+    // are not set up; std's stdin (an 8 KiB buffer) only at a `-` file. Each
+    // buffer made at start-up costs fresh heap pages (issue 18).
+    let (mut buffered, mut sink);
+    let out: &mut dyn Write = if args.quiet {
+        sink = io::sink();
+        &mut sink
+    } else {
+        buffered = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+        &mut buffered
+    };
     let mut err = io::stderr().lock();
-    let mut stdin = io::stdin().lock();
-    let report = apply(&args.files, &opts, &mut stdin, &mut out, &mut err, false);
+    let report = apply(
+        &args.files,
+        &opts,
+        &mut StdinAtFirstRead,
+        out,
+        &mut err,
+        false,
+    );
     Ok(ExitCode::from(report.exit_status))
+}
+
+/// The process's stdin, set up by std at the first read.
+struct StdinAtFirstRead;
+
+impl Read for StdinAtFirstRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::stdin().lock().read(buf)
+    }
 }
 
 /// One parsed line that names a key: a setting or (no value) an exclusion.
@@ -251,7 +276,9 @@ impl Run<'_> {
     /// The first file that cannot be opened ends this argument.
     fn load_argument(&mut self, arg: &str, stdin: &mut dyn Read, entries: &mut Vec<Entry>) {
         let mut lines_before = 0;
-        for path in glob::expand_file_argument(arg) {
+        let paths = glob::expand_file_argument(arg);
+        let last = paths.len().saturating_sub(1);
+        for (index, path) in paths.into_iter().enumerate() {
             let name = path.to_string_lossy().into_owned();
             let file = self.names.len();
             self.names.push(name);
@@ -294,7 +321,10 @@ impl Run<'_> {
                     ignore_failure,
                 });
             }
-            lines_before += count_lines(&data);
+            // Only a following file of the same argument needs the count.
+            if index < last {
+                lines_before += count_lines(&data);
+            }
         }
     }
 

@@ -52,11 +52,30 @@ pub(crate) fn join_below(root: &[u8], rel: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&full))
 }
 
+const FILE_ARGUMENT_FLAGS: c_int = libc::GLOB_NOCHECK | libc::GLOB_BRACE | libc::GLOB_TILDE;
+
+/// A file argument that `glob(3)` returns as it is, without looking at the
+/// disk: no meta character, brace, escape or leading `~` (glibc's
+/// `glob_in_dir` with `GLOB_NOCHECK`), and none of the spellings glob
+/// rewrites when it joins directory and name (`//`, a trailing `/`).
+/// `apply FILE` then does not page in glob(3) at every start (issue 18).
+fn is_plain_file_name(arg: &str) -> bool {
+    !arg.is_empty()
+        && !arg.starts_with('~')
+        && !arg.ends_with('/')
+        && !arg.contains("//")
+        && !arg
+            .bytes()
+            .any(|b| matches!(b, b'*' | b'?' | b'[' | b'{' | b'\\' | 0))
+}
+
 /// Expand one file argument of `sysctl -p`; with `GLOB_NOCHECK` a pattern
 /// that matches nothing stands for itself.
 pub(crate) fn expand_file_argument(arg: &str) -> Vec<PathBuf> {
-    let flags = libc::GLOB_NOCHECK | libc::GLOB_BRACE | libc::GLOB_TILDE;
-    let found = run_glob(arg.as_bytes(), flags, None);
+    if is_plain_file_name(arg) {
+        return vec![PathBuf::from(arg)];
+    }
+    let found = run_glob(arg.as_bytes(), FILE_ARGUMENT_FLAGS, None);
     if found.is_empty() {
         // Only a NUL byte in the argument gets here; open() then fails on it.
         return vec![PathBuf::from(arg)];
@@ -364,6 +383,38 @@ pub(crate) fn fnmatch(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_file_names_are_what_glob_returns() {
+        let existing = tempfile::tempdir().expect("tempdir");
+        let file = existing.path().join("80_tcp_hardening.conf");
+        fs_err::write(&file, "").expect("write");
+        let file = file.to_str().expect("UTF-8 temp path").to_string();
+        let plain = [
+            file.as_str(),
+            "/etc/sysctl.d/80_tcp_hardening.conf",
+            "80_tcp_hardening.conf",
+            "./a.conf",
+            "../a.conf",
+            "/a",
+            "-",
+            "a]b",
+            "a}b",
+            "a b",
+            "a~b",
+            "/nowhere/./x/../y.conf",
+        ];
+        for arg in plain {
+            assert!(is_plain_file_name(arg), "{arg}");
+            let globbed = run_glob(arg.as_bytes(), FILE_ARGUMENT_FLAGS, None);
+            assert_eq!(globbed, [arg.as_bytes()], "{arg}");
+        }
+        for arg in [
+            "", "~", "~/a", "a*", "a?", "[a]", "{a,b}", "a\\b", "//a", "a//b", "a/",
+        ] {
+            assert!(!is_plain_file_name(arg), "{arg}");
+        }
+    }
 
     #[test]
     fn key_globs_walk_only_existing_paths_sorted() {
