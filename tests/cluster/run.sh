@@ -162,7 +162,7 @@ done
 node_loop() {
 	local node=$1 port=$2
 	until [ -e "$run/$node.stop" ]; do
-		qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 768 -smp 1 \
+		qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 768 -smp 2 \
 			-nodefaults -nographic -serial "file:$run/$node.console.$(date +%s%N)" -no-reboot \
 			-nic "user,model=virtio-net-pci,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:$port-:22,guestfwd=tcp:10.0.2.100:80-cmd:nc 127.0.0.1 $repo_port" \
 			-kernel "$image.vmlinuz" -initrd "$image.initrd" \
@@ -207,6 +207,16 @@ pth_ha_poll_delay=2
 pth_quorum_poll_delay=2
 EOI
 
+# Each line with the seconds since the play started (NAME.timed.log: where
+# the time goes).
+timestamp() {
+	local t0=${EPOCHREALTIME/./} line ds
+	while IFS= read -r line; do
+		ds=$(((${EPOCHREALTIME/./} - t0) / 100000))
+		printf '[%5d.%d] %s\n' $((ds / 10)) $((ds % 10)) "$line"
+	done
+}
+
 # Runs a playbook; its whole output goes to $run/NAME.log and is printed on
 # failure of an expectation. Sets $play_rc.
 play() {
@@ -216,9 +226,9 @@ play() {
 	local start=$SECONDS
 	set +e
 	ANSIBLE_CONFIG=$repo/deploy/ansible/ansible.cfg ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 \
-		timeout $((deadline - SECONDS)) ansible-playbook -i "$run/inventory.ini" "$@" \
-		>"$run/$name.log" 2>&1
-	play_rc=$?
+		timeout $((deadline - SECONDS)) ansible-playbook -i "$run/inventory.ini" "$@" 2>&1 |
+		tee "$run/$name.log" | timestamp >"$run/$name.timed.log"
+	play_rc=${PIPESTATUS[0]}
 	set -e
 	echo "test-cluster: $name: ansible-playbook exit $play_rc in $((SECONDS - start))s"
 }

@@ -130,10 +130,11 @@ for node in "${nodes[@]}"; do
 done
 
 # --- 6. Finish instead of a reboot (issue 19) ------------------------------------
-# After the rollback every node is as at its first boot (IPv6 on). pve1 runs
-# the VM test's mail-like daemon on 127.0.0.1:25 and [::1]:25, which finish
-# restarts; pve2 the stub corosync on [::1]:5405, which finish only names,
-# so pve2 is rebooted; pve3 holds nothing on IPv6 after the install.
+# After the rollback every node is as at its first boot (IPv6 on). On two of
+# them (the third would prove nothing new and costs a minute): pve1 runs the
+# VM test's mail-like daemon on 127.0.0.1:25 and [::1]:25, which finish
+# restarts, so pve1 is not rebooted; pve2 the stub corosync on [::1]:5405,
+# which finish only names, so pve2 is rebooted.
 install_listener() {
 	local node=$1 unit=$2
 	on "$node" "mkdir -p /usr/local/lib/pth-vm && cat >/usr/local/lib/pth-vm/listen.pl && chmod 0755 /usr/local/lib/pth-vm/listen.pl" \
@@ -144,22 +145,20 @@ install_listener() {
 install_listener pve1 pth-mail
 install_listener pve2 corosync
 declare -A before_finish
-for node in "${nodes[@]}"; do before_finish[$node]=$(boot_id "$node"); done
+for node in pve1 pve2; do before_finish[$node]=$(boot_id "$node"); done
 mail_pid=$(on pve1 systemctl show -p MainPID --value pth-mail)
-play finish "$site" -e pth_finish=true
+play finish "$site" -e pth_finish=true --limit pve1,pve2
 expect_play finish success
-for node in "${nodes[@]}"; do
+for node in pve1 pve2; do
 	check "6: $node has pve-tcp-hardening" test "$(installed_profile "$node")" = pve-tcp-hardening
 	check "6: $node in force" in_force "$node"
 done
 check "6: pve1 not rebooted (finish left it clean)" test "$(boot_id pve1)" = "${before_finish[pve1]}"
-check "6: pve3 not rebooted (finish left it clean)" test "$(boot_id pve3)" = "${before_finish[pve3]}"
-check "6: pve2 rebooted (finish named the stub corosync)" test "$(boot_id pve2)" != "${before_finish[pve2]}"
+check "6: pve1 not put into maintenance" test "$(enables pve1)" = 2
 check "6: finish restarted pve1's mail daemon" log_has finish "restarted pth-mail.service"
 check "6: pve1's mail daemon has a new pid" test "$(on pve1 systemctl show -p MainPID --value pth-mail)" != "$mail_pid"
-check "6: finish named pve2's corosync" log_has finish "reboot still needed for: corosync.service"
 check "6: pve1 has no reboot request left" on pve1 "! test -e /run/reboot-required"
+check "6: pve2 rebooted (finish named the stub corosync)" test "$(boot_id pve2)" != "${before_finish[pve2]}"
+check "6: finish named pve2's corosync" log_has finish "reboot still needed for: corosync.service"
 check "6: pve2 went through maintenance once more" test "$(enables pve2)" = 3
 check "6: pve2 maintenance, drain, reboot, quorum, end of maintenance in order" ha_sequence_ok pve2
-check "6: pve1 not put into maintenance" test "$(enables pve1)" = 2
-check "6: pve3 not put into maintenance" test "$(enables pve3)" = 2
