@@ -8,6 +8,7 @@
 # Environment: BENCH_RUNS (default 300, split into BENCH_ROUNDS rounds,
 # default 5) and BENCH_WARMUP (default 20, per round) for the apply timings; BENCH_BUILD_RUNS (default 5) for `build --all`;
 # BENCH_E2E_RUNS (default 3) install/purge cycles in fresh chroots;
+# BENCH_ROLLOUT=0 leaves out the Ansible rollout on three VMs (tests/cluster);
 # BENCH_STATUS_RUNS (default 10) `status` runs on a fake busy /proc of
 # BENCH_STATUS_PROCESSES (2000) processes and BENCH_STATUS_SOCKETS (20000)
 # IPv6 sockets.
@@ -195,6 +196,19 @@ hyperfine -N --style basic --warmup 1 --runs "$status_runs" -i \
 # 4. install + purge in a fresh chroot copy (the e2e suite's sandbox).
 "$here/install-purge.sh" "$work" "$work/out" "$e2e_runs" >"$results/e2e.txt" ||
 	echo "not measured: install-purge.sh failed (exit $?)" >"$results/e2e.txt"
+
+# 5. The Ansible rollout on the three qemu nodes of tests/cluster: its cost
+# per node beyond the reboot itself (tests/bench/rollout.sh). A few minutes
+# under TCG; BENCH_ROLLOUT=0 leaves it out.
+if [ "${BENCH_ROLLOUT:-1}" = 1 ]; then
+	echo "bench: the Ansible rollout on three VMs (log: $work/rollout.log)" >&2
+	PTH_CLUSTER_SCENARIOS=$here/rollout.sh PTH_BENCH_ROLLOUT_OUT=$results/rollout.txt \
+		"$repo/tests/cluster/run.sh" "$work/out" >"$work/rollout.log" 2>&1 ||
+		{ tail -n 20 "$work/rollout.log" >&2; grep -q '^failed' "$results/rollout.txt" 2>/dev/null ||
+			echo "failed tests/cluster/run.sh exit status $?" >>"$results/rollout.txt"; }
+else
+	echo "failed not measured (BENCH_ROLLOUT=0)" >"$results/rollout.txt"
+fi
 
 echo "load_after=$(cut -d ' ' -f 1-3 /proc/loadavg)" >>"$results/machine.txt"
 python3 "$here/report.py" "$results" >"$work/BENCHMARKS.md"
