@@ -249,7 +249,7 @@ def main():
         w("`site.yml` (default profile: plan on every node, then node by node install,")
         w("HA maintenance, reboot, quorum, verification). The cost per")
         w("node beyond the reboot is (play − the bare reboots) / nodes; it includes the")
-        w("one-time plan on every node and the stub ha-manager's two status polls 2 s")
+        w("one-time plan on every node and the stub ha-manager's two status polls 1 s")
         w("apart. Under emulation every process start costs about 10x a real node's, so")
         w("on hardware expect far less.")
         w("")

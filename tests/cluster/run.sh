@@ -203,8 +203,8 @@ ansible_ssh_private_key_file=$run/id_ed25519
 ansible_ssh_common_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
 pth_repo_url=http://10.0.2.100/
 pth_repo_key_file=$run/repo/pve-tcp-hardening-archive-keyring.gpg
-pth_ha_poll_delay=2
-pth_quorum_poll_delay=2
+pth_ha_poll_delay=1
+pth_quorum_poll_delay=1
 EOI
 
 # Each line with the seconds since the play started (NAME.timed.log: where
