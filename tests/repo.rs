@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::site::{Site, KEYRING, PACKAGES};
+use common::site::{Site, ARMORED_KEY, KEYRING, PACKAGES};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -127,6 +127,23 @@ fn layout_signatures_and_hashes_are_what_apt_checks() {
     assert!(inline.status.success(), "InRelease: {inline:?}");
     let detached = site.gpgv(&["Release.gpg", "Release"]);
     assert!(detached.status.success(), "Release.gpg: {detached:?}");
+
+    // The armored copy (inline Signed-By in the Ansible role's source) is
+    // the same key, byte for byte once dearmored.
+    let armored = site.read(ARMORED_KEY);
+    assert!(
+        armored.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----\n"),
+        "{armored}"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let dearmored = Command::new("gpg")
+        .env("GNUPGHOME", home.path())
+        .args(["--batch", "--dearmor", "--output", "-"])
+        .arg(site.repo(ARMORED_KEY))
+        .output()
+        .unwrap();
+    assert!(dearmored.status.success(), "{dearmored:?}");
+    assert_eq!(dearmored.stdout, std::fs::read(site.repo(KEYRING)).unwrap());
 
     let packages = site.packages();
     let names: Vec<&str> = packages.iter().map(|p| p["Package"].as_str()).collect();

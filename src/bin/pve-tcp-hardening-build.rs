@@ -344,9 +344,10 @@ fn repo(args: &RepoArgs) -> Result<()> {
         report.push_str("generated the repository signing key (keep a backup of its GNUPGHOME):\n");
     }
     report.push_str(&format!(
-        "signed by {}\nclients need {}\n",
+        "signed by {}\nclients need {} (armored, for deploy/ansible: {})\n",
         published.key.describe(),
-        published.out.join(signing::KEYRING_FILE).display()
+        published.out.join(signing::KEYRING_FILE).display(),
+        published.out.join(signing::ARMORED_KEY_FILE).display()
     ));
     Ok(emit(&report)?)
 }

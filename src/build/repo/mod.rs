@@ -179,6 +179,10 @@ fn fill(root: &Path, debs: &[PoolDeb], settings: &RepoSettings, key: &SigningKey
     index::write_release(root, &fields)?;
     key.sign_release(&root.join("dists").join(&settings.suite))?;
     fs_err::write(root.join(signing::KEYRING_FILE), key.export_public()?)?;
+    fs_err::write(
+        root.join(signing::ARMORED_KEY_FILE),
+        key.export_public_armored()?,
+    )?;
     Ok(())
 }
 

@@ -15,6 +15,9 @@ use std::process::{Command, Output, Stdio};
 
 /// The exported public key, at the top of the repository.
 pub const KEYRING_FILE: &str = "pve-tcp-hardening-archive-keyring.gpg";
+/// The same key armored: what a deb822 source can carry inline in its
+/// `Signed-By:` field (the Ansible role does), and what a web page can show.
+pub const ARMORED_KEY_FILE: &str = "pve-tcp-hardening-archive-keyring.asc";
 /// Start of the user ID of a generated key.
 pub const GENERATED_KEY_NAME: &str = "pve-tcp-hardening repository signing key";
 
@@ -141,7 +144,17 @@ impl SigningKey {
     /// The public key, binary (not armored): apt reads such a file as a
     /// keyring.
     pub fn export_public(&self) -> Result<Vec<u8>> {
+        self.export(&[])
+    }
+
+    /// The public key, ASCII-armored.
+    pub fn export_public_armored(&self) -> Result<Vec<u8>> {
+        self.export(&["--armor"])
+    }
+
+    fn export(&self, extra: &[&str]) -> Result<Vec<u8>> {
         let out = gpg(self.home.as_deref())
+            .args(extra)
             .args(["--export-options", "export-minimal", "--export"])
             .arg(&self.fingerprint)
             .output()
