@@ -57,6 +57,20 @@ for node in "${nodes[@]}"; do
 	first_boot[$node]=$(boot_id "$node")
 done
 
+# --- check mode on fresh nodes: plan only ---------------------------------------
+# What an admin runs first: the nodes have never seen the repository, and
+# --check must still show each node's plan and change nothing, not even
+# /etc/apt.
+play check-mode "$site" --check
+expect_play check-mode success
+check "--check shows each node's plan" test "$(grep -c 'plan for pve-tcp-hardening (profile default' "$run/check-mode.log")" = 3
+check "--check names a key's change" log_has check-mode "net.ipv4.tcp_sack  *1  *0"
+for node in "${nodes[@]}"; do
+	check "--check: $node untouched" test "$(node_state "$node")" = "${first_state[$node]}"
+	check "--check: $node has no source of ours" on "$node" test ! -e /etc/apt/sources.list.d/pve-tcp-hardening.sources
+	check "--check: $node not rebooted" test "$(boot_id "$node")" = "${first_boot[$node]}"
+done
+
 # --- 1. Roll out the default profile ------------------------------------------
 play rollout-default "$site"
 expect_play rollout-default success
@@ -70,7 +84,7 @@ done
 # Node 2 starts only after node 1 passed its verification.
 rollout_order_ok() {
 	awk '
-		/^PLAY \[Install, reboot and verify/ { in_rollout = 1 }
+		/^PLAY \[Add the repository, install, reboot and verify/ { in_rollout = 1 }
 		in_rollout && /pve1: pve-tcp-hardening in force/ && !p1 { p1 = NR }
 		in_rollout && /\[pve2\]/ && !p2 { p2 = NR }
 		END { exit !(p1 && p2 && p1 < p2) }' "$run/$1.log"
@@ -109,16 +123,6 @@ expect_play switch success
 for node in "${nodes[@]}"; do
 	check "2: $node has the strict profile" test "$(installed_profile "$node")" = pve-tcp-hardening-strict
 	check "2: $node in force" in_force "$node"
-done
-
-# --- check mode: plan only ------------------------------------------------------
-declare -A before_check
-for node in "${nodes[@]}"; do before_check[$node]=$(node_state "$node"); done
-play check-mode "$site" -e pth_profile=default --check
-expect_play check-mode success
-check "--check shows the plan" log_has check-mode "Show the plan"
-for node in "${nodes[@]}"; do
-	check "--check: $node untouched" test "$(node_state "$node")" = "${before_check[$node]}"
 done
 
 # --- 5. Rollback -----------------------------------------------------------------
