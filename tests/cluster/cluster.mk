@@ -1,7 +1,7 @@
 # The cluster rollout proof (issue 17): deploy/ansible driving three qemu
 # VMs (tests/cluster/run.sh), and the role's static checks. Included by the
 # top-level Makefile; `make test` runs the static checks only: the
-# three-node run takes about 18 minutes under TCG on 2 cores, which `make
+# three-node run takes about 15 minutes under TCG on 2 cores, which `make
 # test` (about 13) cannot add within its 30; .ci/run runs it after `make
 # test`. No $(MAKE) in the recipes on purpose: make -n would
 # run such a line, VMs and all.
