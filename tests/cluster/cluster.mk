@@ -9,7 +9,9 @@
 test-cluster:
 	tests/cluster/run.sh --make-debs '$(DIST)'
 
-# ansible-lint (production profile) and a syntax check of both playbooks.
+# ansible-lint (production profile), a syntax check of both playbooks, and
+# the role's controller-side checks (tests/cluster/controller-checks.sh).
 test-ansible-lint:
 	cd deploy/ansible && ansible-lint -p site.yml rollback.yml roles/pve_tcp_hardening
 	cd deploy/ansible && ansible-playbook -i inventory.example.ini --syntax-check site.yml rollback.yml
+	tests/cluster/controller-checks.sh
