@@ -20,7 +20,7 @@ pub const PACKAGES: [&str; 4] = [
 pub const EPOCH: &str = "1790000000";
 /// The exported public key in the repository.
 pub const KEYRING: &str = "pve-tcp-hardening-archive-keyring.gpg";
-#[allow(dead_code)] // only tests/repo.rs reads it
+/// The same key, armored.
 pub const ARMORED_KEY: &str = "pve-tcp-hardening-archive-keyring.asc";
 
 pub struct Site {
