@@ -123,6 +123,10 @@ fn every_profile_gets_a_complete_package() {
             ),
             (format!("{doc}/changelog.Debian.gz"), "-rw-r--r--"),
             (format!("{doc}/copyright"), "-rw-r--r--"),
+            (
+                "./usr/libexec/pve-tcp-hardening/pve-tcp-hardening-full".to_string(),
+                "-rwxr-xr-x",
+            ),
             ("./usr/sbin/pve-tcp-hardening".to_string(), "-rwxr-xr-x"),
             (
                 "./usr/share/bash-completion/completions/pve-tcp-hardening".to_string(),

@@ -1,7 +1,8 @@
-//! How the helper starts without std's runtime set-up (src/bin/
-//! pve-tcp-hardening.rs): it runs with closed standard fds, SIGPIPE keeps
+//! How the helper starts without std's runtime set-up (src/host/
+//! startup.rs): it runs with closed standard fds, SIGPIPE keeps
 //! the caller's disposition (default: the process ends on it, as procps'
-//! `sysctl` does), and the exit status comes through. All against a fake proc root; no root needed.
+//! `sysctl` does), and the exit status comes through. And how the front
+//! (`apply`) hands every other command line to the full helper. All against a fake proc root; no root needed.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -79,4 +80,94 @@ fn exit_status_passes_through() {
     let usage = Command::new(HELPER).arg("apply").output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("Usage: pve-tcp-hardening apply"));
+}
+
+/// The front (`/usr/sbin/pve-tcp-hardening`) and the full helper laid out as
+/// a package unpacks them below `dir`; `full: false` leaves the full helper
+/// out.
+fn unpacked_layout(dir: &Path, full: bool) -> std::path::PathBuf {
+    let sbin = dir.join("usr/sbin");
+    std::fs::create_dir_all(&sbin).unwrap();
+    let front = sbin.join("pve-tcp-hardening");
+    std::fs::copy(HELPER, &front).unwrap();
+    if full {
+        let libexec = dir.join("usr/libexec/pve-tcp-hardening");
+        std::fs::create_dir_all(&libexec).unwrap();
+        std::fs::copy(FULL_HELPER, libexec.join("pve-tcp-hardening-full")).unwrap();
+    }
+    front
+}
+
+const FULL_HELPER: &str = env!("CARGO_BIN_EXE_pve-tcp-hardening-full");
+
+#[test]
+fn the_front_applies_alone_and_names_a_missing_full_helper() {
+    let dir = fixture();
+    let front = unpacked_layout(&dir.path().join("pkg"), false);
+    let out = Command::new(&front)
+        .args(apply(dir.path()).get_args())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(value(dir.path(), "tcp_sack"), "0\n");
+
+    // Everything else needs the full helper: a clear error, exit 2.
+    let out = Command::new(&front).arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let pkg = dir.path().join("pkg");
+    for tried in [
+        "usr/libexec/pve-tcp-hardening/pve-tcp-hardening-full: No such file",
+        "usr/sbin/pve-tcp-hardening-full: No such file",
+    ] {
+        assert!(
+            stderr.contains(&format!("{}/{tried}", pkg.display())),
+            "{tried}: {stderr}"
+        );
+    }
+    assert!(stderr.starts_with("pve-tcp-hardening: error: cannot run the full helper"));
+}
+
+#[test]
+fn an_unpacked_package_runs_its_own_full_helper_with_the_same_arguments() {
+    let dir = fixture();
+    // Only the unpacked copy exists (no full helper beside the front, none
+    // installed on a test machine), so success shows which one ran.
+    let front = unpacked_layout(&dir.path().join("pkg"), true);
+    assert!(!Path::new("/usr/libexec/pve-tcp-hardening").exists());
+    let version = Command::new(&front).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("pve-tcp-hardening {}\n", env!("CARGO_PKG_VERSION"))
+    );
+
+    // `-qe` bundled and `--` are clap's: the front hands them over.
+    let out = Command::new(&front)
+        .args(["apply", "-qe", "--proc-root"])
+        .arg(dir.path().join("sys"))
+        .arg("--")
+        .arg(dir.path().join("t.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    assert_eq!(value(dir.path(), "tcp_syncookies"), "2\n");
+}
+
+#[test]
+fn the_full_helper_also_ends_by_sigpipe() {
+    let dir = fixture();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // `--` is left to clap, so the full helper applies and prints.
+    let status = Command::new(HELPER)
+        .args(["apply", "--proc-root"])
+        .arg(dir.path().join("sys"))
+        .arg("--")
+        .arg(dir.path().join("t.conf"))
+        .stdout(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(13), "{status:?}");
+    assert_eq!(value(dir.path(), "tcp_sack"), "0\n");
 }

@@ -12,6 +12,7 @@ use pve_tcp_hardening::build::profile::{profile_names, ProfileLoader};
 use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::build::repo::{publish_repo, signing, RepoSettings};
 use pve_tcp_hardening::contract::Profile;
+use pve_tcp_hardening::host::startup::FULL_HELPER_NAME;
 use pve_tcp_hardening::output::emit;
 use pve_tcp_hardening::output::render_table;
 use std::path::{Path, PathBuf};
@@ -64,7 +65,8 @@ struct BuildArgs {
         default_value = "pve-tcp-hardening maintainers <pve-tcp-hardening@example.org>"
     )]
     maintainer: String,
-    /// The release build of the helper to ship.
+    /// The release build of the helper to ship; the full helper
+    /// (`pve-tcp-hardening-full`) is taken from the same directory.
     #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/pve-tcp-hardening"))]
     helper: PathBuf,
     /// Scratch directory for the per-profile staging crates.
@@ -266,17 +268,21 @@ fn build(
             .map(|p| loader.load(p))
             .collect::<Result<_>>()?
     };
-    if !args.helper.is_file() {
-        anyhow::bail!(
-            "the helper {} is missing: run `cargo build --release --locked` first (or `make deb`)",
-            args.helper.display()
-        );
+    let full_helper = args.helper.with_file_name(FULL_HELPER_NAME);
+    for binary in [&args.helper, &full_helper] {
+        if !binary.is_file() {
+            anyhow::bail!(
+                "the helper {} is missing: run `cargo build --release --locked` first (or `make deb`)",
+                binary.display()
+            );
+        }
     }
     let renderer = Renderer::load_with_debian(&dirs.templates_dir, &dirs.debian_dir)?;
     let settings = BuildSettings {
         version: args.version.clone(),
         maintainer: args.maintainer.clone(),
         helper_binary: fs_err::canonicalize(&args.helper)?,
+        full_helper_binary: fs_err::canonicalize(&full_helper)?,
         work_dir: args.work_dir.clone(),
         out_dir: args.out.clone(),
         source_date_epoch: source_date_epoch()?,

@@ -14,6 +14,7 @@ use crate::build::rfc2822::rfc2822;
 use crate::contract::{ComplianceMaps, Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::host::cli::HelperCli;
 use crate::host::plan::lockout::{IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, OVERRIDE_QUESTION};
+use crate::host::startup::LIBEXEC_DIR;
 use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
@@ -48,8 +49,10 @@ pub struct BuildSettings {
     /// Debian version, e.g. `0.1.0-1`.
     pub version: String,
     pub maintainer: String,
-    /// The release build of the helper to ship.
+    /// The release build of the helper to ship (`/usr/sbin`).
     pub helper_binary: PathBuf,
+    /// The release build of the full helper the first one executes.
+    pub full_helper_binary: PathBuf,
     /// Where staging crates go (`target/pkg`).
     pub work_dir: PathBuf,
     /// Where finished .debs go (`dist`).
@@ -243,20 +246,23 @@ fn bash_completion() -> Vec<u8> {
     out
 }
 
+fn utf8_path(path: &Path) -> Result<&str> {
+    path.to_str()
+        .with_context(|| format!("helper path is not UTF-8: {}", path.display()))
+}
+
 /// The staging crate's manifest. Values go through the toml serializer so
 /// no profile text can break the manifest's syntax.
 fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> Result<String> {
     let (summary, extended) = description.split_once('\n').unwrap_or((description, ""));
-    let helper = settings.helper_binary.to_str().with_context(|| {
-        format!(
-            "helper path is not UTF-8: {}",
-            settings.helper_binary.display()
-        )
-    })?;
+    let helper = utf8_path(&settings.helper_binary)?;
+    let full_helper = utf8_path(&settings.full_helper_binary)?;
+    let libexec = format!("{}/", LIBEXEC_DIR.trim_start_matches('/'));
     let copyright = format!("usr/share/doc/{}/copyright", profile.package);
     let overrides = format!("usr/share/lintian/overrides/{}", profile.package);
     let assets = [
         [helper, "usr/sbin/", "755"],
+        [full_helper, libexec.as_str(), "755"],
         [SYSCTL_FILE_NAME, "etc/sysctl.d/", "644"],
         ["profile.json", "usr/share/pve-tcp-hardening/", "644"],
         [

@@ -37,14 +37,16 @@ pub(crate) mod glob;
 
 use crate::host::cli::ApplyArgs;
 use crate::host::sysctl::parse::{
-    count_lines, key_to_relative_path, parse_sysctl_bytes, swap_separators, swap_separators_owned,
-    LineKind,
+    count_lines, key_to_relative_path, lossy, raw_lines, swap_separators, swap_separators_owned,
+    RawKind,
 };
 use anyhow::Result;
 use rustix::fs::{Mode, OFlags, CWD};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -171,11 +173,11 @@ fn apply(
         key_dirs: BTreeMap::new(),
         last_dir: None,
     };
-    let mut entries = Vec::new();
+    let (mut entries, mut data) = (Vec::new(), Vec::new());
     for arg in files {
-        run.load_argument(arg, stdin, &mut entries);
+        run.load_argument(arg, stdin, &mut entries, &mut data);
     }
-    run.write_entries(&entries);
+    run.write_entries(&entries, &data);
     run.finish()
 }
 
@@ -247,8 +249,18 @@ struct Entry {
     lineno: usize,
     /// Path below the proc root as procps builds it.
     rel: String,
-    value: Option<String>,
+    /// Where the value is in its file's bytes (`None`: an exclusion); it is
+    /// only copied if it is not UTF-8.
+    value: Option<Range<usize>>,
     ignore_failure: bool,
+}
+
+impl Entry {
+    /// The value as text (lossy if the file's bytes are not UTF-8).
+    fn value<'d>(&self, data: &'d [Vec<u8>]) -> Option<Cow<'d, str>> {
+        let range = self.value.clone()?;
+        Some(String::from_utf8_lossy(&data[self.file][range]))
+    }
 }
 
 struct Run<'a> {
@@ -273,8 +285,16 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// procps `Preload`: expand one argument, read and parse each file.
-    /// The first file that cannot be opened ends this argument.
-    fn load_argument(&mut self, arg: &str, stdin: &mut dyn Read, entries: &mut Vec<Entry>) {
+    /// The first file that cannot be opened ends this argument. Each file's
+    /// bytes go to `data`, at the index its name has in `names` (nothing
+    /// for a file that could not be opened).
+    fn load_argument(
+        &mut self,
+        arg: &str,
+        stdin: &mut dyn Read,
+        entries: &mut Vec<Entry>,
+        data: &mut Vec<Vec<u8>>,
+    ) {
         let mut lines_before = 0;
         let paths = glob::expand_file_argument(arg);
         let last = paths.len().saturating_sub(1);
@@ -283,7 +303,7 @@ impl Run<'_> {
             let file = self.names.len();
             self.names.push(name);
             let name = &self.names[file];
-            let data = if name == "-" {
+            let bytes = if name == "-" {
                 read_like_getline(stdin)
             } else {
                 match File::open(&path) {
@@ -292,27 +312,28 @@ impl Run<'_> {
                         let message = format!("cannot open \"{name}\": {}", strerror(&e));
                         self.warn(&message);
                         self.fail();
+                        data.push(Vec::new());
                         return;
                     }
                 }
             };
-            for line in parse_sysctl_bytes(&data) {
+            for line in raw_lines(&bytes) {
                 let lineno = lines_before + line.lineno;
                 let (key, value, ignore_failure) = match line.kind {
-                    LineKind::Setting {
+                    RawKind::Setting {
                         key,
                         value,
                         ignore_failure,
-                    } => (key, Some(value), ignore_failure),
-                    LineKind::Exclude { pattern } => (pattern, None, false),
-                    LineKind::Invalid => {
+                    } => (key, Some(range_in(&bytes, value)), ignore_failure),
+                    RawKind::Exclude { pattern } => (pattern, None, false),
+                    RawKind::Invalid => {
                         let name = &self.names[file];
                         let message = format!("{name}({lineno}): invalid syntax, continuing...");
                         self.warn(&message);
                         continue;
                     }
                 };
-                let rel = self.key_path(key);
+                let rel = self.key_path(lossy(key));
                 entries.push(Entry {
                     file,
                     lineno,
@@ -323,8 +344,9 @@ impl Run<'_> {
             }
             // Only a following file of the same argument needs the count.
             if index < last {
-                lines_before += count_lines(&data);
+                lines_before += count_lines(&bytes);
             }
+            data.push(bytes);
         }
     }
 
@@ -343,21 +365,23 @@ impl Run<'_> {
 
     /// procps `write_setting_list`: globs are expanded now; a match that any
     /// line of any file names exactly (setting or exclusion) is skipped.
-    fn write_entries(&mut self, entries: &[Entry]) {
+    fn write_entries(&mut self, entries: &[Entry], data: &[Vec<u8>]) {
         // Made at the first glob line: files without one never need it.
         let mut named: Option<HashSet<&str>> = None;
         for entry in entries {
-            let Some(value) = &entry.value else { continue };
+            let Some(value) = entry.value(data) else {
+                continue;
+            };
             if glob::has_glob_chars(&entry.rel) {
                 let named =
                     named.get_or_insert_with(|| entries.iter().map(|e| e.rel.as_str()).collect());
                 for rel in glob::expand_below_root(self.root, &entry.rel) {
                     if !named.contains(rel.as_str()) {
-                        self.write_key(entry, &rel, value);
+                        self.write_key(entry, &rel, &value);
                     }
                 }
             } else {
-                self.write_key(entry, &entry.rel, value);
+                self.write_key(entry, &entry.rel, &value);
             }
         }
     }
@@ -638,6 +662,12 @@ fn has_repeated_separator(rel: &str) -> bool {
 /// Display key for outcomes where procps never converts the path back.
 fn relative_key(rel: &str) -> String {
     swap_separators(rel, '.').text
+}
+
+/// Where `part`, a subslice of `whole`, lies in it.
+fn range_in(whole: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
 }
 
 /// Read a whole stream as procps' getline loop does: a read error (say,

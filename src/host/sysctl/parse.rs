@@ -46,25 +46,72 @@ pub fn parse_sysctl_text(text: &str) -> Vec<SysctlLine> {
 /// Parse raw file contents (procps reads bytes; keys and values that are not
 /// UTF-8 are converted lossily).
 pub fn parse_sysctl_bytes(data: &[u8]) -> Vec<SysctlLine> {
-    // The same lines either way (`\n` is never inside a UTF-8 sequence), but
-    // `str` finds them with `memchr`, several times fewer instructions than
-    // a byte-by-byte split; `apply` runs this at every start (issue 18).
-    match std::str::from_utf8(data) {
-        Ok(text) => parse_lines(text.split_inclusive('\n').map(str::as_bytes)),
-        Err(_) => parse_lines(data.split_inclusive(|&b| b == b'\n')),
-    }
-}
-
-fn parse_lines<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<SysctlLine> {
-    lines
-        .enumerate()
-        .filter_map(|(i, raw)| {
-            parse_line(raw).map(|kind| SysctlLine {
-                lineno: i + 1,
-                kind,
-            })
+    raw_lines(data)
+        .map(|line| SysctlLine {
+            lineno: line.lineno,
+            kind: match line.kind {
+                RawKind::Setting {
+                    key,
+                    value,
+                    ignore_failure,
+                } => LineKind::Setting {
+                    key: lossy(key),
+                    value: lossy(value),
+                    ignore_failure,
+                },
+                RawKind::Exclude { pattern } => LineKind::Exclude {
+                    pattern: lossy(pattern),
+                },
+                RawKind::Invalid => LineKind::Invalid,
+            },
         })
         .collect()
+}
+
+/// A meaningful line as [`parse_sysctl_bytes`] finds it, borrowing the
+/// file's bytes: `apply` reads lines this way and copies nothing it does
+/// not keep (issue 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawLine<'a> {
+    /// 1-based line number, as procps prints it in `FILE(N)`.
+    pub lineno: usize,
+    pub kind: RawKind<'a>,
+}
+
+/// [`LineKind`] before any UTF-8 conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawKind<'a> {
+    Setting {
+        key: &'a [u8],
+        value: &'a [u8],
+        ignore_failure: bool,
+    },
+    Exclude {
+        pattern: &'a [u8],
+    },
+    Invalid,
+}
+
+/// The meaningful lines of `data`, in order.
+pub fn raw_lines(data: &[u8]) -> impl Iterator<Item = RawLine<'_>> {
+    let mut rest = data;
+    let lines = std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        // `\n` with the line, as getline returns it; memchr finds it several
+        // times faster than a byte loop (the default file is mostly comments).
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (line, next) = rest.split_at(end);
+        rest = next;
+        Some(line)
+    });
+    lines.enumerate().filter_map(|(i, raw)| {
+        parse_line(raw).map(|kind| RawLine {
+            lineno: i + 1,
+            kind,
+        })
+    })
 }
 
 /// How many lines procps counts in `data` (getline records): line numbers
@@ -78,7 +125,7 @@ pub fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
-fn parse_line(raw: &[u8]) -> Option<LineKind> {
+fn parse_line(raw: &[u8]) -> Option<RawKind<'_>> {
     // procps skips on getline's length, before it looks at the C string.
     if raw.len() < 2 {
         return None;
@@ -99,18 +146,17 @@ fn parse_line(raw: &[u8]) -> Option<LineKind> {
                 Some(rest) => (rest, true),
                 None => (&line[..eq], false),
             };
-            let value = strip_trailing_space(strip_leading_space(&line[eq + 1..]));
-            Some(LineKind::Setting {
-                key: lossy(strip_trailing_space(key)),
-                value: lossy(value),
+            Some(RawKind::Setting {
+                key: strip_trailing_space(key),
+                value: strip_trailing_space(strip_leading_space(&line[eq + 1..])),
                 ignore_failure,
             })
         }
         None => match line.strip_prefix(b"-") {
-            Some(pattern) => Some(LineKind::Exclude {
-                pattern: lossy(strip_trailing_space(pattern)),
+            Some(pattern) => Some(RawKind::Exclude {
+                pattern: strip_trailing_space(pattern),
             }),
-            None => Some(LineKind::Invalid),
+            None => Some(RawKind::Invalid),
         },
     }
 }
@@ -127,7 +173,8 @@ fn strip_trailing_space(s: &[u8]) -> &[u8] {
     &s[..keep.min(s.len())]
 }
 
-fn lossy(bytes: &[u8]) -> String {
+/// Bytes as text; not UTF-8: converted lossily.
+pub fn lossy(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
@@ -378,7 +425,10 @@ mod tests {
             ("garbage line\n", Some(LineKind::Invalid)),
         ];
         for (input, want) in cases {
-            assert_eq!(parse_line(input.as_bytes()), *want, "input {input:?}");
+            let got: Vec<SysctlLine> = parse_sysctl_text(input);
+            assert!(got.len() <= 1, "input {input:?}: {got:?}");
+            let got = got.into_iter().next().map(|line| line.kind);
+            assert_eq!(got, *want, "input {input:?}");
         }
     }
 
