@@ -109,19 +109,15 @@ pub unsafe fn exec_full_helper(argv: *const *const c_char) -> String {
         tried.push(format!("{}: {error}", path.display()));
     }
     format!(
-        "cannot run the full helper ({}); reinstall the package that ships {}",
+        "cannot run the full helper ({}); reinstall the package that ships {FULL_HELPER}",
         tried.join("; "),
-        Path::new(FULL_HELPER).display()
     )
 }
 
 /// `execv(2)`; it returns only on failure.
 unsafe fn execv_error(path: &CStr, argv: *const *const c_char) -> io::Error {
-    extern "C" {
-        fn execv(path: *const c_char, argv: *const *const c_char) -> c_int;
-    }
     // SAFETY: both pointers are valid C strings / vectors (see the caller).
-    unsafe { execv(path.as_ptr(), argv) };
+    unsafe { libc::execv(path.as_ptr(), argv) };
     io::Error::last_os_error()
 }
 
