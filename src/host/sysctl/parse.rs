@@ -117,11 +117,24 @@ fn getline_records(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         if rest.is_empty() {
             return None;
         }
-        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let end = find_byte(b'\n', rest).map_or(rest.len(), |i| i + 1);
         let (line, next) = rest.split_at(end);
         rest = next;
         Some(line)
     })
+}
+
+/// Where `needle` first is in `haystack`, found by glibc's `memchr`. Its
+/// SIMD variant was chosen when ld.so started the process; the memchr crate
+/// detects the CPU itself at its first call, and each `cpuid` that takes
+/// traps to the hypervisor in a VM (11.6 µs each on the bench machine,
+/// several per detection: issue 18).
+fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
+    let start = haystack.as_ptr();
+    // SAFETY: memchr reads at most `haystack.len()` bytes from its start,
+    // all inside the slice; a non-null result points into it.
+    let found = unsafe { libc::memchr(start.cast(), needle.into(), haystack.len()) };
+    (!found.is_null()).then(|| found as usize - start as usize)
 }
 
 /// C `isspace` in the C locale.
@@ -506,6 +519,15 @@ mod tests {
         assert_eq!(count_lines(b"# c\n\nk = 1\n"), 3);
         assert_eq!(count_lines(b"a\nb"), 2);
         assert_eq!(count_lines(b""), 0);
+    }
+
+    #[test]
+    fn getline_records_keep_their_newlines() {
+        let records: Vec<&[u8]> = getline_records(b"a\n\nb = 1\nlast").collect();
+        assert_eq!(records, [&b"a\n"[..], b"\n", b"b = 1\n", b"last"]);
+        assert_eq!(find_byte(b'\n', b""), None);
+        assert_eq!(find_byte(b'=', b"k = 1 = 2"), Some(2));
+        assert_eq!(find_byte(b'\n', b"no end"), None);
     }
 
     #[test]
