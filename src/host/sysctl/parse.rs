@@ -326,7 +326,7 @@ pub fn swap_separators(text: &str, wanted: char) -> SeparatorSwap {
 /// [`swap_separators`] on a text the caller gives away: the separators are
 /// swapped in place, so no other string is made (`apply` runs this once per
 /// key and line).
-pub fn swap_separators_owned(text: String, wanted: char) -> SeparatorSwap {
+pub fn swap_separators_owned(mut text: String, wanted: char) -> SeparatorSwap {
     let unchanged = |text| SeparatorSwap {
         text,
         repeated_at: None,
@@ -345,25 +345,28 @@ pub fn swap_separators_owned(text: String, wanted: char) -> SeparatorSwap {
             b
         }
     };
-    let mut bytes = text.into_bytes();
     let mut repeated = None;
     let mut previous = false;
+    // SAFETY: only the ASCII bytes `.` and `/` are changed, into each other.
+    // No byte of a multi-byte UTF-8 sequence is ASCII, so the text stays
+    // valid UTF-8 and needs no second check (a key in every line: issue 18).
+    let bytes = unsafe { text.as_bytes_mut() };
     for (i, b) in bytes.iter_mut().enumerate().skip(first) {
         let separator = is_separator(*b);
-        if separator && previous && repeated.is_none() {
-            repeated = Some(i - 1);
+        if separator {
+            if previous && repeated.is_none() {
+                repeated = Some(i - 1);
+            }
+            *b ^= b'.' ^ b'/';
         }
         previous = separator;
-        *b = swap(*b);
     }
-    let utf8 = "swapping two ASCII bytes keeps UTF-8";
     // The original text from the first repetition on: swapped back.
-    let repeated_at = repeated
-        .map(|i| String::from_utf8(bytes[i..].iter().map(|&b| swap(b)).collect()).expect(utf8));
-    SeparatorSwap {
-        text: String::from_utf8(bytes).expect(utf8),
-        repeated_at,
-    }
+    let repeated_at = repeated.map(|i| {
+        let original = text.as_bytes()[i..].iter().map(|&b| swap(b)).collect();
+        String::from_utf8(original).expect("swapping two ASCII bytes keeps UTF-8")
+    });
+    SeparatorSwap { text, repeated_at }
 }
 
 fn is_separator(b: u8) -> bool {
