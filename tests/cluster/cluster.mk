@@ -6,7 +6,7 @@
 # test`. No $(MAKE) in the recipes on purpose: make -n would
 # run such a line, VMs and all.
 .PHONY: test-cluster test-ansible-lint
-test-cluster:
+test-cluster: deps-test
 	tests/cluster/run.sh --make-debs '$(DIST)'
 
 # ansible-lint (production profile), a syntax check of both playbooks, and
