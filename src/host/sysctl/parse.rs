@@ -125,10 +125,10 @@ fn getline_records(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Where `needle` first is in `haystack`, found by glibc's `memchr`. Its
-/// SIMD variant was chosen when ld.so started the process; the memchr crate
-/// detects the CPU itself at its first call, and each `cpuid` that takes
-/// traps to the hypervisor in a VM (11.6 µs each on the bench machine,
-/// several per detection: issue 18).
+/// SIMD variant was chosen when ld.so started the process. The memchr crate
+/// probes the CPU itself at its first call, with several `cpuid`s, and in a
+/// VM each one traps to the hypervisor (11.6 µs each on the bench machine:
+/// issue 18).
 fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
     let start = haystack.as_ptr();
     // SAFETY: memchr reads at most `haystack.len()` bytes from its start,
