@@ -357,7 +357,7 @@ pub fn swap_separators_owned(mut text: String, wanted: char) -> SeparatorSwap {
             if previous && repeated.is_none() {
                 repeated = Some(i - 1);
             }
-            *b ^= b'.' ^ b'/';
+            *b = swap(*b);
         }
         previous = separator;
     }
