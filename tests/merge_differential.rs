@@ -22,8 +22,9 @@ mod sysctl_gen;
 mod common;
 
 use common::gate::{self, Need};
-use pve_tcp_hardening::host::sysctl::merge::{read_tree, same_value, MergeMode};
+use pve_tcp_hardening::host::sysctl::merge::{read_tree, MergeMode};
 use pve_tcp_hardening::host::sysctl::parse::key_to_relative_path;
+use pve_tcp_hardening::host::sysctl::value::same_value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;

@@ -19,10 +19,11 @@ use crate::host::cli::{MaintArgs, MaintScript};
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
 use crate::host::state::{Snapshot, STATE_DIR};
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
-use crate::host::sysctl::merge::{later_overrides, same_value};
+use crate::host::sysctl::merge::later_overrides;
 use crate::host::sysctl::parse::{
     key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
 };
+use crate::host::sysctl::value::same_value;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

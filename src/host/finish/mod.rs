@@ -7,7 +7,7 @@
 //! guests, nor what the admin lists) one at a time, looks again, and when
 //! nothing is left takes back the package's reboot request
 //! ([`reboot_request`]). Wildcard `[::]` listeners are not its business:
-//! they hold no IPv6 address (see `status::Listener::holds_ipv6_address`).
+//! they hold no IPv6 address (see `sockets::Listener::holds_ipv6_address`).
 
 mod placement;
 mod policy;
@@ -18,9 +18,9 @@ pub use policy::CONFIG_FILE;
 
 use crate::contract::{Profile, PROFILE_JSON};
 use crate::host::cli::FinishArgs;
-use crate::host::status::{ipv6_listeners, Listener};
+use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::apply::read_value;
-use crate::host::sysctl::merge::same_value;
+use crate::host::sysctl::value::same_value;
 use crate::output::{emit, render_table};
 use anyhow::{bail, Context, Result};
 use placement::{placement_of_pid, Placement};
@@ -51,13 +51,8 @@ impl Holder {
         }
         match (&self.listener.pid, &self.listener.process) {
             (Some(pid), Some(name)) => format!("{name} (pid {pid})"),
-            _ => format!("the owner of {}", self.local_address()),
+            _ => format!("the owner of {}", self.listener.local_address()),
         }
-    }
-
-    /// As ss prints it: `[::1]:25`.
-    fn local_address(&self) -> String {
-        format!("[{}]:{}", self.listener.address, self.listener.port)
     }
 }
 
@@ -202,7 +197,7 @@ fn render_holders(holders: &[Holder]) -> String {
             let l = &h.listener;
             [
                 l.proto.clone(),
-                h.local_address(),
+                h.listener.local_address(),
                 l.pid.map_or("-".into(), |p| p.to_string()),
                 l.process.clone().unwrap_or_else(|| "-".into()),
                 match &h.placement {

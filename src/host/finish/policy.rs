@@ -6,8 +6,8 @@
 use super::placement::Placement;
 use crate::diagnostic::Diagnostic;
 use crate::files::{read_to_string_if_exists, under_root};
-use crate::host::sysctl::apply::glob::fnmatch;
 use anyhow::{bail, Context, Result};
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 /// The admin's list of units never to restart (absolute host path).
@@ -132,6 +132,16 @@ fn is_pattern_char(c: char) -> bool {
 fn unit_matches(pattern: &str, unit: &str) -> bool {
     let matches = |name: &str| fnmatch(pattern, name);
     matches(unit) || unit.strip_suffix(".service").is_some_and(matches)
+}
+
+/// glibc's `fnmatch(3)` without flags: the unit patterns match as key globs
+/// do in `glob(3)`; a NUL byte never matches.
+fn fnmatch(pattern: &str, name: &str) -> bool {
+    let (Ok(pattern), Ok(name)) = (CString::new(pattern), CString::new(name)) else {
+        return false;
+    };
+    // SAFETY: both are valid NUL-terminated strings for the call's duration.
+    unsafe { libc::fnmatch(pattern.as_ptr(), name.as_ptr(), 0) == 0 }
 }
 
 #[cfg(test)]

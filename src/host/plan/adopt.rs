@@ -13,10 +13,10 @@
 use crate::contract::{Profile, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
-use crate::host::sysctl::merge::same_value;
 use crate::host::sysctl::parse::{
     key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
 };
+use crate::host::sysctl::value::same_value;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

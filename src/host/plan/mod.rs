@@ -21,9 +21,9 @@ use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE_NAME};
 use crate::files::read_to_string_if_exists;
 use crate::host::chrony::ChronyDiversion;
 use crate::host::cli::PlanArgs;
-use crate::host::status::{ipv6_listeners, Listener, SetterReport};
+use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::apply::read_value;
-use crate::host::sysctl::merge::{read_tree_placing, MergeMode, PlacedFile};
+use crate::host::sysctl::merge::{read_tree_placing, MergeMode, PlacedFile, SetterReport};
 use anyhow::{bail, Context, Result};
 use lockout::{check_ipv6_in_use, override_preseeded, CheckScript};
 use std::path::{Path, PathBuf};
@@ -153,11 +153,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
                 live_now: live.and_then(Result::ok),
                 after_install: (!lacks).then(|| s.value.clone()),
                 after_boot: merged.as_ref().map(|m| m.winner.value.clone()),
-                boot_winner: merged.map(|m| SetterReport {
-                    file: m.winner.file,
-                    line: m.winner.lineno,
-                    value: m.winner.value,
-                }),
+                boot_winner: merged.map(|m| SetterReport::from(m.winner)),
             }
         })
         .collect();
@@ -165,7 +161,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         s.reboot
             && k.live_now
                 .as_deref()
-                .is_some_and(|l| !crate::host::sysctl::merge::same_value(l, &s.value))
+                .is_some_and(|l| !crate::host::sysctl::value::same_value(l, &s.value))
     }) || sibling_reboot_pending(&inputs.root)?;
     let lockout = lockout_plan(inputs, &profile)?;
     let chrony = chrony_plan(&inputs.root, &profile)?;

@@ -2,7 +2,8 @@
 //! README (`plan --json`, version [`PLAN_SCHEMA_VERSION`]).
 
 use super::adopt::Adoption;
-use crate::host::status::{Listener, SetterReport};
+use crate::host::sockets::Listener;
+use crate::host::sysctl::merge::SetterReport;
 use serde::Serialize;
 
 /// Bumped when a field changes meaning or disappears (adding one does not).

@@ -1,7 +1,6 @@
 //! The human text of a [`PlanReport`].
 
 use super::model::PlanReport;
-use crate::host::status::describe_listener;
 use crate::output::render_table_painted;
 
 pub fn render_text(report: &PlanReport, colour: bool) -> String {
@@ -30,7 +29,7 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
             let off = k
                 .after_boot
                 .as_deref()
-                .is_none_or(|b| !crate::host::sysctl::merge::same_value(b, &k.wanted));
+                .is_none_or(|b| !crate::host::sysctl::value::same_value(b, &k.wanted));
             if colour && column == 3 && off {
                 format!("\x1b[31m{cell}\x1b[0m")
             } else {
@@ -51,7 +50,7 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
     for k in &report.keys {
         if k.after_boot
             .as_deref()
-            .is_none_or(|b| !crate::host::sysctl::merge::same_value(b, &k.wanted))
+            .is_none_or(|b| !crate::host::sysctl::value::same_value(b, &k.wanted))
         {
             out.push_str(&format!(
                 "note: after the next boot {} is {} (wanted {}): {} wins\n",
@@ -70,7 +69,7 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
         out.push_str(&format!(
             "goes away at {}: {}\n",
             l.when,
-            describe_listener(&l.listener)
+            l.listener.describe()
         ));
     }
     if let Some(choice) = &report.finish_choice {

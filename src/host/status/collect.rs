@@ -3,12 +3,13 @@
 //! chrony, a pending reboot and IPv6 sockets. It only reads.
 
 use super::model::*;
-use super::sockets::ipv6_listeners;
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{resolve_in_root, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
+use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::apply::read_value;
-use crate::host::sysctl::merge::{read_tree, same_value, MergeMode, MergedTree, Setter};
+use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree, Setter, SetterReport};
+use crate::host::sysctl::value::same_value;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -65,14 +66,6 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         ipv6_listeners,
         problems,
     })
-}
-
-fn setter_report(s: &Setter) -> SetterReport {
-    SetterReport {
-        file: s.file.clone(),
-        line: s.lineno,
-        value: s.value.clone(),
-    }
 }
 
 /// The package's own conffile, `/etc/sysctl.d/80_tcp_hardening.conf`: a key
@@ -150,7 +143,7 @@ fn key_report(
         (_, Some(_)) => ProcpsSystem::Differs,
     };
     let procps_system_winner = match procps_system {
-        ProcpsSystem::Differs => procps_winner.as_ref().map(setter_report),
+        ProcpsSystem::Differs => procps_winner.map(SetterReport::from),
         ProcpsSystem::Same | ProcpsSystem::Unset => None,
     };
     KeyReport {
@@ -159,9 +152,11 @@ fn key_report(
         boot,
         live,
         state,
-        winner: merged.as_ref().map(|m| setter_report(&m.winner)),
+        winner: merged
+            .as_ref()
+            .map(|m| SetterReport::from(m.winner.clone())),
         setters: merged
-            .map(|m| m.setters.iter().map(setter_report).collect())
+            .map(|m| m.setters.iter().cloned().map(SetterReport::from).collect())
             .unwrap_or_default(),
         procps_system_winner,
         procps_system,

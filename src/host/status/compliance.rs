@@ -7,7 +7,8 @@
 
 use crate::contract::{ComplianceMap, ComplianceMaps, Control};
 use crate::host::sysctl::apply::read_value;
-use crate::host::sysctl::merge::{read_tree, same_value, MergeMode, MergedTree};
+use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree};
+use crate::host::sysctl::value::same_value;
 use crate::output::render_table;
 use anyhow::{bail, Result};
 use serde::Serialize;

@@ -9,12 +9,10 @@ pub mod compliance;
 pub mod formats;
 mod model;
 mod render;
-mod sockets;
 
 pub use collect::{collect, StatusInputs};
 pub use model::*;
-pub use render::{describe_listener, render_text};
-pub use sockets::ipv6_listeners;
+pub use render::render_text;
 
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::contract::{ComplianceMaps, COMPLIANCE_JSON, PROFILE_JSON};

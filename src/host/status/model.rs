@@ -1,8 +1,9 @@
 //! What `status` reports: the report and its parts, serialized as the JSON
 //! schema documented in the README (version [`JSON_SCHEMA_VERSION`]).
 
+use crate::host::sockets::Listener;
+use crate::host::sysctl::merge::SetterReport;
 use serde::Serialize;
-use std::path::PathBuf;
 
 /// Bumped when a field changes meaning or disappears (adding one does not).
 pub const JSON_SCHEMA_VERSION: u32 = 1;
@@ -46,19 +47,6 @@ impl KeyState {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SetterReport {
-    /// A file name need not be UTF-8: JSON gets it lossily (U+FFFD).
-    #[serde(serialize_with = "lossy_path")]
-    pub file: PathBuf,
-    pub line: usize,
-    pub value: String,
-}
-
-fn lossy_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&path.to_string_lossy())
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct KeyReport {
     pub key: String,
     pub desired: String,
@@ -98,41 +86,6 @@ pub struct ChronyReport {
     pub diverted_by: Option<String>,
     /// `-4` in the DAEMON_OPTS that takes effect; null when not installed.
     pub ipv4_only: Option<bool>,
-}
-
-/// What an IPv6 socket is bound to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Bound {
-    /// An IPv6 address (`::1`, global, link-local): it goes away with IPv6.
-    Address,
-    /// `::`: it stays after IPv6 is off and serves IPv4 (if dual-stack).
-    Wildcard,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Listener {
-    pub proto: String,
-    pub address: String,
-    pub port: u16,
-    pub pid: Option<u32>,
-    pub process: Option<String>,
-    pub bound: Bound,
-    /// IPV6_V6ONLY of a wildcard socket; null when unknown.
-    pub v6only: Option<bool>,
-}
-
-impl Listener {
-    /// Whether it holds IPv6 as the guide means it: bound to an IPv6
-    /// address ([`Bound::Address`]). An IPv4-mapped address
-    /// (`::ffff:a.b.c.d`) is IPv4 traffic.
-    pub fn holds_ipv6_address(&self) -> bool {
-        self.bound == Bound::Address
-            && self
-                .address
-                .parse::<std::net::Ipv6Addr>()
-                .is_ok_and(|a| a.to_ipv4_mapped().is_none())
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,6 +1,7 @@
 //! The human table of a [`StatusReport`].
 
-use super::model::{Bound, KeyState, Listener, ProcpsSystem, StatusReport};
+use super::model::{KeyState, ProcpsSystem, StatusReport};
+use crate::host::sockets::Bound;
 use crate::output::render_table_painted;
 
 /// The human table: compact, aligned, colour only on a terminal.
@@ -113,7 +114,7 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
     {
         out.push_str(&format!(
             "info: {} (wildcard: stays after IPv6 is off, serves IPv4 if dual-stack)\n",
-            describe_listener(l)
+            l.describe()
         ));
     }
     for problem in &report.problems {
@@ -127,18 +128,4 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
         "NOT all in force\n"
     });
     out
-}
-
-/// `tcp6 [::]:22 (sshd, pid 812), dual-stack`, as status and plan show a socket.
-pub fn describe_listener(l: &Listener) -> String {
-    let owner = match (&l.process, l.pid) {
-        (Some(p), Some(pid)) => format!(" ({p}, pid {pid})"),
-        _ => String::new(),
-    };
-    let stack = match l.v6only {
-        Some(true) => ", IPv6-only",
-        Some(false) => ", dual-stack",
-        None => "",
-    };
-    format!("{} [{}]:{}{owner}{stack}", l.proto, l.address, l.port)
 }

@@ -43,8 +43,10 @@ use super::parse::{
     key_to_relative_path, parse_sysctl_bytes, parse_systemd_bytes, relative_path_to_key,
     swap_separators, systemd_normalize_key, LineKind,
 };
+use super::value::same_value;
 use crate::files::{if_exists, resolve_in_root};
 use anyhow::{Context, Result};
+use serde::Serialize;
 use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +68,30 @@ pub struct Setter {
     pub file: PathBuf,
     pub lineno: usize,
     pub value: String,
+}
+
+/// A [`Setter`] as the `status` and `plan` reports serialize it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetterReport {
+    /// A file name need not be UTF-8: JSON gets it lossily (U+FFFD).
+    #[serde(serialize_with = "lossy_path")]
+    pub file: PathBuf,
+    pub line: usize,
+    pub value: String,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}
+
+impl From<Setter> for SetterReport {
+    fn from(s: Setter) -> SetterReport {
+        SetterReport {
+            file: s.file,
+            line: s.lineno,
+            value: s.value,
+        }
+    }
 }
 
 /// Everything the tree says about one key.
@@ -462,20 +488,4 @@ pub fn later_overrides(
         }
     }
     Ok(overrides)
-}
-
-/// Values as the kernel sees them: `4096  87380\t6291456` is `4096 87380 6291456`.
-pub fn same_value(a: &str, b: &str) -> bool {
-    a.split_ascii_whitespace().eq(b.split_ascii_whitespace())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn value_comparison_ignores_blank_runs() {
-        assert!(same_value("4096  87380\t6291456", "4096 87380 6291456"));
-        assert!(!same_value("1", "2"));
-    }
 }

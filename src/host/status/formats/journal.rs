@@ -33,14 +33,8 @@ pub fn render(report: &StatusReport) -> String {
         .filter(|l| !l.holds_ipv6_address())
     {
         out.push_str(&format!(
-            "{INFO}wildcard listener {} [{}]:{}{} (no IPv6 address to be reached on)\n",
-            l.proto,
-            l.address,
-            l.port,
-            l.process
-                .as_ref()
-                .map(|p| format!(" ({p})"))
-                .unwrap_or_default()
+            "{INFO}wildcard listener {} (no IPv6 address to be reached on)\n",
+            l.describe_short()
         ));
     }
     let summary = if report.ok {

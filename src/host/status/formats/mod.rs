@@ -138,16 +138,7 @@ pub fn assess(report: &StatusReport) -> Assessment {
             } else {
                 Severity::Critical
             },
-            text: format!(
-                "IPv6 listener {} [{}]:{}{}",
-                l.proto,
-                l.address,
-                l.port,
-                l.process
-                    .as_ref()
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default()
-            ),
+            text: format!("IPv6 listener {}", l.describe_short()),
         });
     }
     let c = &report.chrony;

@@ -370,16 +370,6 @@ unsafe extern "C" fn alt_stat(path: *const c_char, out: *mut libc::stat64) -> c_
     0
 }
 
-/// glibc's `fnmatch(3)` without flags (`finish`'s unit patterns use the
-/// same matching rules as key globs); a NUL byte never matches.
-pub(crate) fn fnmatch(pattern: &str, name: &str) -> bool {
-    let (Ok(pattern), Ok(name)) = (CString::new(pattern), CString::new(name)) else {
-        return false;
-    };
-    // SAFETY: both are valid NUL-terminated strings for the call's duration.
-    unsafe { libc::fnmatch(pattern.as_ptr(), name.as_ptr(), 0) == 0 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,84 @@
 //! Whether a wildcard socket is dual-stack or IPv6-only (`IPV6_V6ONLY`) is
 //! not in /proc; like `ss`, we ask the kernel over sock_diag netlink
 //! (`INET_DIAG_SKV6ONLY`).
+//!
+//! Its own room because three commands ask it: `status` reports the
+//! sockets, `plan` the ones an install takes away, `finish` restarts their
+//! owners.
 
-use super::model::{Bound, Listener};
 use rustix::fs::{Dir, Mode, OFlags, CWD};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv6Addr;
 use std::path::Path;
+
+/// What an IPv6 socket is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// An IPv6 address (`::1`, global, link-local): it goes away with IPv6.
+    Address,
+    /// `::`: it stays after IPv6 is off and serves IPv4 (if dual-stack).
+    Wildcard,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Listener {
+    pub proto: String,
+    pub address: String,
+    pub port: u16,
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+    pub bound: Bound,
+    /// IPV6_V6ONLY of a wildcard socket; null when unknown.
+    pub v6only: Option<bool>,
+}
+
+impl Listener {
+    /// Whether it holds IPv6 as the guide means it: bound to an IPv6
+    /// address ([`Bound::Address`]). An IPv4-mapped address
+    /// (`::ffff:a.b.c.d`) is IPv4 traffic.
+    pub fn holds_ipv6_address(&self) -> bool {
+        self.bound == Bound::Address
+            && self
+                .address
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok_and(|a| a.to_ipv4_mapped().is_none())
+    }
+}
+
+impl Listener {
+    /// As ss prints it: `[::1]:25`.
+    pub fn local_address(&self) -> String {
+        format!("[{}]:{}", self.address, self.port)
+    }
+
+    /// `tcp6 [::1]:25 (exim4)`: the socket and the name of its process,
+    /// as the one-line findings name it.
+    pub fn describe_short(&self) -> String {
+        let process = self
+            .process
+            .as_ref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        format!("{} {}{process}", self.proto, self.local_address())
+    }
+
+    /// `tcp6 [::]:22 (sshd, pid 812), dual-stack`, as status and plan show
+    /// a socket.
+    pub fn describe(&self) -> String {
+        let owner = match (&self.process, self.pid) {
+            (Some(p), Some(pid)) => format!(" ({p}, pid {pid})"),
+            _ => String::new(),
+        };
+        let stack = match self.v6only {
+            Some(true) => ", IPv6-only",
+            Some(false) => ", dual-stack",
+            None => "",
+        };
+        format!("{} {}{owner}{stack}", self.proto, self.local_address())
+    }
+}
 
 /// Listening TCP and bound UDP sockets over IPv6, from `/proc/net/tcp6` and
 /// `/proc/net/udp6` (what `ss -atlnup` shows), with the owning process
