@@ -1,20 +1,102 @@
 //! The contract between the two sides: the resolved profile a package ships
-//! as `/usr/share/pve-tcp-hardening/profile.json`, and the names both sides
-//! agree on. The build side writes it ([`Profile::to_json`]); the host side
-//! reads it ([`Profile::load`]) and takes nothing else from the build side.
+//! as `/usr/share/pve-tcp-hardening/profile.json`, the paths a package
+//! installs, and the names both sides agree on. The build side writes the
+//! profile ([`Profile::to_json`]) and lays the package out by these paths;
+//! the host side reads the profile ([`Profile::load`]), finds its files by
+//! the same paths and takes nothing else from the build side.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// File name of the rendered sysctl.d file on the host.
-pub const SYSCTL_FILE_NAME: &str = "80_tcp_hardening.conf";
-
-/// Where a package ships its profile, relative to the root.
-pub const PROFILE_JSON: &str = "usr/share/pve-tcp-hardening/profile.json";
-
 /// Base name of every package; also the name of the `default` profile's.
 pub const BASE_PACKAGE: &str = "pve-tcp-hardening";
+
+// What a package installs, and where: each path named once. The build side
+// lays the .deb out by them (`build::package`), the host side finds its
+// files by them, the tests check the .deb against them. Absolute host
+// paths; `files::under_root` places one under a `--root`. The literals are
+// macros only so that `concat!` can build each path from its directory.
+
+macro_rules! share_dir {
+    () => {
+        "/usr/share/pve-tcp-hardening"
+    };
+}
+
+macro_rules! libexec_dir {
+    () => {
+        "/usr/libexec/pve-tcp-hardening"
+    };
+}
+
+macro_rules! sysctl_file_name {
+    () => {
+        "80_tcp_hardening.conf"
+    };
+}
+
+macro_rules! ipv6_in_use_script_name {
+    () => {
+        "ipv6-in-use.sh"
+    };
+}
+
+/// The helper admins and the maintainer scripts call.
+pub const HELPER: &str = "/usr/sbin/pve-tcp-hardening";
+
+/// The command's name: the man page's, the completion's.
+pub const HELPER_NAME: &str = "pve-tcp-hardening";
+
+/// The packages' directory of programs not run by admins (FHS 3.0).
+pub const LIBEXEC_DIR: &str = libexec_dir!();
+
+/// The full helper's file name: beside the front in a cargo target
+/// directory, and the last component of [`FULL_HELPER`].
+pub const FULL_HELPER_NAME: &str = "pve-tcp-hardening-full";
+
+/// Where the packages install the full helper (see `host::startup`).
+pub const FULL_HELPER: &str = concat!(libexec_dir!(), "/pve-tcp-hardening-full");
+
+/// File name of the rendered sysctl.d file on the host.
+pub const SYSCTL_FILE_NAME: &str = sysctl_file_name!();
+
+/// The package's sysctl.d file, a conffile.
+pub const SYSCTL_FILE: &str = concat!("/etc/sysctl.d/", sysctl_file_name!());
+
+/// The directory of what a package ships for the helper to read.
+pub const SHARE_DIR: &str = share_dir!();
+
+/// Where a package ships its profile.
+pub const PROFILE_JSON: &str = concat!(share_dir!(), "/profile.json");
+
+/// Where a package ships the compliance maps.
+pub const COMPLIANCE_JSON: &str = concat!(share_dir!(), "/compliance.json");
+
+/// The lockout check's file name, beside `profile.json` in a package.
+pub const IPV6_IN_USE_SCRIPT_NAME: &str = ipv6_in_use_script_name!();
+
+/// Where a package ships the lockout check.
+pub const IPV6_IN_USE_SCRIPT_PATH: &str = concat!(share_dir!(), "/", ipv6_in_use_script_name!());
+
+/// The lockout check, byte for byte: the build embeds it into the preinst
+/// of every IPv6-off profile and ships it as [`IPV6_IN_USE_SCRIPT_PATH`];
+/// `plan` runs the shipped copy, else this one (see `host::plan::lockout`).
+pub const IPV6_IN_USE_SCRIPT: &str = include_str!("ipv6-in-use.sh");
+
+/// The debconf question that lets an IPv6-off profile install anyway. One
+/// question, owned by the base package, honoured by every IPv6-off profile:
+/// the build writes it into the templates and preinst, `plan` reads it.
+pub const OVERRIDE_QUESTION: &str = "pve-tcp-hardening/ipv6-in-use-ok";
+
+/// Where systemd units of a package go (Debian 12's systemd reads it).
+pub const SYSTEMD_UNIT_DIR: &str = "/lib/systemd/system";
+
+/// The helper's man page.
+pub const MAN_PAGE: &str = "/usr/share/man/man8/pve-tcp-hardening.8";
+
+/// The helper's bash completion.
+pub const BASH_COMPLETION: &str = "/usr/share/bash-completion/completions/pve-tcp-hardening";
 
 /// A profile after inheritance: what its package ships.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,9 +150,6 @@ impl Profile {
         Ok(json)
     }
 }
-
-/// Where a package ships the compliance maps, relative to the root.
-pub const COMPLIANCE_JSON: &str = "usr/share/pve-tcp-hardening/compliance.json";
 
 /// The benchmarks `status --compliance NAME` checks a node against, and the
 /// waivers that say why a Proxmox VE node must differ from them. The build

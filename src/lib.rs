@@ -7,18 +7,23 @@
 //! - [`host`] (shipped as `/usr/sbin/pve-tcp-hardening`): sysctl -> state ->
 //!   chrony -> maint -> status.
 //!
-//! They meet only in [`contract`] (the shipped `profile.json` and the names
-//! both agree on). Both use [`atomic`] for every file they write,
-//! [`diagnostic`] for errors that point at a line, and [`output`] for
-//! what they print.
+//! They meet only in [`contract`] (the shipped `profile.json`, the paths a
+//! package installs and the names both agree on) and [`cli`] (the helper's
+//! command line, which the build renders as a man page). Both use
+//! [`atomic`] for every file they write, [`files`] for paths under a root,
+//! [`diagnostic`] for errors that point at a line, [`output`] for what they
+//! print and [`tool`] to run other programs. Neither of these imports
+//! either side; `tests/layout.rs` holds that.
 
 pub mod atomic;
 pub mod build;
+pub mod cli;
 pub mod contract;
 pub mod diagnostic;
 pub mod files;
 pub mod host;
 pub mod output;
+pub mod tool;
 
 /// The tests' one fake `/proc`, shared with the integration tests.
 #[cfg(test)]

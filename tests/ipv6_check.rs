@@ -7,7 +7,7 @@ mod common;
 use common::repo_root;
 use std::process::Command;
 
-const SCRIPT: &str = "src/host/plan/ipv6-in-use.sh";
+const SCRIPT: &str = "src/ipv6-in-use.sh";
 const TCP6_HEADER: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
 
 /// Files of a fake tree: (path under the root, content). Paths under
@@ -175,10 +175,7 @@ fn what_configured_itself_only_warns() {
 #[test]
 fn the_script_is_posix_sh_and_the_helper_embeds_it() {
     let script = std::fs::read_to_string(repo_root().join(SCRIPT)).unwrap();
-    assert_eq!(
-        pve_tcp_hardening::host::plan::lockout::IPV6_IN_USE_SCRIPT,
-        script
-    );
+    assert_eq!(pve_tcp_hardening::contract::IPV6_IN_USE_SCRIPT, script);
     for shell in ["dash", "sh"] {
         let ok = Command::new(shell)
             .args(["-n"])

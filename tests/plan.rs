@@ -191,7 +191,7 @@ fn a_deb_not_yet_installed() {
     let profile_json = extracted(&host, "strict");
     let tree = host.path("pkg-strict");
     std::fs::copy(
-        repo_root().join("src/host/plan/ipv6-in-use.sh"),
+        repo_root().join("src/ipv6-in-use.sh"),
         profile_json.with_file_name("ipv6-in-use.sh"),
     )
     .unwrap();

@@ -32,8 +32,8 @@ fn value(dir: &Path, key: &str) -> String {
 fn apply(dir: &Path) -> Command {
     let mut cmd = Command::new(HELPER);
     cmd.arg("apply")
-        .arg("--proc-root")
-        .arg(dir.join("sys"))
+        .arg("--proc")
+        .arg(dir)
         .arg(dir.join("t.conf"));
     cmd
 }
@@ -141,7 +141,8 @@ fn an_unpacked_package_runs_its_own_full_helper_with_the_same_arguments() {
         format!("pve-tcp-hardening {}\n", env!("CARGO_PKG_VERSION"))
     );
 
-    // `-qe` bundled and `--` are clap's: the front hands them over.
+    // `-qe` bundled and `--` are clap's: the front hands them over (with
+    // `--proc-root`, the older spelling that names /proc/sys itself).
     let out = Command::new(&front)
         .args(["apply", "-qe", "--proc-root"])
         .arg(dir.path().join("sys"))
@@ -161,8 +162,8 @@ fn the_full_helper_also_ends_by_sigpipe() {
     drop(reader);
     // `--` is left to clap, so the full helper applies and prints.
     let status = Command::new(HELPER)
-        .args(["apply", "--proc-root"])
-        .arg(dir.path().join("sys"))
+        .args(["apply", "--proc"])
+        .arg(dir.path())
         .arg("--")
         .arg(dir.path().join("t.conf"))
         .stdout(writer)

@@ -7,8 +7,8 @@
 #![no_main]
 
 use clap::Parser;
-use pve_tcp_hardening::host::cli::{HelperCli, HelperCommand};
-use pve_tcp_hardening::host::{finish, maint, plan, startup, status, sysctl};
+use pve_tcp_hardening::cli::HelperCli;
+use pve_tcp_hardening::host::{command, startup};
 use std::ffi::{c_char, c_int};
 use std::process::ExitCode;
 
@@ -20,14 +20,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
 }
 
 fn run() -> ExitCode {
-    let result = match HelperCli::parse().command {
-        HelperCommand::Apply(args) => sysctl::apply::run_cli(&args),
-        HelperCommand::Status(args) => status::run_cli(&args),
-        HelperCommand::Plan(args) => plan::run_cli(&args),
-        HelperCommand::Finish(args) => finish::run_cli(&args),
-        HelperCommand::Maint(args) => maint::run_cli(&args),
-    };
-    match result {
+    match command::run(&HelperCli::parse().command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("pve-tcp-hardening: error: {err:#}");

@@ -6,9 +6,8 @@
 
 #![no_main]
 
-use pve_tcp_hardening::host::cli::parse_apply_fast;
-use pve_tcp_hardening::host::startup;
-use pve_tcp_hardening::host::sysctl::apply;
+use pve_tcp_hardening::cli::parse_apply_fast;
+use pve_tcp_hardening::host::{command, startup};
 use std::ffi::{c_char, c_int, OsString};
 use std::process::ExitCode;
 
@@ -23,7 +22,7 @@ extern "C" fn main(_argc: c_int, argv: *const *const c_char) -> c_int {
         eprintln!("pve-tcp-hardening: error: {why}");
         startup::exit(ExitCode::from(2));
     };
-    match apply::run_cli(&apply_args) {
+    match command::run_apply(&apply_args) {
         Ok(code) => startup::exit(code),
         Err(err) => {
             eprintln!("pve-tcp-hardening: error: {err:#}");

@@ -11,10 +11,13 @@ use crate::atomic::{write_atomic, NewFileMode};
 use crate::build::catalog::Catalog;
 use crate::build::render::Renderer;
 use crate::build::rfc2822::rfc2822;
-use crate::contract::{ComplianceMaps, Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
-use crate::host::cli::HelperCli;
-use crate::host::plan::lockout::{IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, OVERRIDE_QUESTION};
-use crate::host::startup::LIBEXEC_DIR;
+use crate::cli::HelperCli;
+use crate::contract::{
+    ComplianceMaps, Profile, BASE_PACKAGE, BASH_COMPLETION, COMPLIANCE_JSON, FULL_HELPER, HELPER,
+    HELPER_NAME, IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, IPV6_IN_USE_SCRIPT_PATH, MAN_PAGE,
+    OVERRIDE_QUESTION, PROFILE_JSON, SYSCTL_FILE, SYSCTL_FILE_NAME, SYSTEMD_UNIT_DIR,
+};
+use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
@@ -240,7 +243,7 @@ fn bash_completion() -> Vec<u8> {
     clap_complete::generate(
         clap_complete::Shell::Bash,
         &mut HelperCli::command(),
-        "pve-tcp-hardening",
+        HELPER_NAME,
         &mut out,
     );
     out
@@ -257,32 +260,40 @@ fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> R
     let (summary, extended) = description.split_once('\n').unwrap_or((description, ""));
     let helper = utf8_path(&settings.helper_binary)?;
     let full_helper = utf8_path(&settings.full_helper_binary)?;
-    let libexec = format!("{}/", LIBEXEC_DIR.trim_start_matches('/'));
+    // cargo-deb takes targets relative to the package root.
+    let target = |abs: &str| abs.trim_start_matches('/').to_string();
+    let unit_dir = format!("{}/", target(SYSTEMD_UNIT_DIR));
     let copyright = format!("usr/share/doc/{}/copyright", profile.package);
     let overrides = format!("usr/share/lintian/overrides/{}", profile.package);
-    let assets = [
-        [helper, "usr/sbin/", "755"],
-        [full_helper, libexec.as_str(), "755"],
-        [SYSCTL_FILE_NAME, "etc/sysctl.d/", "644"],
-        ["profile.json", "usr/share/pve-tcp-hardening/", "644"],
+    let mut assets = vec![
+        [helper.to_string(), target(HELPER), "755".into()],
+        [full_helper.to_string(), target(FULL_HELPER), "755".into()],
+        [SYSCTL_FILE_NAME.into(), target(SYSCTL_FILE), "644".into()],
+        ["profile.json".into(), target(PROFILE_JSON), "644".into()],
         [
-            IPV6_IN_USE_SCRIPT_NAME,
-            "usr/share/pve-tcp-hardening/",
-            "755",
+            IPV6_IN_USE_SCRIPT_NAME.into(),
+            target(IPV6_IN_USE_SCRIPT_PATH),
+            "755".into(),
         ],
-        ["compliance.json", "usr/share/pve-tcp-hardening/", "644"],
-        [SYSTEMD_UNITS[0], "lib/systemd/system/", "644"],
-        [SYSTEMD_UNITS[1], "lib/systemd/system/", "644"],
-        [SYSTEMD_UNITS[2], "lib/systemd/system/", "644"],
-        ["pve-tcp-hardening.8", "usr/share/man/man8/", "644"],
         [
-            "pve-tcp-hardening.bash",
-            "usr/share/bash-completion/completions/pve-tcp-hardening",
-            "644",
+            "compliance.json".into(),
+            target(COMPLIANCE_JSON),
+            "644".into(),
         ],
-        ["copyright", copyright.as_str(), "644"],
-        ["lintian-overrides", overrides.as_str(), "644"],
     ];
+    for unit in SYSTEMD_UNITS {
+        assets.push([unit.into(), unit_dir.clone(), "644".into()]);
+    }
+    assets.extend([
+        ["pve-tcp-hardening.8".into(), target(MAN_PAGE), "644".into()],
+        [
+            "pve-tcp-hardening.bash".into(),
+            target(BASH_COMPLETION),
+            "644".into(),
+        ],
+        ["copyright".into(), copyright, "644".into()],
+        ["lintian-overrides".into(), overrides, "644".into()],
+    ]);
     let mut deb = toml::Table::new();
     let mut put = |k: &str, v: toml::Value| {
         deb.insert(k.to_string(), v);
@@ -412,18 +423,7 @@ fn list_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Run a packaging tool; its stdout, or an error with what it said.
 fn run_tool(cmd: &mut Command) -> Result<Vec<u8>> {
     let shown = format!("{cmd:?}");
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(out.stdout)
+    run_checked(cmd, &shown)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::files::{if_exists, under_root};
 use crate::host::adopt::adopt;
+use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -422,19 +423,9 @@ impl ChronyDiversion {
         if self.root != Path::new("/") {
             cmd.arg("--root").arg(&self.root);
         }
-        cmd.args(args).stdin(Stdio::null());
-        let shown = format!("dpkg-divert {}", args.join(" "));
-        let out = cmd
-            .output()
-            .with_context(|| format!("cannot run {shown}"))?;
-        if !out.status.success() {
-            bail!(
-                "{shown} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        cmd.args(args);
+        let out = run_checked(&mut cmd, &format!("dpkg-divert {}", args.join(" ")))?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 }
 

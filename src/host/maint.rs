@@ -9,13 +9,13 @@
 //! messages go to stderr; the debconf note's text goes to postinst on
 //! stdout (src/host/outcome.rs).
 
-use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
+use crate::cli::{MaintArgs, MaintScript};
+use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::adopt::{adopted_path, adopted_path_shown};
 use crate::host::chrony::{
     restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
 };
-use crate::host::cli::{MaintArgs, MaintScript};
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
 use crate::host::state::{Snapshot, STATE_DIR};
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
@@ -42,7 +42,7 @@ impl Host {
     }
 
     fn sysctl_file(&self) -> PathBuf {
-        self.path(&format!("/etc/sysctl.d/{SYSCTL_FILE_NAME}"))
+        self.path(SYSCTL_FILE)
     }
 
     fn is_real_root(&self) -> bool {
@@ -54,12 +54,12 @@ impl Host {
 pub fn run_cli(args: &MaintArgs) -> Result<ExitCode> {
     let host = Host {
         root: args.root.clone(),
-        proc_root: args.proc_root.clone(),
+        proc_root: args.proc.sys(),
     };
-    let profile_path = if args.profile.is_absolute() {
-        args.profile.clone()
-    } else {
-        host.root.join(&args.profile)
+    let profile_path = match &args.profile {
+        Some(path) if path.is_absolute() => path.clone(),
+        Some(path) => host.root.join(path),
+        None => host.path(PROFILE_JSON),
     };
     let profile = Profile::load(&profile_path)?;
     let action = args.args[0].as_str();

@@ -10,7 +10,7 @@
 
 pub mod adopt;
 pub mod chrony;
-pub mod cli;
+pub mod command;
 pub mod finish;
 pub mod maint;
 pub mod outcome;

@@ -3,9 +3,10 @@
 //! The helper ships as two programs:
 //! - `/usr/sbin/pve-tcp-hardening` (src/bin/pve-tcp-hardening.rs), the
 //!   command admins and the maintainer scripts call. It runs `apply` itself
-//!   when [`crate::host::cli::parse_apply_fast`] reads the line, and
+//!   when [`crate::cli::parse_apply_fast`] reads the line, and
 //!   otherwise executes the full helper with the same arguments.
-//! - [`FULL_HELPER`] (src/bin/pve-tcp-hardening-full.rs): every command,
+//! - [`FULL_HELPER`] (src/bin/pve-tcp-hardening-full.rs, installed where
+//!   the contract says): every command,
 //!   parsed by clap.
 //!
 //! Why two: before `main`, ld.so binds every libc symbol a program imports
@@ -24,6 +25,7 @@
 //! stack overflow is a plain SIGSEGV without std's message. What is kept:
 //! [`open_closed_standard_fds`], and stdout flushed at exit ([`exit`]).
 
+use crate::contract::{FULL_HELPER, FULL_HELPER_NAME, LIBEXEC_DIR};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::fs::OpenOptions;
 use std::io;
@@ -31,16 +33,6 @@ use std::os::fd::{AsFd, BorrowedFd, IntoRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The packages' directory of programs not run by admins (FHS 3.0).
-pub const LIBEXEC_DIR: &str = "/usr/libexec/pve-tcp-hardening";
-
-/// Where the packages install the full helper, in [`LIBEXEC_DIR`].
-pub const FULL_HELPER: &str = "/usr/libexec/pve-tcp-hardening/pve-tcp-hardening-full";
-
-/// The full helper's file name: beside the front in a cargo target
-/// directory, and the last component of [`FULL_HELPER`].
-pub const FULL_HELPER_NAME: &str = "pve-tcp-hardening-full";
 
 /// What std's runtime does for a closed fd 0, 1 or 2: open /dev/null on it
 /// (the lowest free number), so a key file opened later cannot become the

@@ -9,7 +9,9 @@ use pve_tcp_hardening::build::catalog::Catalog;
 use pve_tcp_hardening::build::compliance::load_compliance_maps;
 use pve_tcp_hardening::build::profile::ProfileLoader;
 use pve_tcp_hardening::build::render::Renderer;
-use pve_tcp_hardening::contract::{ComplianceMaps, Profile};
+use pve_tcp_hardening::contract::{
+    ComplianceMaps, Profile, COMPLIANCE_JSON, PROFILE_JSON, SHARE_DIR, SYSCTL_FILE,
+};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -94,18 +96,14 @@ impl FakeHost {
     pub fn unpack(&self, p: &Profile) {
         let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
         std::fs::write(
-            self.path("etc/sysctl.d/80_tcp_hardening.conf"),
+            self.path(SYSCTL_FILE),
             renderer.render_sysctl(p, &catalog()).unwrap(),
         )
         .unwrap();
-        std::fs::create_dir_all(self.path("usr/share/pve-tcp-hardening")).unwrap();
+        std::fs::create_dir_all(self.path(SHARE_DIR)).unwrap();
+        std::fs::write(self.path(PROFILE_JSON), p.to_json().unwrap()).unwrap();
         std::fs::write(
-            self.path("usr/share/pve-tcp-hardening/profile.json"),
-            p.to_json().unwrap(),
-        )
-        .unwrap();
-        std::fs::write(
-            self.path("usr/share/pve-tcp-hardening/compliance.json"),
+            self.path(COMPLIANCE_JSON),
             compliance_maps().to_json().unwrap(),
         )
         .unwrap();
@@ -118,8 +116,8 @@ impl FakeHost {
             .stderr_every_line("pve-tcp-hardening: ")
             .args(["maint", "--root"])
             .args([self.dir.path()])
-            .args(["--proc-root"])
-            .args([self.proc_root()])
+            .args(["--proc"])
+            .args([self.proc.path()])
             .args([script])
             .args(args)
     }

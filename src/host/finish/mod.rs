@@ -16,8 +16,9 @@ mod systemctl;
 
 pub use policy::CONFIG_FILE;
 
+use crate::cli::FinishArgs;
 use crate::contract::{Profile, PROFILE_JSON};
-use crate::host::cli::FinishArgs;
+use crate::files::under_root;
 use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::value::same_value;
@@ -248,7 +249,7 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
             args.root.display()
         ),
     };
-    let profile_path = args.root.join(PROFILE_JSON);
+    let profile_path = under_root(&args.root, PROFILE_JSON);
     let profile = Profile::load(&profile_path).with_context(|| {
         format!(
             "is a pve-tcp-hardening package installed? (no usable {})",

@@ -2,6 +2,7 @@
 //! PATH (tests put a fake `systemctl` that logs its calls first on PATH).
 //! try-restart, not restart: a unit that stopped meanwhile stays stopped.
 
+use crate::tool::checked;
 use anyhow::{Context, Result};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,12 +40,6 @@ pub fn try_restart(unit: &str) -> Result<()> {
     let out = child
         .wait_with_output()
         .context("cannot read systemctl's output")?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "systemctl try-restart {unit} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    checked(out, &format!("systemctl try-restart {unit}"))?;
     Ok(())
 }

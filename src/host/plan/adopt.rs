@@ -17,10 +17,11 @@ use crate::host::sysctl::parse::{
     key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
 };
 use crate::host::sysctl::value::same_value;
-use anyhow::{bail, Context, Result};
+use crate::tool::run_checked;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const CHRONY_DEFAULT: &str = "/etc/default/chrony";
 const CHRONY_BACKUP: &str = "/etc/default/chrony.orig";
@@ -100,19 +101,9 @@ fn all_conffiles(root: &Path) -> Result<String> {
     if root != Path::new("/") {
         cmd.arg(format!("--root={}", root.display()));
     }
-    let out = cmd
-        .args(["-W", "-f", "${Conffiles}\n"])
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run dpkg-query (is dpkg installed?)")?;
-    if !out.status.success() {
-        bail!(
-            "dpkg-query -W failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    cmd.args(["-W", "-f", "${Conffiles}\n"]);
+    let out = run_checked(&mut cmd, "dpkg-query -W")?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Whether a conffile line (` /path md5 [obsolete]`) names `path`.

@@ -1,26 +1,18 @@
 //! The lockout guard: does IPv6 carry real traffic on this node? One
-//! implementation, the POSIX sh script `ipv6-in-use.sh` next to this file:
-//! the build embeds it into the preinst of every IPv6-off profile and ships
-//! it as `/usr/share/pve-tcp-hardening/ipv6-in-use.sh`; `plan` runs that
-//! shipped copy (installed, or from an extracted .deb), else the copy
-//! compiled into this binary, which is the same file.
+//! implementation, the POSIX sh script `src/ipv6-in-use.sh`
+//! ([`IPV6_IN_USE_SCRIPT`], in the contract): the build embeds it into the
+//! preinst of every IPv6-off profile and ships it as
+//! `/usr/share/pve-tcp-hardening/ipv6-in-use.sh`; `plan` runs that shipped
+//! copy (installed, or from an extracted .deb), else the copy compiled into
+//! this binary, which is the same file.
 
+use crate::contract::{IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, OVERRIDE_QUESTION};
 use crate::files::{read_to_string_if_exists, under_root};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// The check script, byte for byte.
-pub const IPV6_IN_USE_SCRIPT: &str = include_str!("ipv6-in-use.sh");
-
-/// Its file name, next to `profile.json` in a package.
-pub const IPV6_IN_USE_SCRIPT_NAME: &str = "ipv6-in-use.sh";
-
-/// The debconf question that lets an IPv6-off profile install anyway. One
-/// question, owned by the base package, honoured by every IPv6-off profile.
-pub const OVERRIDE_QUESTION: &str = "pve-tcp-hardening/ipv6-in-use-ok";
 
 /// What the check found.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

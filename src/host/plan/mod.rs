@@ -17,14 +17,15 @@ mod render;
 pub use model::*;
 pub use render::render_text;
 
-use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE_NAME};
-use crate::files::read_to_string_if_exists;
+use crate::cli::PlanArgs;
+use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_FILE_NAME};
+use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::chrony::ChronyDiversion;
-use crate::host::cli::PlanArgs;
 use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree_placing, MergeMode, PlacedFile, SetterReport};
-use anyhow::{bail, Context, Result};
+use crate::tool::run_checked;
+use anyhow::{Context, Result};
 use lockout::{check_ipv6_in_use, override_preseeded, CheckScript};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -61,9 +62,9 @@ pub fn run_cli(args: &PlanArgs) -> Result<ExitCode> {
         None => None,
     };
     let profile = match (&package_root, &args.profile) {
-        (Some(dir), _) => dir.join(PROFILE_JSON),
+        (Some(dir), _) => under_root(dir, PROFILE_JSON),
         (None, Some(p)) => p.clone(),
-        (None, None) => args.root.join(PROFILE_JSON),
+        (None, None) => under_root(&args.root, PROFILE_JSON),
     };
     let report = collect(&PlanInputs {
         sysctl_file: shipped_sysctl_file(&profile, &args.root),
@@ -85,19 +86,9 @@ pub fn run_cli(args: &PlanArgs) -> Result<ExitCode> {
 /// `dpkg-deb -x` into a temporary directory.
 fn extract_deb(deb: &Path) -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let out = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(deb)
-        .arg(dir.path())
-        .output()
-        .context("cannot run dpkg-deb (is dpkg installed?)")?;
-    if !out.status.success() {
-        bail!(
-            "dpkg-deb -x {} failed: {}",
-            deb.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let mut cmd = Command::new("dpkg-deb");
+    cmd.arg("-x").arg(deb).arg(dir.path());
+    run_checked(&mut cmd, &format!("dpkg-deb -x {}", deb.display()))?;
     Ok(dir)
 }
 
@@ -106,12 +97,14 @@ fn extract_deb(deb: &Path) -> Result<tempfile::TempDir> {
 /// installed profile's tree is the host itself, whose file may be the
 /// admin's: then the profile's settings stand for the package's file.
 fn shipped_sysctl_file(profile: &Path, root: &Path) -> Option<PathBuf> {
-    let tree = profile.to_str()?.strip_suffix(PROFILE_JSON)?;
+    let tree = profile
+        .to_str()?
+        .strip_suffix(PROFILE_JSON.trim_start_matches('/'))?;
     let tree = Path::new(tree);
     if tree == root || tree.as_os_str().is_empty() {
         return None;
     }
-    let file = tree.join("etc/sysctl.d").join(SYSCTL_FILE_NAME);
+    let file = under_root(tree, SYSCTL_FILE);
     file.is_file().then_some(file)
 }
 

@@ -140,7 +140,7 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
              (apt install {base}-ipv6), or, if IPv6 may go off anyway, preseed the override:\n  \
              echo '{base} {q} boolean true' | debconf-set-selections\n",
             base = crate::contract::BASE_PACKAGE,
-            q = super::lockout::OVERRIDE_QUESTION
+            q = crate::contract::OVERRIDE_QUESTION
         ));
     } else {
         out.push_str("nothing stands in the way\n");

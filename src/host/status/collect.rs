@@ -3,10 +3,11 @@
 //! chrony, a pending reboot and IPv6 sockets. It only reads.
 
 use super::model::*;
+use super::problems::{problems, Problem};
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{resolve_in_root, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
-use crate::host::sockets::{ipv6_listeners, Listener};
+use crate::host::sockets::ipv6_listeners;
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree, Setter, SetterReport};
 use crate::host::sysctl::value::same_value;
@@ -53,7 +54,11 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         (Some(proc), true) => ipv6_listeners(proc),
         _ => Vec::new(),
     };
-    let problems = problems(&keys, &chrony, reboot_pending, &ipv6_listeners);
+    // One string made per socket: a busy node has tens of thousands.
+    let problems: Vec<String> = problems(&keys, &chrony, reboot_pending, &ipv6_listeners)
+        .iter()
+        .map(Problem::text)
+        .collect();
     Ok(StatusReport {
         schema: JSON_SCHEMA_VERSION,
         package_version: package_version(&inputs.root, &profile.package),
@@ -209,53 +214,4 @@ fn package_version(root: &Path, package: &str) -> Option<String> {
 fn reboot_pending(root: &Path, package: &str) -> bool {
     fs_err::read_to_string(in_root(root, "/run/reboot-required.pkgs"))
         .is_ok_and(|text| text.lines().any(|l| l.trim() == package))
-}
-
-fn problems(
-    keys: &[KeyReport],
-    chrony: &ChronyReport,
-    reboot_pending: bool,
-    listeners: &[Listener],
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for k in keys {
-        match k.state {
-            KeyState::Shadowed => out.push(match &k.winner {
-                Some(w) => format!(
-                    "{} is shadowed: at boot {}:{} sets {} (wanted {})",
-                    k.key,
-                    w.file.display(),
-                    w.line,
-                    w.value,
-                    k.desired
-                ),
-                None => format!("{} is set by no sysctl.d file (wanted {})", k.key, k.desired),
-            }),
-            KeyState::Drift => out.push(format!(
-                "{} drifted: live {} (wanted {}; a reboot or `pve-tcp-hardening apply` restores it)",
-                k.key,
-                k.live.as_deref().unwrap_or("?"),
-                k.boot.as_deref().unwrap_or(&k.desired)
-            )),
-            KeyState::Ok | KeyState::Local | KeyState::Missing => {}
-        }
-    }
-    if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
-        out.push("chronyd is not IPv4-only: /etc/default/chrony lacks -4 in DAEMON_OPTS".into());
-    }
-    if reboot_pending {
-        out.push("reboot pending: /run/reboot-required lists this package".into());
-    }
-    for l in listeners.iter().filter(|l| l.holds_ipv6_address()) {
-        // One string made per socket: a busy node has tens of thousands.
-        let (proto, address, port) = (&l.proto, &l.address, l.port);
-        out.push(match &l.process {
-            Some(p) => format!(
-                "listening on IPv6: {proto} [{address}]:{port} ({p}, pid {})",
-                l.pid.unwrap_or(0)
-            ),
-            None => format!("listening on IPv6: {proto} [{address}]:{port}"),
-        });
-    }
-    out
 }

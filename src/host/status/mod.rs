@@ -8,24 +8,25 @@ mod collect;
 pub mod compliance;
 pub mod formats;
 mod model;
+pub mod problems;
 mod render;
 
 pub use collect::{collect, StatusInputs};
 pub use model::*;
-pub use render::render_text;
+pub use render::{exit_status, render_text};
 
 use crate::atomic::{write_atomic, NewFileMode};
+use crate::cli::{StatusArgs, StatusFormat};
 use crate::contract::{ComplianceMaps, COMPLIANCE_JSON, PROFILE_JSON};
-use crate::host::cli::{StatusArgs, StatusFormat};
+use crate::files::under_root;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Entry point of `pve-tcp-hardening status`. Exit status: text and JSON
-/// 0 when all is in force (and no compliance control fails), 1 when
-/// something needs attention, 2 on error (from main); Nagios 0/1/2/3; the
-/// other formats 0 whenever they wrote their output (the state is in it).
+/// Entry point of `pve-tcp-hardening status`. Each format says its exit
+/// status (text and JSON: [`exit_status`]; `formats::*`); 2 on error
+/// (from main).
 pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let format = if args.json {
@@ -64,7 +65,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                     let maps_path = args
                         .compliance_maps
                         .clone()
-                        .unwrap_or_else(|| args.root.join(COMPLIANCE_JSON));
+                        .unwrap_or_else(|| under_root(&args.root, COMPLIANCE_JSON));
                     let maps = ComplianceMaps::load(&maps_path)?;
                     Some(compliance::check(&maps, name, &args.root, proc.as_deref())?)
                 }
@@ -87,8 +88,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                 text
             };
             write_output(args, &text)?;
-            let compliant = compliance.as_ref().is_none_or(|c| c.fail == 0);
-            u8::from(!(report.ok && compliant))
+            exit_status(&report, compliance.as_ref())
         }
         StatusFormat::Nagios => {
             let (line, severity) = match &report {
@@ -96,7 +96,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                 Err(e) => formats::nagios::render_error(e),
             };
             write_output(args, &line)?;
-            severity as u8
+            formats::nagios::exit_status(severity)
         }
         StatusFormat::Checkmk => {
             let line = match &report {
@@ -104,7 +104,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                 Err(e) => formats::checkmk::render_error(e),
             };
             write_output(args, &line)?;
-            0
+            formats::checkmk::EXIT_STATUS
         }
         StatusFormat::Prometheus => {
             let now = std::time::SystemTime::now()
@@ -119,7 +119,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                 }
             };
             write_output(args, &text)?;
-            0
+            formats::prometheus::EXIT_STATUS
         }
         StatusFormat::Journal => {
             let text = match &report {
@@ -127,7 +127,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                 Err(e) => formats::journal::render_error(e),
             };
             write_output(args, &text)?;
-            0
+            formats::journal::EXIT_STATUS
         }
     };
     Ok(ExitCode::from(code))

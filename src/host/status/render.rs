@@ -1,8 +1,17 @@
 //! The human table of a [`StatusReport`].
 
+use super::compliance::ComplianceReport;
 use super::model::{KeyState, ProcpsSystem, StatusReport};
 use crate::host::sockets::Bound;
 use crate::output::render_table_painted;
+
+/// The exit status of the table and of the JSON report: 0 when all is in
+/// force and no compliance control fails, 1 when something needs attention
+/// (errors are 2, from main).
+pub fn exit_status(report: &StatusReport, compliance: Option<&ComplianceReport>) -> u8 {
+    let compliant = compliance.is_none_or(|c| c.fail == 0);
+    u8::from(!(report.ok && compliant))
+}
 
 /// The human table: compact, aligned, colour only on a terminal.
 pub fn render_text(report: &StatusReport, colour: bool) -> String {

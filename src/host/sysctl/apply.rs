@@ -2,7 +2,7 @@
 //! semantics of procps-ng 4.0.2 `sysctl -p FILE...` (Debian 12): the same
 //! parsing, the same stdout and stderr bytes (`sysctl: ` prefix included)
 //! and the same exit status. The maintainer scripts use [`apply_files`] and
-//! [`read_value`]; admins get the same through [`run_cli`].
+//! [`read_value`]; admins get the same through [`run_files`].
 //!
 //! Like procps, all files are parsed first (parse-time warnings come first),
 //! then the settings are written in order. Unlike procps it does not `stat`
@@ -35,7 +35,6 @@
 
 pub(crate) mod glob;
 
-use crate::host::cli::ApplyArgs;
 use crate::host::sysctl::parse::{
     count_lines, key_to_relative_path, lossy, raw_lines, swap_separators, swap_separators_owned,
     RawKind,
@@ -203,18 +202,13 @@ pub fn read_value(proc_root: &Path, key: &str) -> io::Result<String> {
 }
 
 /// Entry point of `pve-tcp-hardening apply`.
-pub fn run_cli(args: &ApplyArgs) -> Result<ExitCode> {
-    let opts = ApplyOptions {
-        quiet: args.quiet,
-        ignore_missing: args.ignore_missing,
-        proc_root: args.proc_root.clone(),
-    };
+pub fn run_files(files: &[String], opts: &ApplyOptions) -> Result<ExitCode> {
     // One buffered stdout, flushed once, as procps' stdio does on a pipe.
     // With `-q` nothing is printed on it, and std's stdout and the buffer
     // are not set up; std's stdin (an 8 KiB buffer) only at a `-` file. Each
     // buffer made at start-up costs fresh heap pages (issue 18).
     let (mut buffered, mut sink);
-    let out: &mut dyn Write = if args.quiet {
+    let out: &mut dyn Write = if opts.quiet {
         sink = io::sink();
         &mut sink
     } else {
@@ -222,14 +216,7 @@ pub fn run_cli(args: &ApplyArgs) -> Result<ExitCode> {
         &mut buffered
     };
     let mut err = io::stderr().lock();
-    let report = apply(
-        &args.files,
-        &opts,
-        &mut StdinAtFirstRead,
-        out,
-        &mut err,
-        false,
-    );
+    let report = apply(files, opts, &mut StdinAtFirstRead, out, &mut err, false);
     Ok(ExitCode::from(report.exit_status))
 }
 

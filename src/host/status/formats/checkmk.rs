@@ -12,6 +12,9 @@ use crate::host::status::model::StatusReport;
 
 const SERVICE: &str = "\"PVE TCP hardening\"";
 
+/// The agent reads the state from the line: 0 whenever one was written.
+pub const EXIT_STATUS: u8 = 0;
+
 pub fn render(report: &StatusReport) -> String {
     let assessment = assess(report);
     let c = Counts::of(report);

@@ -25,6 +25,7 @@ pub mod nagios;
 pub mod prometheus;
 
 use super::model::{KeyReport, KeyState, StatusReport};
+use super::problems::{problems, Problem};
 
 /// Service state as the Nagios plugin API numbers it (Checkmk too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,55 +107,51 @@ impl Counts {
     }
 }
 
-/// Decide the service state (see the module documentation).
+/// Decide the service state (see the module documentation), from the
+/// report's one list of problems.
 pub fn assess(report: &StatusReport) -> Assessment {
-    let mut findings = Vec::new();
-    for k in &report.keys {
-        match k.state {
-            KeyState::Shadowed => findings.push(Finding {
-                severity: Severity::Critical,
-                text: shadowed_text(k),
-            }),
-            KeyState::Drift => findings.push(Finding {
-                severity: Severity::Warning,
-                text: format!(
-                    "{} drifted (live {}, wanted {})",
-                    k.key,
-                    k.live.as_deref().unwrap_or("?"),
-                    k.desired
-                ),
-            }),
-            KeyState::Ok | KeyState::Local | KeyState::Missing => {}
-        }
-    }
-    for l in report
-        .ipv6_listeners
+    let problems = problems(
+        &report.keys,
+        &report.chrony,
+        report.reboot_pending,
+        &report.ipv6_listeners,
+    );
+    let mut ranked: Vec<(Severity, u8, Finding)> = problems
         .iter()
-        .filter(|l| l.holds_ipv6_address())
-    {
-        findings.push(Finding {
-            severity: if report.reboot_pending {
-                Severity::Warning
-            } else {
-                Severity::Critical
-            },
-            text: format!("IPv6 listener {}", l.describe_short()),
-        });
-    }
-    let c = &report.chrony;
-    if c.required && c.installed && c.ipv4_only != Some(true) {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            text: "chronyd not IPv4-only (no -4)".into(),
-        });
-    }
-    if report.reboot_pending {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            text: "reboot pending".into(),
-        });
-    }
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        .map(|p| {
+            let (severity, rank, text) = match p {
+                Problem::Shadowed(k) => (Severity::Critical, 0, shadowed_text(k)),
+                Problem::Drift(k) => (
+                    Severity::Warning,
+                    0,
+                    format!(
+                        "{} drifted (live {}, wanted {})",
+                        k.key,
+                        k.live.as_deref().unwrap_or("?"),
+                        k.desired
+                    ),
+                ),
+                // The reboot that removes the socket is already asked for.
+                Problem::Ipv6Listener(l) => (
+                    if report.reboot_pending {
+                        Severity::Warning
+                    } else {
+                        Severity::Critical
+                    },
+                    1,
+                    format!("IPv6 listener {}", l.describe_short()),
+                ),
+                Problem::ChronyNotIpv4Only => {
+                    (Severity::Warning, 2, "chronyd not IPv4-only (no -4)".into())
+                }
+                Problem::RebootPending => (Severity::Warning, 3, "reboot pending".into()),
+            };
+            (severity, rank, Finding { severity, text })
+        })
+        .collect();
+    // Most severe first; then keys, sockets, chrony, the reboot.
+    ranked.sort_by_key(|(severity, rank, _)| (std::cmp::Reverse(*severity), *rank));
+    let findings: Vec<Finding> = ranked.into_iter().map(|(_, _, f)| f).collect();
     Assessment {
         severity: findings.first().map(|f| f.severity).unwrap_or(Severity::Ok),
         findings,

@@ -33,6 +33,11 @@ pub fn render(report: &StatusReport) -> (String, Severity) {
     (line, assessment.severity)
 }
 
+/// The plugin API's exit status: the state, as numbered above.
+pub fn exit_status(severity: Severity) -> u8 {
+    severity as u8
+}
+
 /// The plugin line when no report could be made.
 pub fn render_error(err: &anyhow::Error) -> (String, Severity) {
     (

@@ -1,6 +1,12 @@
-//! Command line of the host helper `/usr/sbin/pve-tcp-hardening`. It lives in
-//! the library, not in the binary, so the build tool can render the man page
-//! and bash completion from the same definition (clap_mangen/clap_complete).
+//! Command line of the host helper `/usr/sbin/pve-tcp-hardening`: what each
+//! subcommand takes, and nothing of what it does. Shared by both sides: the
+//! helper parses its arguments with it, and the build tool renders the man
+//! page and bash completion from the same definition (clap_mangen,
+//! clap_complete) without importing any host code and without running the
+//! helper it packages (which may be built for another architecture, and
+//! which this project never runs outside a sandbox). The host side turns
+//! each parsed command into its module's own options
+//! ([`crate::host::command`]).
 
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -128,16 +134,12 @@ pub struct MaintArgs {
     /// Root of the host tree (tests and image builds use a directory).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Where the sysctl tree is mounted.
-    #[arg(long, value_name = "DIR", default_value = "/proc/sys")]
-    pub proc_root: PathBuf,
-    /// The resolved profile the package ships (relative paths are under --root).
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "usr/share/pve-tcp-hardening/profile.json"
-    )]
-    pub profile: PathBuf,
+    #[command(flatten)]
+    pub proc: ProcArgs,
+    /// The resolved profile the package ships (relative paths are under
+    /// --root; default: /usr/share/pve-tcp-hardening/profile.json under it).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     /// Which maintainer script is calling.
     #[arg(value_enum)]
     pub script: MaintScript,
@@ -160,18 +162,42 @@ pub struct ApplyArgs {
     /// Ignore unknown keys (like `sysctl -e`).
     #[arg(short = 'e', long = "ignore")]
     pub ignore_missing: bool,
-    /// Where the sysctl tree is mounted; tests point this at a temp dir.
-    #[arg(long, value_name = "DIR", default_value = "/proc/sys")]
-    pub proc_root: PathBuf,
+    #[command(flatten)]
+    pub proc: ProcArgs,
     /// Files to apply, in order; globs are expanded, `-` reads stdin.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
 }
 
+/// Where the running system's /proc is, for the commands that write keys
+/// (`apply`, `maint`). `--proc` means /proc, as for `status`, `plan` and
+/// `finish`; `--proc-root`, the older spelling, names /proc/sys itself.
+#[derive(Debug, PartialEq, Eq, Args)]
+pub struct ProcArgs {
+    /// The running system's /proc; keys are written below its sys/ (tests
+    /// point this at a temp dir).
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc: PathBuf,
+    /// Where the sysctl tree is mounted (the older spelling: DIR is
+    /// /proc/sys itself).
+    #[arg(long, value_name = "DIR", hide = true, conflicts_with = "proc")]
+    pub proc_root: Option<PathBuf>,
+}
+
+impl ProcArgs {
+    /// The directory keys are below: `--proc-root` as given, else
+    /// `--proc`'s `sys/`.
+    pub fn sys(&self) -> PathBuf {
+        self.proc_root
+            .clone()
+            .unwrap_or_else(|| self.proc.join("sys"))
+    }
+}
+
 /// The arguments of `pve-tcp-hardening apply` (`args[0]` is the program)
 /// read without clap, in the spellings scripts and admins use: `-q`/`--quiet`,
-/// `-e`/`--ignore`, `--proc-root DIR`/`--proc-root=DIR`, each at most once
-/// and in any order, and one or more FILE arguments. Building clap's command
+/// `-e`/`--ignore`, `--proc DIR`/`--proc=DIR` or (not both)
+/// `--proc-root DIR`/`--proc-root=DIR`, each at most once and in any order, and one or more FILE arguments. Building clap's command
 /// tree costs more than applying a 16-key file (BENCHMARKS.md); anything
 /// else (`--help`, `--`, bundled `-qe`, a repeated flag, a value starting
 /// with `-` other than a lone `-`, an empty argument, text that is not
@@ -184,7 +210,7 @@ pub fn parse_apply_fast(args: &[OsString]) -> Option<ApplyArgs> {
         return None;
     }
     let (mut quiet, mut ignore_missing) = (false, false);
-    let mut proc_root: Option<PathBuf> = None;
+    let (mut proc, mut proc_root): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut files = Vec::new();
     let usable = |text: &str| !text.is_empty() && (text == "-" || !text.starts_with('-'));
     while let Some(arg) = rest.next() {
@@ -193,19 +219,24 @@ pub fn parse_apply_fast(args: &[OsString]) -> Option<ApplyArgs> {
             "-q" | "--quiet" => &mut quiet,
             "-e" | "--ignore" => &mut ignore_missing,
             _ => {
-                let value = match arg.strip_prefix("--proc-root") {
-                    Some("") => rest.next()?.to_str()?,
-                    Some(inline) => inline.strip_prefix('=')?,
-                    None if usable(arg) => {
-                        files.push(arg.to_string());
-                        continue;
-                    }
-                    None => return None,
+                let (slot, inline) = if let Some(inline) = arg.strip_prefix("--proc-root") {
+                    (&mut proc_root, inline)
+                } else if let Some(inline) = arg.strip_prefix("--proc") {
+                    (&mut proc, inline)
+                } else if usable(arg) {
+                    files.push(arg.to_string());
+                    continue;
+                } else {
+                    return None;
                 };
-                if proc_root.is_some() || !usable(value) || value == "-" {
+                let value = match inline {
+                    "" => rest.next()?.to_str()?,
+                    inline => inline.strip_prefix('=')?,
+                };
+                if slot.is_some() || !usable(value) || value == "-" {
                     return None;
                 }
-                proc_root = Some(PathBuf::from(value));
+                *slot = Some(PathBuf::from(value));
                 continue;
             }
         };
@@ -214,13 +245,16 @@ pub fn parse_apply_fast(args: &[OsString]) -> Option<ApplyArgs> {
         }
         *flag = true;
     }
-    if files.is_empty() {
+    if files.is_empty() || (proc.is_some() && proc_root.is_some()) {
         return None;
     }
     Some(ApplyArgs {
         quiet,
         ignore_missing,
-        proc_root: proc_root.unwrap_or_else(|| PathBuf::from("/proc/sys")),
+        proc: ProcArgs {
+            proc: proc.unwrap_or_else(|| PathBuf::from("/proc")),
+            proc_root,
+        },
         files,
     })
 }
@@ -238,6 +272,8 @@ mod tests {
         "--proc-root",
         "--proc-root=/p",
         "--proc-root=",
+        "--proc",
+        "--proc=/q",
         "/p",
         "-",
         "",
@@ -300,15 +336,24 @@ mod tests {
         let want = ApplyArgs {
             quiet: true,
             ignore_missing: false,
-            proc_root: PathBuf::from("/tmp/sys"),
+            proc: ProcArgs {
+                proc: PathBuf::from("/proc"),
+                proc_root: Some(PathBuf::from("/tmp/sys")),
+            },
             files: vec!["a.conf".into(), "-".into()],
         };
         let line = ["x", "apply", "a.conf", "-q", "--proc-root", "/tmp/sys", "-"];
-        assert_eq!(parse(&line), Some(want));
+        let old = parse(&line).unwrap();
+        assert_eq!(old, want);
+        let new = parse(&["x", "apply", "--proc", "/tmp", "a.conf", "-q", "-"]).unwrap();
+        // Both spellings name the same sysctl tree.
+        assert_eq!(new.proc.sys(), old.proc.sys());
+        assert_eq!(new.proc.sys(), PathBuf::from("/tmp/sys"));
         for line in [
             &["x", "apply"][..],
             &["x", "apply", "--help"],
             &["x", "apply", "-q", "-q", "f"],
+            &["x", "apply", "--proc", "/a", "--proc-root", "/a/sys", "f"],
             &["x", "status", "f"],
             &["x"],
         ] {

@@ -1,0 +1,93 @@
+//! What needs attention in a report, decided once: [`problems`] lists each
+//! finding; the report's `problems` lines ([`Problem::text`]) and every
+//! monitoring format (`formats::assess`) render that one list.
+
+use super::model::{ChronyReport, KeyReport, KeyState};
+use crate::host::sockets::Listener;
+
+/// One thing that needs attention.
+#[derive(Debug, Clone, Copy)]
+pub enum Problem<'a> {
+    /// At boot another file wins with another value, or nothing sets it.
+    Shadowed(&'a KeyReport),
+    /// Boot gives the wanted value, the live one differs.
+    Drift(&'a KeyReport),
+    /// The profile turns IPv6 off and chronyd runs without `-4`.
+    ChronyNotIpv4Only,
+    /// `/run/reboot-required` lists this package.
+    RebootPending,
+    /// A socket bound to an IPv6 address while the profile turns IPv6 off.
+    Ipv6Listener(&'a Listener),
+}
+
+/// Every problem, in the report's order: keys (in the profile's order),
+/// chrony, the reboot, sockets.
+pub fn problems<'a>(
+    keys: &'a [KeyReport],
+    chrony: &ChronyReport,
+    reboot_pending: bool,
+    listeners: &'a [Listener],
+) -> Vec<Problem<'a>> {
+    let mut out: Vec<Problem> = keys
+        .iter()
+        .filter_map(|k| match k.state {
+            KeyState::Shadowed => Some(Problem::Shadowed(k)),
+            KeyState::Drift => Some(Problem::Drift(k)),
+            KeyState::Ok | KeyState::Local | KeyState::Missing => None,
+        })
+        .collect();
+    if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
+        out.push(Problem::ChronyNotIpv4Only);
+    }
+    if reboot_pending {
+        out.push(Problem::RebootPending);
+    }
+    out.extend(
+        listeners
+            .iter()
+            .filter(|l| l.holds_ipv6_address())
+            .map(Problem::Ipv6Listener),
+    );
+    out
+}
+
+impl Problem<'_> {
+    /// The report's line for it (the text table, JSON `problems`, journal).
+    pub fn text(&self) -> String {
+        match self {
+            Problem::Shadowed(k) => match &k.winner {
+                Some(w) => format!(
+                    "{} is shadowed: at boot {}:{} sets {} (wanted {})",
+                    k.key,
+                    w.file.display(),
+                    w.line,
+                    w.value,
+                    k.desired
+                ),
+                None => format!("{} is set by no sysctl.d file (wanted {})", k.key, k.desired),
+            },
+            Problem::Drift(k) => format!(
+                "{} drifted: live {} (wanted {}; a reboot or `pve-tcp-hardening apply` restores it)",
+                k.key,
+                k.live.as_deref().unwrap_or("?"),
+                k.boot.as_deref().unwrap_or(&k.desired)
+            ),
+            Problem::ChronyNotIpv4Only => {
+                "chronyd is not IPv4-only: /etc/default/chrony lacks -4 in DAEMON_OPTS".into()
+            }
+            Problem::RebootPending => {
+                "reboot pending: /run/reboot-required lists this package".into()
+            }
+            Problem::Ipv6Listener(l) => {
+                let (proto, address, port) = (&l.proto, &l.address, l.port);
+                match &l.process {
+                    Some(p) => format!(
+                        "listening on IPv6: {proto} [{address}]:{port} ({p}, pid {})",
+                        l.pid.unwrap_or(0)
+                    ),
+                    None => format!("listening on IPv6: {proto} [{address}]:{port}"),
+                }
+            }
+        }
+    }
+}
