@@ -1,6 +1,11 @@
 //! Small file helpers both sides share: a host path placed under a root
 //! (`--root` for images and test trees), and reads where a missing file
 //! means "none" rather than an error.
+//!
+//! A path under a root is built one way, [`under_root`] (what the helper
+//! writes, and most of what it reads); [`resolve_in_root`] and
+//! [`as_chroot_sees`] follow its symlinks as a chrooted process would, for
+//! what an audit of an image reads.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -51,6 +56,14 @@ pub fn resolve_in_root(root: &Path, abs: impl AsRef<Path>) -> io::Result<PathBuf
     Ok(std::iter::once(root.as_os_str())
         .chain(below.iter().map(OsString::as_os_str))
         .collect())
+}
+
+/// The host path `abs` inside `root` as a process chrooted into it reads
+/// it ([`resolve_in_root`]); where the links cannot be followed (a loop),
+/// [`under_root`], whose read then fails.
+pub fn as_chroot_sees(root: &Path, abs: impl AsRef<Path>) -> PathBuf {
+    let abs = abs.as_ref();
+    resolve_in_root(root, abs).unwrap_or_else(|_| under_root(root, abs))
 }
 
 /// Normal components and `..`; `/` and `.` say nothing here.
@@ -122,6 +135,12 @@ mod tests {
                 .raw_os_error(),
             Some(40)
         );
+        assert_eq!(
+            as_chroot_sees(root, "/etc/sysctl.d/a.conf"),
+            root.join("srv/conf/a.conf")
+        );
+        // A loop cannot be followed: the plain placement, which fails to read.
+        assert_eq!(as_chroot_sees(root, "/etc/loop"), root.join("etc/loop"));
     }
 
     #[test]

@@ -6,27 +6,14 @@
 
 mod common;
 
-use common::fake_host::{catalog, profile, FakeHost};
+use common::fake_host::{profile, report_key, unpack_into, FakeHost};
 use common::{repo_root, Run};
-use pve_tcp_hardening::build::render::Renderer;
 use serde_json::Value;
 use std::path::PathBuf;
 
 /// The package of `name` as `dpkg-deb -x` would leave it, in `host`'s dir.
 fn extracted(host: &FakeHost, name: &str) -> PathBuf {
-    let p = profile(name);
-    let tree = host.path(&format!("pkg-{name}"));
-    let share = tree.join("usr/share/pve-tcp-hardening");
-    std::fs::create_dir_all(&share).unwrap();
-    std::fs::create_dir_all(tree.join("etc/sysctl.d")).unwrap();
-    let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
-    std::fs::write(
-        tree.join("etc/sysctl.d/80_tcp_hardening.conf"),
-        renderer.render_sysctl(&p, &catalog()).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(share.join("profile.json"), p.to_json().unwrap()).unwrap();
-    share.join("profile.json")
+    unpack_into(&host.path(&format!("pkg-{name}")), &profile(name))
 }
 
 fn plan(host: &FakeHost, profile_json: &PathBuf, code: i32) -> Value {
@@ -42,15 +29,6 @@ fn plan(host: &FakeHost, profile_json: &PathBuf, code: i32) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn key<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["key"] == name)
-        .unwrap_or_else(|| panic!("{name} not in plan"))
-}
-
 #[test]
 fn values_now_after_install_and_after_boot_with_the_winning_file() {
     let host = FakeHost::new();
@@ -63,13 +41,13 @@ fn values_now_after_install_and_after_boot_with_the_winning_file() {
     let report = plan(&host, &pkg, 0);
     assert_eq!(report["schema"], 1);
     assert_eq!(report["package"], "pve-tcp-hardening");
-    let sack = key(&report, "net.ipv4.tcp_sack");
+    let sack = report_key(&report, "net.ipv4.tcp_sack");
     assert_eq!(sack["live_now"], "1", "{sack}");
     assert_eq!(sack["after_install"], "0", "{sack}");
     assert_eq!(sack["after_boot"], "1", "{sack}");
     assert_eq!(sack["boot_winner"]["file"], "/etc/sysctl.d/99-sysctl.conf");
     assert_eq!(sack["boot_winner"]["line"], 2);
-    let fin = key(&report, "net.ipv4.tcp_fin_timeout");
+    let fin = report_key(&report, "net.ipv4.tcp_fin_timeout");
     assert_eq!(fin["live_now"], "60");
     assert_eq!(fin["after_boot"], fin["wanted"]);
     assert_eq!(
@@ -180,7 +158,7 @@ fn the_guide_done_by_hand_is_reported_as_adopted() {
         "same value is no difference: {file}"
     );
     // The package's file replaces the hand-made one at boot.
-    assert_eq!(key(&report, "net.ipv4.tcp_sack")["after_boot"], "0");
+    assert_eq!(report_key(&report, "net.ipv4.tcp_sack")["after_boot"], "0");
 }
 
 /// `--deb`: the package is extracted with dpkg-deb into a temporary
@@ -233,7 +211,7 @@ fn a_deb_not_yet_installed() {
         report["lockout"]
     );
     assert_eq!(
-        key(&report, "net.ipv4.tcp_syncookies")["boot_winner"]["file"],
+        report_key(&report, "net.ipv4.tcp_syncookies")["boot_winner"]["file"],
         "/etc/sysctl.d/80_tcp_hardening.conf"
     );
 }

@@ -4,19 +4,10 @@
 
 mod common;
 
-use common::fake_host::{profile, FakeHost};
+use common::fake_host::{profile, report_key, FakeHost};
 use common::gate;
 use common::{assert_contains, assert_lacks, Run};
 use serde_json::Value;
-
-/// A host with the default profile installed and the reboot done.
-fn installed() -> FakeHost {
-    let host = FakeHost::new();
-    host.install(&profile("default"));
-    std::fs::remove_file(host.path("run/reboot-required.pkgs")).unwrap();
-    std::fs::remove_file(host.path("run/reboot-required")).unwrap();
-    host
-}
 
 fn status(host: &FakeHost, extra: &[&str]) -> Run {
     Run::helper()
@@ -32,18 +23,9 @@ fn json(host: &FakeHost, code: i32) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn key<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["key"] == name)
-        .unwrap_or_else(|| panic!("{name} not in report"))
-}
-
 #[test]
 fn all_in_force_after_install_and_reboot() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     status(&host, &[])
         .stdout_contains("net.ipv4.tcp_sack ")
         .stdout_contains("chrony: IPv4-only (-4), diverted by pve-tcp-hardening\n")
@@ -54,7 +36,7 @@ fn all_in_force_after_install_and_reboot() {
     assert_eq!(report["schema"], 1);
     assert_eq!(report["ok"], true);
     assert_eq!(report["keys"].as_array().unwrap().len(), 16);
-    let sack = key(&report, "net.ipv4.tcp_sack");
+    let sack = report_key(&report, "net.ipv4.tcp_sack");
     assert_eq!(sack["state"], "ok");
     assert_eq!(
         sack["winner"]["file"],
@@ -64,7 +46,7 @@ fn all_in_force_after_install_and_reboot() {
 
 #[test]
 fn a_later_file_shadows_a_key() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     std::fs::write(
         host.path("etc/sysctl.d/90-local.conf"),
         "net.ipv4.tcp_sack = 1\n",
@@ -76,7 +58,7 @@ fn a_later_file_shadows_a_key() {
         .stdout_contains("NOT all in force")
         .run();
     let report = json(&host, 1);
-    let sack = key(&report, "net.ipv4.tcp_sack");
+    let sack = report_key(&report, "net.ipv4.tcp_sack");
     assert_eq!(sack["state"], "shadowed");
     assert_eq!(sack["boot"], "1");
     assert_eq!(sack["winner"]["file"], "/etc/sysctl.d/90-local.conf");
@@ -97,7 +79,7 @@ fn a_later_file_shadows_a_key() {
 
 #[test]
 fn same_name_in_etc_masks_usr_lib_and_dev_null_masks_ours() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     std::fs::create_dir_all(host.path("usr/lib/sysctl.d")).unwrap();
     std::fs::write(
         host.path("usr/lib/sysctl.d/90-vendor.conf"),
@@ -109,20 +91,29 @@ fn same_name_in_etc_masks_usr_lib_and_dev_null_masks_ours() {
         "# admin override\n",
     )
     .unwrap();
-    assert_eq!(key(&json(&host, 0), "net.ipv4.tcp_sack")["state"], "ok");
+    assert_eq!(
+        report_key(&json(&host, 0), "net.ipv4.tcp_sack")["state"],
+        "ok"
+    );
     std::fs::remove_file(host.path("etc/sysctl.d/80_tcp_hardening.conf")).unwrap();
     std::os::unix::fs::symlink("/dev/null", host.path("etc/sysctl.d/80_tcp_hardening.conf"))
         .unwrap();
     let report = json(&host, 1);
-    assert_eq!(key(&report, "net.ipv4.tcp_sack")["state"], "shadowed");
-    assert_eq!(key(&report, "net.ipv4.tcp_sack")["winner"], Value::Null);
+    assert_eq!(
+        report_key(&report, "net.ipv4.tcp_sack")["state"],
+        "shadowed"
+    );
+    assert_eq!(
+        report_key(&report, "net.ipv4.tcp_sack")["winner"],
+        Value::Null
+    );
 }
 
 /// Issue 15: the admin's own edit of the package's conffile is their
 /// choice: `local`, not `shadowed`, and no reason for exit status 1.
 #[test]
 fn an_admin_edit_of_our_own_file_is_local_not_a_problem() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     let file = host.path("etc/sysctl.d/80_tcp_hardening.conf");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("net.ipv4.tcp_fin_timeout = 10\n"), "{text}");
@@ -138,12 +129,12 @@ fn an_admin_edit_of_our_own_file_is_local_not_a_problem() {
 
     let report = json(&host, 0);
     assert_eq!(report["ok"], true, "{report}");
-    let fin = key(&report, "net.ipv4.tcp_fin_timeout");
+    let fin = report_key(&report, "net.ipv4.tcp_fin_timeout");
     assert_eq!(fin["state"], "local", "{fin}");
     assert_eq!(fin["desired"], "10", "desired stays the package's: {fin}");
     assert_eq!(fin["boot"], "30", "{fin}");
     assert_eq!(fin["winner"]["file"], "/etc/sysctl.d/80_tcp_hardening.conf");
-    let sack = key(&report, "net.ipv4.tcp_sack");
+    let sack = report_key(&report, "net.ipv4.tcp_sack");
     assert_eq!(
         sack["state"], "local",
         "a removed line is local too: {sack}"
@@ -159,7 +150,10 @@ fn an_admin_edit_of_our_own_file_is_local_not_a_problem() {
     // Live away from the admin's value is drift, measured against theirs.
     host.set_live("net.ipv4.tcp_fin_timeout", "10");
     let report = json(&host, 1);
-    assert_eq!(key(&report, "net.ipv4.tcp_fin_timeout")["state"], "drift");
+    assert_eq!(
+        report_key(&report, "net.ipv4.tcp_fin_timeout")["state"],
+        "drift"
+    );
     assert!(
         report["problems"]
             .to_string()
@@ -175,23 +169,23 @@ fn an_admin_edit_of_our_own_file_is_local_not_a_problem() {
     .unwrap();
     let report = json(&host, 1);
     assert_eq!(
-        key(&report, "net.ipv4.tcp_fin_timeout")["state"],
+        report_key(&report, "net.ipv4.tcp_fin_timeout")["state"],
         "shadowed"
     );
 }
 
 #[test]
 fn live_drift_and_missing_keys() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     host.set_live("net.ipv4.tcp_fin_timeout", "60");
     host.proc.remove("net/ipv6");
     let report = json(&host, 1);
-    let fin = key(&report, "net.ipv4.tcp_fin_timeout");
+    let fin = report_key(&report, "net.ipv4.tcp_fin_timeout");
     assert_eq!(
         (&fin["state"], &fin["live"]),
         (&Value::from("drift"), &Value::from("60"))
     );
-    let v6 = key(&report, "net.ipv6.conf.all.disable_ipv6");
+    let v6 = report_key(&report, "net.ipv6.conf.all.disable_ipv6");
     assert_eq!(
         (&v6["state"], &v6["live"]),
         (&Value::from("missing"), &Value::Null)
@@ -227,7 +221,7 @@ fn pending_reboot_and_ipv6_listeners_need_attention() {
 
 #[test]
 fn chrony_without_minus_four_is_a_problem() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     host.maint("prerm", &["remove"]).run();
     status(&host, &[])
         .status(1)
@@ -238,7 +232,7 @@ fn chrony_without_minus_four_is_a_problem() {
 
 #[test]
 fn chrony_purged_while_diverted_is_not_installed_and_no_problem() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     // dpkg knows no chrony any more; its purge left both files behind.
     host.dpkg_status(None);
     status(&host, &[])
@@ -255,7 +249,7 @@ fn chrony_purged_while_diverted_is_not_installed_and_no_problem() {
 
 #[test]
 fn symlinks_in_the_root_resolve_inside_it_as_in_a_chroot() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     // An image whose /usr/local/lib/sysctl.d is an absolute link: followed
     // on this machine it would name nothing (or this machine's files).
     std::fs::create_dir_all(host.path("srv/sysctl.d")).unwrap();
@@ -267,7 +261,7 @@ fn symlinks_in_the_root_resolve_inside_it_as_in_a_chroot() {
     )
     .unwrap();
     let report = json(&host, 1);
-    let sack = key(&report, "net.ipv4.tcp_sack");
+    let sack = report_key(&report, "net.ipv4.tcp_sack");
     assert_eq!(sack["state"], "shadowed", "{sack}");
     assert_eq!(
         sack["winner"]["file"],
@@ -278,7 +272,7 @@ fn symlinks_in_the_root_resolve_inside_it_as_in_a_chroot() {
 #[test]
 fn a_file_name_that_is_not_utf8_does_not_break_json() {
     use std::os::unix::ffi::OsStrExt;
-    let host = installed();
+    let host = FakeHost::installed("default");
     let name = std::ffi::OsStr::from_bytes(b"90-caf\xe9.conf");
     std::fs::write(
         host.path("etc/sysctl.d").join(name),
@@ -287,7 +281,7 @@ fn a_file_name_that_is_not_utf8_does_not_break_json() {
     .unwrap();
     let report = json(&host, 1);
     assert_eq!(
-        key(&report, "net.ipv4.tcp_sack")["winner"]["file"],
+        report_key(&report, "net.ipv4.tcp_sack")["winner"]["file"],
         "/etc/sysctl.d/90-caf\u{fffd}.conf"
     );
 }
@@ -303,7 +297,7 @@ fn a_missing_root_is_an_error() {
 
 #[test]
 fn procps_system_reads_sysctl_conf_last() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     // No 99-sysctl.conf link: systemd never reads /etc/sysctl.conf, procps
     // `sysctl --system` reads it at the very end.
     std::fs::write(host.path("etc/sysctl.conf"), "net.ipv4.tcp_sack = 1\n").unwrap();
@@ -312,18 +306,18 @@ fn procps_system_reads_sysctl_conf_last() {
         .run();
     let report = json(&host, 0);
     assert_eq!(
-        key(&report, "net.ipv4.tcp_sack")["procps_system_winner"]["file"],
+        report_key(&report, "net.ipv4.tcp_sack")["procps_system_winner"]["file"],
         "/etc/sysctl.conf"
     );
     assert_eq!(
-        key(&report, "net.ipv4.tcp_sack")["procps_system"],
+        report_key(&report, "net.ipv4.tcp_sack")["procps_system"],
         "differs"
     );
 }
 
 #[test]
 fn procps_system_leaving_a_key_unset_is_said() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     // `- key = v`: systemd strips the blank after the dash, procps looks
     // for a key named " net.ipv4.tcp_sack" and sets nothing.
     let ours = host.path("etc/sysctl.d/80_tcp_hardening.conf");
@@ -338,11 +332,11 @@ fn procps_system_leaving_a_key_unset_is_said() {
         .stdout_contains("note: `sysctl --system` leaves this key unset")
         .run();
     let report = json(&host, 0);
-    let sack = key(&report, "net.ipv4.tcp_sack");
+    let sack = report_key(&report, "net.ipv4.tcp_sack");
     assert_eq!(sack["procps_system"], "unset");
     assert_eq!(sack["procps_system_winner"], serde_json::Value::Null);
     assert_eq!(
-        key(&report, "net.ipv4.tcp_rfc1337")["procps_system"],
+        report_key(&report, "net.ipv4.tcp_rfc1337")["procps_system"],
         "same"
     );
 }
@@ -364,7 +358,7 @@ fn real_ipv6_listeners_in_a_private_network_namespace() {
     if gate::skipped(gate::NET_NAMESPACE) {
         return;
     }
-    let host = installed();
+    let host = FakeHost::installed("default");
     let helper = env!("CARGO_BIN_EXE_pve-tcp-hardening");
     let root = host.dir.path().display();
     let listener = "import socket,time\n\
@@ -411,7 +405,7 @@ fn real_ipv6_listeners_in_a_private_network_namespace() {
 /// information, not a problem; one bound to an address is the problem.
 #[test]
 fn wildcard_listeners_are_information_address_bound_ones_problems() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     std::fs::create_dir_all(host.path("proc/net")).unwrap();
     let header = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
     let wildcard_22 = "   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5151 1 0000000000000000 100 0 0 10 0\n";
@@ -454,7 +448,7 @@ fn wildcard_dual_stack_and_v6only_in_a_private_network_namespace() {
     if gate::skipped(gate::NET_NAMESPACE) {
         return;
     }
-    let host = installed();
+    let host = FakeHost::installed("default");
     let helper = env!("CARGO_BIN_EXE_pve-tcp-hardening");
     let root = host.dir.path().display();
     let listener = "import socket,time\n\

@@ -33,25 +33,16 @@ fn proc_hex(addr: std::net::Ipv6Addr) -> String {
         .collect()
 }
 
-/// A host with the default profile installed and the reboot done.
-fn installed() -> FakeHost {
-    let host = FakeHost::new();
-    host.install(&profile("default"));
-    std::fs::remove_file(host.path("run/reboot-required.pkgs")).unwrap();
-    std::fs::remove_file(host.path("run/reboot-required")).unwrap();
-    host
-}
-
 fn state(name: &str) -> FakeHost {
     match name {
-        "ok" => installed(),
+        "ok" => FakeHost::installed("default"),
         "drift" => {
-            let host = installed();
+            let host = FakeHost::installed("default");
             host.set_live("net.ipv4.tcp_fin_timeout", "60");
             host
         }
         "shadowed" => {
-            let host = installed();
+            let host = FakeHost::installed("default");
             std::fs::write(
                 host.path("etc/sysctl.d/90-local.conf"),
                 "net.ipv4.tcp_sack = 1\n",
@@ -60,7 +51,7 @@ fn state(name: &str) -> FakeHost {
             host
         }
         "local" => {
-            let host = installed();
+            let host = FakeHost::installed("default");
             let file = host.path("etc/sysctl.d/80_tcp_hardening.conf");
             let text = std::fs::read_to_string(&file).unwrap();
             std::fs::write(
@@ -75,12 +66,12 @@ fn state(name: &str) -> FakeHost {
             host
         }
         "missing" => {
-            let host = installed();
+            let host = FakeHost::installed("default");
             std::fs::remove_dir_all(host.proc_root().join("net/ipv6")).unwrap();
             host
         }
         "ipv6-listener" => {
-            let host = installed();
+            let host = FakeHost::installed("default");
             std::fs::create_dir_all(host.path("proc/net")).unwrap();
             let text = format!(
                 "{UDP6_HEADER}{}{}",
@@ -426,7 +417,7 @@ fn promtool_accepts_the_metrics() {
 /// 1000 rewrites only ever sees a whole file.
 #[test]
 fn a_reader_never_sees_a_partial_metrics_file() {
-    let host = installed();
+    let host = FakeHost::installed("default");
     let dir = host.path("textfile");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("pve-tcp-hardening.prom");

@@ -12,7 +12,9 @@ use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::contract::{
     ComplianceMaps, Profile, COMPLIANCE_JSON, PROFILE_JSON, SHARE_DIR, SYSCTL_FILE,
 };
-use std::path::PathBuf;
+use pve_tcp_hardening::files::under_root;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const CHRONY_STOCK: &str = "tests/fixtures/chrony/debian12-default-chrony";
@@ -37,6 +39,29 @@ pub fn profile(name: &str) -> Profile {
     ProfileLoader::new(&repo_root().join("profiles"), &catalog)
         .load(name)
         .unwrap()
+}
+
+/// The sysctl file and profile.json of `p` where its package puts them
+/// below `tree`, as `dpkg-deb -x` leaves them; the profile.json's path.
+pub fn unpack_into(tree: &Path, p: &Profile) -> PathBuf {
+    let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
+    let sysctl_file = under_root(tree, SYSCTL_FILE);
+    std::fs::create_dir_all(sysctl_file.parent().unwrap()).unwrap();
+    std::fs::write(sysctl_file, renderer.render_sysctl(p, &catalog()).unwrap()).unwrap();
+    std::fs::create_dir_all(under_root(tree, SHARE_DIR)).unwrap();
+    let profile_json = under_root(tree, PROFILE_JSON);
+    std::fs::write(&profile_json, p.to_json().unwrap()).unwrap();
+    profile_json
+}
+
+/// The entry of key `name` in the `keys` of a JSON report (status, plan).
+pub fn report_key<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == name)
+        .unwrap_or_else(|| panic!("{name} not in the report"))
 }
 
 impl FakeHost {
@@ -73,7 +98,7 @@ impl FakeHost {
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel.trim_start_matches('/'))
+        under_root(self.dir.path(), rel)
     }
 
     pub fn proc_root(&self) -> PathBuf {
@@ -92,16 +117,20 @@ impl FakeHost {
         std::fs::read_to_string(self.path(rel)).unwrap()
     }
 
-    /// What dpkg unpacks: the sysctl file and profile.json of `p`.
+    /// A host with the package of profile `name` installed and the reboot
+    /// it asked for done.
+    pub fn installed(name: &str) -> FakeHost {
+        let host = FakeHost::new();
+        host.install(&profile(name));
+        std::fs::remove_file(host.path("run/reboot-required.pkgs")).unwrap();
+        std::fs::remove_file(host.path("run/reboot-required")).unwrap();
+        host
+    }
+
+    /// What dpkg unpacks: the sysctl file, profile.json and compliance maps
+    /// of `p`.
     pub fn unpack(&self, p: &Profile) {
-        let renderer = Renderer::load(&repo_root().join("templates")).unwrap();
-        std::fs::write(
-            self.path(SYSCTL_FILE),
-            renderer.render_sysctl(p, &catalog()).unwrap(),
-        )
-        .unwrap();
-        std::fs::create_dir_all(self.path(SHARE_DIR)).unwrap();
-        std::fs::write(self.path(PROFILE_JSON), p.to_json().unwrap()).unwrap();
+        unpack_into(self.dir.path(), p);
         std::fs::write(
             self.path(COMPLIANCE_JSON),
             compliance_maps().to_json().unwrap(),

@@ -219,8 +219,8 @@ fn lockout_plan(inputs: &PlanInputs, profile: &Profile) -> Result<LockoutPlan> {
 }
 
 fn chrony_plan(root: &Path, profile: &Profile) -> Result<ChronyPlan> {
-    let installed =
-        root.join("etc/default/chrony").is_file() || root.join("etc/default/chrony.orig").is_file();
+    let installed = under_root(root, "/etc/default/chrony").is_file()
+        || under_root(root, "/etc/default/chrony.orig").is_file();
     let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
     let ours = diverted_by
         .as_deref()

@@ -5,7 +5,7 @@
 use super::model::*;
 use super::problems::{problems, Problem};
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
-use crate::files::{resolve_in_root, under_root};
+use crate::files::{as_chroot_sees, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
 use crate::host::sockets::ipv6_listeners;
 use crate::host::sysctl::apply::read_value;
@@ -170,12 +170,14 @@ fn key_report(
 
 fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
     let diverted_by = ChronyDiversion::new(root, &profile.package, BASE_PACKAGE).diverted_by()?;
-    let file = in_root(root, "/etc/default/chrony");
+    let file = as_chroot_sees(root, "/etc/default/chrony");
     // chrony purged while diverted leaves both files behind: ask dpkg first.
     let installed = match chrony_package(root) {
         ChronyPackage::Known => true,
         ChronyPackage::Purged => false,
-        ChronyPackage::Unknown => file.is_file() || root.join("etc/default/chrony.orig").is_file(),
+        ChronyPackage::Unknown => {
+            file.is_file() || under_root(root, "/etc/default/chrony.orig").is_file()
+        }
     };
     let ipv4_only = match fs_err::read_to_string(&file) {
         Ok(text) if installed => Some(add_ipv4_only(&text).is_ok_and(|edited| edited == text)),
@@ -189,15 +191,9 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
     })
 }
 
-/// A host path under the audited root, symlinks resolved inside it as in a
-/// chroot (a link that cannot be followed reads as missing, later).
-pub(super) fn in_root(root: &Path, abs: &str) -> PathBuf {
-    resolve_in_root(root, abs).unwrap_or_else(|_| under_root(root, abs))
-}
-
 /// `Version:` of the installed package in dpkg's status file.
 fn package_version(root: &Path, package: &str) -> Option<String> {
-    let text = fs_err::read_to_string(root.join("var/lib/dpkg/status")).ok()?;
+    let text = fs_err::read_to_string(under_root(root, "/var/lib/dpkg/status")).ok()?;
     text.split("\n\n").find_map(|stanza| {
         let field = |name: &str| {
             stanza
@@ -212,6 +208,6 @@ fn package_version(root: &Path, package: &str) -> Option<String> {
 }
 
 fn reboot_pending(root: &Path, package: &str) -> bool {
-    fs_err::read_to_string(in_root(root, "/run/reboot-required.pkgs"))
+    fs_err::read_to_string(as_chroot_sees(root, "/run/reboot-required.pkgs"))
         .is_ok_and(|text| text.lines().any(|l| l.trim() == package))
 }

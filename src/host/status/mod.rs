@@ -18,7 +18,7 @@ pub use render::{exit_status, render_text};
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::contract::{ComplianceMaps, COMPLIANCE_JSON, PROFILE_JSON};
-use crate::files::under_root;
+use crate::files::{as_chroot_sees, under_root};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
     let profile = args
         .profile
         .clone()
-        .unwrap_or_else(|| collect::in_root(&args.root, PROFILE_JSON));
+        .unwrap_or_else(|| as_chroot_sees(&args.root, PROFILE_JSON));
     let report = collect(&StatusInputs {
         root: args.root.clone(),
         proc: proc.clone(),
