@@ -7,6 +7,8 @@ use super::sockets::ipv6_listeners;
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{resolve_in_root, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
+use crate::host::release::{installed_version, Detected};
+use crate::host::sysctl::abandoned::{abandoned_settings, AbandonedSetting};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree, same_value, MergeMode, MergedTree, Setter};
 use anyhow::{Context, Result};
@@ -28,6 +30,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
             inputs.profile.display()
         )
     })?;
+    let release = Detected::of_root(&inputs.root);
     let systemd = read_tree(&inputs.root, MergeMode::SystemdSysctl)?;
     let procps = read_tree(&inputs.root, MergeMode::ProcpsSystem)?;
     let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
@@ -46,13 +49,19 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
             )
         })
         .collect();
+    let key_names: Vec<&str> = profile.settings.iter().map(|s| s.key.as_str()).collect();
+    let abandoned: Vec<AbandonedReport> =
+        abandoned_settings(&inputs.root, &release.release, &systemd, &key_names)
+            .into_iter()
+            .map(|a| abandoned_report(a, &keys))
+            .collect();
     let chrony = chrony_report(&inputs.root, &profile)?;
     let reboot_pending = reboot_pending(&inputs.root, &profile.package);
     let ipv6_listeners = match (&inputs.proc, profile.disable_ipv6) {
         (Some(proc), true) => ipv6_listeners(proc),
         _ => Vec::new(),
     };
-    let problems = problems(&keys, &chrony, reboot_pending, &ipv6_listeners);
+    let problems = problems(&keys, &abandoned, &chrony, reboot_pending, &ipv6_listeners);
     Ok(StatusReport {
         schema: JSON_SCHEMA_VERSION,
         package_version: package_version(&inputs.root, &profile.package),
@@ -63,8 +72,33 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         chrony,
         reboot_pending,
         ipv6_listeners,
+        release: ReleaseReport {
+            codename: release.release.codename.to_string(),
+            debian: release.release.debian,
+            systemd: release.release.systemd,
+            procps: release.release.procps.to_string(),
+            os_release: release.os_release,
+            note: release.note,
+        },
+        abandoned,
         problems,
     })
+}
+
+fn abandoned_report(a: AbandonedSetting, keys: &[KeyReport]) -> AbandonedReport {
+    let boot = keys
+        .iter()
+        .find(|k| k.key == a.key)
+        .and_then(|k| k.boot.clone());
+    AbandonedReport {
+        lost: boot.as_deref().is_none_or(|b| !same_value(b, &a.value)),
+        key: a.key,
+        file: a.file,
+        line: a.lineno,
+        value: a.value,
+        boot,
+        why: a.why,
+    }
 }
 
 fn setter_report(s: &Setter) -> SetterReport {
@@ -142,9 +176,10 @@ fn key_report(
     };
     let procps_winner = procps.lookup(key).map(|m| m.winner);
     let procps_system = match (&merged, &procps_winner) {
-        (Some(m), Some(p)) if p.file == m.winner.file && same_value(&p.value, &m.winner.value) => {
-            ProcpsSystem::Same
-        }
+        // Values, not lines: systemd keeps an equal value where it first
+        // saw it (Debian 13's 50-default.conf sets default.rp_filter = 2
+        // before the package's file does), procps takes the last line.
+        (Some(m), Some(p)) if same_value(&p.value, &m.winner.value) => ProcpsSystem::Same,
         (None, None) => ProcpsSystem::Same,
         (Some(_), None) => ProcpsSystem::Unset,
         (_, Some(_)) => ProcpsSystem::Differs,
@@ -198,17 +233,7 @@ pub(super) fn in_root(root: &Path, abs: &str) -> PathBuf {
 /// `Version:` of the installed package in dpkg's status file.
 fn package_version(root: &Path, package: &str) -> Option<String> {
     let text = fs_err::read_to_string(root.join("var/lib/dpkg/status")).ok()?;
-    text.split("\n\n").find_map(|stanza| {
-        let field = |name: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(name).map(str::trim))
-        };
-        (field("Package:") == Some(package)
-            && field("Status:").is_some_and(|s| s.ends_with(" installed")))
-        .then(|| field("Version:").map(str::to_string))
-        .flatten()
-    })
+    installed_version(&text, package)
 }
 
 fn reboot_pending(root: &Path, package: &str) -> bool {
@@ -218,6 +243,7 @@ fn reboot_pending(root: &Path, package: &str) -> bool {
 
 fn problems(
     keys: &[KeyReport],
+    abandoned: &[AbandonedReport],
     chrony: &ChronyReport,
     reboot_pending: bool,
     listeners: &[Listener],
@@ -244,6 +270,17 @@ fn problems(
             )),
             KeyState::Ok | KeyState::Local | KeyState::Missing => {}
         }
+    }
+    for a in abandoned.iter().filter(|a| a.lost) {
+        out.push(format!(
+            "{} = {} in {}:{} is not applied at boot: {}; in force instead: {}. To keep your value, move the line to a file in /etc/sysctl.d/ that sorts after {SYSCTL_FILE_NAME} (e.g. /etc/sysctl.d/90-local.conf); to keep the profile's, delete the line",
+            a.key,
+            a.value,
+            a.file.display(),
+            a.line,
+            a.why,
+            a.boot.as_deref().unwrap_or("the kernel's default"),
+        ));
     }
     if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
         out.push("chronyd is not IPv4-only: /etc/default/chrony lacks -4 in DAEMON_OPTS".into());

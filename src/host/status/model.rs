@@ -69,8 +69,8 @@ pub struct KeyReport {
     pub state: KeyState,
     pub winner: Option<SetterReport>,
     pub setters: Vec<SetterReport>,
-    /// Set when procps `sysctl --system` (which reads /etc/sysctl.conf once
-    /// more at the very end) would end with another file or value.
+    /// Set when procps `sysctl --system` (which reads /etc/sysctl.conf, where
+    /// it exists, once more at the very end) would end with another value.
     pub procps_system_winner: Option<SetterReport>,
     /// How procps `sysctl --system` ends compared with boot.
     pub procps_system: ProcpsSystem,
@@ -82,9 +82,10 @@ pub struct KeyReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcpsSystem {
-    /// The same file and value as boot (or neither sets the key).
+    /// The same value as boot (or neither sets the key); the line may be
+    /// another (systemd keeps an equal value where it first saw it).
     Same,
-    /// Another file or value: see `procps_system_winner`.
+    /// Another value: see `procps_system_winner`.
     Differs,
     /// Boot sets the key, `sysctl --system` leaves it alone.
     Unset,
@@ -150,6 +151,42 @@ pub struct StatusReport {
     /// Only collected when the profile turns IPv6 off. Only those bound to
     /// an address are problems; wildcard ones are information.
     pub ipv6_listeners: Vec<Listener>,
+    /// The release whose rules read this root (see [`ReleaseReport`]).
+    pub release: ReleaseReport,
+    /// The admin's settings of the profile's keys in files nothing applies
+    /// at boot any more (`/etc/sysctl.conf` on Debian 13, its `.dpkg-bak`).
+    pub abandoned: Vec<AbandonedReport>,
     /// One line per problem, for humans and monitoring.
     pub problems: Vec<String>,
+}
+
+/// Which Debian release's rules `status` used for this root.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseReport {
+    /// `bookworm`, `trixie`: the rules used.
+    pub codename: String,
+    pub debian: u32,
+    pub systemd: u32,
+    pub procps: String,
+    /// What the root's os-release says (`debian 13 trixie`).
+    pub os_release: String,
+    /// Set when the root's release is unknown: whose rules stand in.
+    pub note: Option<String>,
+}
+
+/// A line of the admin's, for a key of the profile, that the boot-time
+/// reader of this release no longer applies.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbandonedReport {
+    pub key: String,
+    #[serde(serialize_with = "lossy_path")]
+    pub file: std::path::PathBuf,
+    pub line: usize,
+    pub value: String,
+    /// The value in force at boot instead; null when nothing sets the key.
+    pub boot: Option<String>,
+    /// Why nothing applies the line.
+    pub why: String,
+    /// The admin's value differs from the one in force: a problem.
+    pub lost: bool,
 }

@@ -50,6 +50,9 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
     });
     let mut lines = table.lines();
     let mut out = format!("{} (profile {})\n", report.package, report.profile);
+    if let Some(note) = &report.release.note {
+        out.push_str(&format!("note: {note}\n"));
+    }
     if let Some(line) = lines.next() {
         out.push_str(&format!("{line}\n"));
     }
@@ -71,8 +74,13 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
             });
         }
         if let Some(p) = &key.procps_system_winner {
+            let why = if p.file == std::path::Path::new("/etc/sysctl.conf") {
+                "it reads /etc/sysctl.conf again last"
+            } else {
+                "it reads the lines with procps rules"
+            };
             out.push_str(&format!(
-                "  note: `sysctl --system` ends with {}:{} = {} (it reads /etc/sysctl.conf again last)\n",
+                "  note: `sysctl --system` ends with {}:{} = {} ({why})\n",
                 p.file.display(),
                 p.line,
                 p.value
@@ -114,6 +122,16 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
         out.push_str(&format!(
             "info: {} (wildcard: stays after IPv6 is off, serves IPv4 if dual-stack)\n",
             describe_listener(l)
+        ));
+    }
+    for a in report.abandoned.iter().filter(|a| !a.lost) {
+        out.push_str(&format!(
+            "info: {} = {} in {}:{} is not applied at boot ({}); the same value is in force\n",
+            a.key,
+            a.value,
+            a.file.display(),
+            a.line,
+            a.why
         ));
     }
     for problem in &report.problems {
