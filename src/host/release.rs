@@ -12,10 +12,11 @@
 //! which take the facts below as input.
 
 use crate::files::resolve_in_root;
+use serde::Serialize;
 use std::path::Path;
 
 /// One Debian release this package knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Release {
     /// Debian's codename (`VERSION_CODENAME`).
     pub codename: &'static str,
@@ -61,10 +62,12 @@ impl Release {
     }
 }
 
-/// The release of a root, with how sure we are of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The release of a root, with how sure we are of it (`release` in
+/// `status --json` and `plan --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Detected {
     /// The rules in use: the root's own release, or the nearest known one.
+    #[serde(flatten)]
     pub release: Release,
     /// What os-release says, as read (`ID VERSION_ID VERSION_CODENAME`),
     /// empty when there is no os-release.

@@ -50,11 +50,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         })
         .collect();
     let key_names: Vec<&str> = profile.settings.iter().map(|s| s.key.as_str()).collect();
-    let abandoned: Vec<AbandonedReport> =
-        abandoned_settings(&inputs.root, &release.release, &systemd, &key_names)
-            .into_iter()
-            .map(|a| abandoned_report(a, &keys))
-            .collect();
+    let abandoned = abandoned_settings(&inputs.root, &release.release, &systemd, &key_names);
     let chrony = chrony_report(&inputs.root, &profile)?;
     let reboot_pending = reboot_pending(&inputs.root, &profile.package);
     let ipv6_listeners = match (&inputs.proc, profile.disable_ipv6) {
@@ -72,33 +68,10 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         chrony,
         reboot_pending,
         ipv6_listeners,
-        release: ReleaseReport {
-            codename: release.release.codename.to_string(),
-            debian: release.release.debian,
-            systemd: release.release.systemd,
-            procps: release.release.procps.to_string(),
-            os_release: release.os_release,
-            note: release.note,
-        },
+        release,
         abandoned,
         problems,
     })
-}
-
-fn abandoned_report(a: AbandonedSetting, keys: &[KeyReport]) -> AbandonedReport {
-    let boot = keys
-        .iter()
-        .find(|k| k.key == a.key)
-        .and_then(|k| k.boot.clone());
-    AbandonedReport {
-        lost: boot.as_deref().is_none_or(|b| !same_value(b, &a.value)),
-        key: a.key,
-        file: a.file,
-        line: a.lineno,
-        value: a.value,
-        boot,
-        why: a.why,
-    }
 }
 
 fn setter_report(s: &Setter) -> SetterReport {
@@ -243,7 +216,7 @@ fn reboot_pending(root: &Path, package: &str) -> bool {
 
 fn problems(
     keys: &[KeyReport],
-    abandoned: &[AbandonedReport],
+    abandoned: &[AbandonedSetting],
     chrony: &ChronyReport,
     reboot_pending: bool,
     listeners: &[Listener],
@@ -271,17 +244,12 @@ fn problems(
             KeyState::Ok | KeyState::Local | KeyState::Missing => {}
         }
     }
-    for a in abandoned.iter().filter(|a| a.lost) {
-        out.push(format!(
-            "{} = {} in {}:{} is not applied at boot: {}; in force instead: {}. To keep your value, move the line to a file in /etc/sysctl.d/ that sorts after {SYSCTL_FILE_NAME} (e.g. /etc/sysctl.d/90-local.conf); to keep the profile's, delete the line",
-            a.key,
-            a.value,
-            a.file.display(),
-            a.line,
-            a.why,
-            a.boot.as_deref().unwrap_or("the kernel's default"),
-        ));
-    }
+    out.extend(
+        abandoned
+            .iter()
+            .filter(|a| a.lost)
+            .map(|a| a.problem(SYSCTL_FILE_NAME)),
+    );
     if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
         out.push("chronyd is not IPv4-only: /etc/default/chrony lacks -4 in DAEMON_OPTS".into());
     }

@@ -1,6 +1,8 @@
 //! What `status` reports: the report and its parts, serialized as the JSON
 //! schema documented in the README (version [`JSON_SCHEMA_VERSION`]).
 
+use crate::host::release::Detected;
+use crate::host::sysctl::abandoned::AbandonedSetting;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -151,42 +153,11 @@ pub struct StatusReport {
     /// Only collected when the profile turns IPv6 off. Only those bound to
     /// an address are problems; wildcard ones are information.
     pub ipv6_listeners: Vec<Listener>,
-    /// The release whose rules read this root (see [`ReleaseReport`]).
-    pub release: ReleaseReport,
+    /// The release whose rules read this root.
+    pub release: Detected,
     /// The admin's settings of the profile's keys in files nothing applies
     /// at boot any more (`/etc/sysctl.conf` on Debian 13, its `.dpkg-bak`).
-    pub abandoned: Vec<AbandonedReport>,
+    pub abandoned: Vec<AbandonedSetting>,
     /// One line per problem, for humans and monitoring.
     pub problems: Vec<String>,
-}
-
-/// Which Debian release's rules `status` used for this root.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReleaseReport {
-    /// `bookworm`, `trixie`: the rules used.
-    pub codename: String,
-    pub debian: u32,
-    pub systemd: u32,
-    pub procps: String,
-    /// What the root's os-release says (`debian 13 trixie`).
-    pub os_release: String,
-    /// Set when the root's release is unknown: whose rules stand in.
-    pub note: Option<String>,
-}
-
-/// A line of the admin's, for a key of the profile, that the boot-time
-/// reader of this release no longer applies.
-#[derive(Debug, Clone, Serialize)]
-pub struct AbandonedReport {
-    pub key: String,
-    #[serde(serialize_with = "lossy_path")]
-    pub file: std::path::PathBuf,
-    pub line: usize,
-    pub value: String,
-    /// The value in force at boot instead; null when nothing sets the key.
-    pub boot: Option<String>,
-    /// Why nothing applies the line.
-    pub why: String,
-    /// The admin's value differs from the one in force: a problem.
-    pub lost: bool,
 }

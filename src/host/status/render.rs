@@ -125,14 +125,7 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
         ));
     }
     for a in report.abandoned.iter().filter(|a| !a.lost) {
-        out.push_str(&format!(
-            "info: {} = {} in {}:{} is not applied at boot ({}); the same value is in force\n",
-            a.key,
-            a.value,
-            a.file.display(),
-            a.line,
-            a.why
-        ));
+        out.push_str(&format!("info: {}\n", a.info()));
     }
     for problem in &report.problems {
         out.push_str("problem: ");

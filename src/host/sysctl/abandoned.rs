@@ -12,10 +12,11 @@
 //! boot-time merge ([`super::merge`]), the words ([`crate::host::release`]
 //! supplies the release, `status` and `plan` the sentences).
 
-use super::merge::MergedTree;
+use super::merge::{same_value, MergedTree};
 use super::parse::{key_to_relative_path, parse_sysctl_bytes, LineKind};
 use crate::files::resolve_in_root;
 use crate::host::release::Release;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The admin's sysctl.conf, which Debian 12's boot reader reads through a link.
@@ -23,22 +24,62 @@ pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
 /// What dpkg keeps of a modified sysctl.conf that procps no longer ships.
 pub const SYSCTL_CONF_DPKG_BAK: &str = "/etc/sysctl.conf.dpkg-bak";
 
-/// One line of such a file setting a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One line of such a file setting a key (as `status --json` and `plan
+/// --json` show it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AbandonedSetting {
     /// The key as the caller asked for it.
     pub key: String,
     /// The host path of the file (`/etc/sysctl.conf.dpkg-bak`).
+    #[serde(serialize_with = "lossy_path")]
     pub file: PathBuf,
+    #[serde(rename = "line")]
     pub lineno: usize,
     pub value: String,
+    /// The value the boot tree gives the key instead; `None` when nothing
+    /// sets it.
+    pub boot: Option<String>,
     /// Why nothing applies it at boot, in words for the admin.
     pub why: String,
+    /// The admin's value is not the one in force: their setting is lost.
+    pub lost: bool,
+}
+
+impl AbandonedSetting {
+    /// The problem line, with the fix, for a lost setting; `our_file` is
+    /// the package's sysctl file name.
+    pub fn problem(&self, our_file: &str) -> String {
+        format!(
+            "{} = {} in {}:{} is not applied at boot: {}; in force instead: {}. To keep your value, move the line to a file in /etc/sysctl.d/ that sorts after {our_file} (e.g. /etc/sysctl.d/90-local.conf); to keep the profile's, delete the line",
+            self.key,
+            self.value,
+            self.file.display(),
+            self.lineno,
+            self.why,
+            self.boot.as_deref().unwrap_or("the kernel's default"),
+        )
+    }
+
+    /// The information line for a setting whose value is in force anyway.
+    pub fn info(&self) -> String {
+        format!(
+            "{} = {} in {}:{} is not applied at boot ({}); the same value is in force",
+            self.key,
+            self.value,
+            self.file.display(),
+            self.lineno,
+            self.why
+        )
+    }
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// For each of `keys`, the last line setting it exactly in a file that the
-/// boot-time reader of `release` does not read (`boot` is the
-/// systemd-sysctl tree of the same root). Unreadable files are skipped:
+/// boot-time reader of `release` does not read, with the value `boot` (the
+/// systemd-sysctl tree of the same root) gives the key instead. Unreadable files are skipped:
 /// what cannot be read cannot be reported, and status must not fail on it.
 pub fn abandoned_settings(
     root: &Path,
@@ -63,10 +104,13 @@ pub fn abandoned_settings(
                 _ => None,
             });
             if let Some((lineno, value)) = last {
+                let boot = boot.lookup(key).map(|m| m.winner.value);
                 out.push(AbandonedSetting {
                     key: (*key).to_string(),
                     file: file.clone(),
                     lineno,
+                    lost: boot.as_deref().is_none_or(|b| !same_value(b, &value)),
+                    boot,
                     value,
                     why: why.clone(),
                 });
