@@ -636,3 +636,33 @@ fn an_unknown_release_is_named_with_the_rules_used() {
     assert_eq!(report["release"]["codename"], "trixie");
     assert_eq!(report["release"]["os_release"], "debian forky");
 }
+
+#[test]
+fn a_glob_that_decides_a_key_at_boot_is_named() {
+    let host = installed_pve9();
+    let ours = host.path("etc/sysctl.d/80_tcp_hardening.conf");
+    let text = std::fs::read_to_string(&ours).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("net.ipv4.conf.all.send_redirects"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&ours, kept).unwrap();
+    std::fs::write(
+        host.path("etc/sysctl.d/90-local.conf"),
+        "net.ipv4.conf.*.send_redirects = 1\n",
+    )
+    .unwrap();
+    status(&host, &[])
+        .status(1)
+        .stdout_contains("problem: net.ipv4.conf.all.send_redirects is shadowed: at boot /etc/sysctl.d/90-local.conf:1 (the glob net.ipv4.conf.*.send_redirects) sets 1 (wanted 0)")
+        .run();
+    let report = json(&host, 1);
+    let k = key(&report, "net.ipv4.conf.all.send_redirects");
+    assert_eq!(k["winner"]["glob"], "net.ipv4.conf.*.send_redirects");
+    // An exact line carries no glob field.
+    assert_eq!(
+        key(&report, "net.ipv4.tcp_sack")["winner"].get("glob"),
+        None
+    );
+}

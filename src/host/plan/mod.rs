@@ -162,6 +162,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
                     file: m.winner.file,
                     line: m.winner.lineno,
                     value: m.winner.value,
+                    glob: m.winner.glob,
                 }),
             }
         })

@@ -66,7 +66,10 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
                 k.wanted,
                 k.boot_winner
                     .as_ref()
-                    .map(|w| format!("{}:{}", w.file.display(), w.line))
+                    .map(|w| match &w.glob {
+                        Some(g) => format!("{}:{} (the glob {g})", w.file.display(), w.line),
+                        None => format!("{}:{}", w.file.display(), w.line),
+                    })
                     .unwrap_or_else(|| "no file".into())
             ));
         }

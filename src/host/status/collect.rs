@@ -79,6 +79,7 @@ fn setter_report(s: &Setter) -> SetterReport {
         file: s.file.clone(),
         line: s.lineno,
         value: s.value.clone(),
+        glob: s.glob.clone(),
     }
 }
 
@@ -226,10 +227,14 @@ fn problems(
         match k.state {
             KeyState::Shadowed => out.push(match &k.winner {
                 Some(w) => format!(
-                    "{} is shadowed: at boot {}:{} sets {} (wanted {})",
+                    "{} is shadowed: at boot {}:{}{} sets {} (wanted {})",
                     k.key,
                     w.file.display(),
                     w.line,
+                    w.glob
+                        .as_ref()
+                        .map(|g| format!(" (the glob {g})"))
+                        .unwrap_or_default(),
                     w.value,
                     k.desired
                 ),

@@ -54,6 +54,9 @@ pub struct SetterReport {
     pub file: PathBuf,
     pub line: usize,
     pub value: String,
+    /// The line's key when it is a glob that sets this key (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub glob: Option<String>,
 }
 
 fn lossy_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {

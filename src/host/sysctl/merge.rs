@@ -66,6 +66,9 @@ pub struct Setter {
     pub file: PathBuf,
     pub lineno: usize,
     pub value: String,
+    /// The line's key when it is a glob (`net.ipv4.conf.*.rp_filter` of
+    /// Debian 13's 50-default.conf): the line sets the key through it.
+    pub glob: Option<String>,
 }
 
 /// Everything the tree says about one key.
@@ -100,6 +103,8 @@ struct TreeLine {
     value: Option<String>,
     file: PathBuf,
     lineno: usize,
+    /// The key as written, when it is a glob.
+    glob: Option<String>,
 }
 
 impl TreeLine {
@@ -108,6 +113,7 @@ impl TreeLine {
             file: self.file.clone(),
             lineno: self.lineno,
             value: self.value.clone().unwrap_or_default(),
+            glob: self.glob.clone(),
         }
     }
 }
@@ -329,9 +335,12 @@ fn tree_lines(file: &Path, data: &[u8], mode: MergeMode) -> Vec<TreeLine> {
                 MergeMode::ProcpsSystem => {
                     swap_separators(key.strip_prefix('-').unwrap_or(&key), '/').text
                 }
-                MergeMode::SystemdSysctl => key,
+                MergeMode::SystemdSysctl => key.clone(),
             };
+            // Shown in dot form, as the admin most likely wrote it.
+            let glob = has_glob_chars(&path).then(|| relative_path_to_key(&key));
             Some(TreeLine {
+                glob,
                 path,
                 value,
                 file: file.to_path_buf(),
