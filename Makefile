@@ -27,7 +27,7 @@ export SOURCE_DATE_EPOCH
 CARGO_DEB_VERSION := 3.7.0
 BUILD_APT := dpkg-dev gcc
 REPO_APT  := apt-utils gnupg xz-utils
-TEST_APT  := $(BUILD_APT) $(REPO_APT) lintian debootstrap piuparts strace procps systemd util-linux iproute2 python3 qemu-system-x86 e2fsprogs \
+TEST_APT  := $(BUILD_APT) $(REPO_APT) lintian debootstrap piuparts strace procps systemd util-linux iproute2 python3 python3-venv qemu-system-x86 e2fsprogs \
              qemu-utils ansible-core ansible-lint openssh-client netcat-openbsd jq prometheus lynis
 BUILD_TOOL := target/release/pve-tcp-hardening-build
 BUILD_FLAGS = --out $(DIST) --version '$(VERSION)' --maintainer '$(MAINTAINER)'

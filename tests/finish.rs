@@ -7,7 +7,7 @@
 mod common;
 
 use common::fake_host::{profile, FakeHost};
-use common::Run;
+use common::{assert_lacks, Run};
 use std::net::Ipv6Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -121,9 +121,27 @@ impl Node {
     /// bind an address that is gone); fail for the units in
     /// FAKE_SYSTEMCTL_FAIL; with FAKE_SYSTEMCTL_SOCKETS_STAY set, succeed
     /// and leave the sockets (a restart that did not help).
+    /// `systemctl is-active UNIT` (not logged): `failed` for the units in
+    /// FAKE_SYSTEMCTL_DEAD (their restart job succeeds, then the daemon
+    /// dies: postfix with inet_interfaces = localhost), else `active`. A
+    /// fake `journalctl` gives such a unit's last line.
     fn fake_systemctl(&self) {
+        let journal = self.bin.path().join("journalctl");
+        std::fs::write(
+            &journal,
+            "#!/bin/sh\n\
+             for unit; do :; done\n\
+             echo \"-- Boot 1 --\"\n\
+             echo \"fatal: parameter inet_interfaces: no local interface found for ::1 ($unit)\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o755)).unwrap();
         let script = format!(
             "#!/bin/sh\n\
+             if [ \"$1\" = is-active ]; then\n\
+             \tcase \" $FAKE_SYSTEMCTL_DEAD \" in *\" $2 \"*) echo failed; exit 3 ;; esac\n\
+             \techo active; exit 0\n\
+             fi\n\
              echo \"$*\" >> {log}\n\
              case \" $FAKE_SYSTEMCTL_FAIL \" in *\" $2 \"*) echo \"Job for $2 failed.\" >&2; exit 1 ;; esac\n\
              [ -z \"$FAKE_SYSTEMCTL_SOCKETS_STAY\" ] || exit 0\n\
@@ -405,4 +423,32 @@ fn the_reboot_words_and_plan_offer_finish_instead() {
         .run();
     assert!(plan.status.success());
     assert_eq!(node.calls(), "", "plan and configure restart nothing");
+}
+
+#[test]
+fn a_unit_that_dies_after_its_restart_fails_finish_and_keeps_the_reboot_request() {
+    // The restart job succeeds, the daemon then cannot bind `localhost`
+    // (::1 is gone) and exits: its sockets are gone, and "nothing holds an
+    // IPv6 address" would be true of a dead mail system.
+    let node = Node::new(&[&CHRONY, &MAIL]);
+    let out = node
+        .finish(&[])
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .status(1)
+        .stdout_contains("restarted chrony.service\n")
+        .stdout_contains("restarted postfix@-.service\n")
+        .stdout_contains("postfix@-.service is failed after its restart: fatal: parameter inet_interfaces: no local interface found for ::1 (postfix@-.service)\n")
+        .stdout_contains("not finished: postfix@-.service not running; see `systemctl status postfix@-.service`")
+        .run();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_lacks(
+        &text,
+        "nothing holds an IPv6 address any more",
+        "a unit is dead",
+    );
+    assert!(node.reboot_requested(), "the reboot request must stay");
+    assert_eq!(
+        node.calls(),
+        "try-restart chrony.service\ntry-restart postfix@-.service\n"
+    );
 }

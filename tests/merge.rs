@@ -139,7 +139,8 @@ fn symlinks_are_followed_inside_the_root() {
         Setter {
             file: "/etc/sysctl.d/99-sysctl.conf".into(),
             lineno: 1,
-            value: "0".into()
+            value: "0".into(),
+            glob: None,
         }
     );
     assert_eq!(

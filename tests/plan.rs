@@ -215,3 +215,40 @@ fn a_deb_not_yet_installed() {
         "/etc/sysctl.d/80_tcp_hardening.conf"
     );
 }
+
+#[test]
+fn on_pve9_a_key_kept_in_sysctl_conf_dpkg_bak_is_warned_about_before_the_install() {
+    let host = FakeHost::pve9();
+    std::fs::write(
+        host.path("etc/sysctl.conf.dpkg-bak"),
+        "net.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_rfc1337 = 1\n",
+    )
+    .unwrap();
+    let pkg = extracted(&host, "default");
+    let report = plan(&host, &pkg, 0);
+    assert_eq!(report["release"]["codename"], "trixie");
+    let abandoned = report["abandoned"].as_array().unwrap();
+    assert_eq!(abandoned.len(), 2, "{abandoned:?}");
+    assert_eq!(abandoned[0]["file"], "/etc/sysctl.conf.dpkg-bak");
+    assert_eq!(abandoned[0]["boot"], "10");
+    assert_eq!(abandoned[0]["lost"], true);
+    assert_eq!(abandoned[1]["lost"], false);
+    // 50-default.conf decides default.rp_filter at boot, with the profile's value.
+    let rp = report_key(&report, "net.ipv4.conf.default.rp_filter");
+    assert_eq!(rp["after_boot"], "2");
+    assert_eq!(
+        rp["boot_winner"]["file"],
+        "/usr/lib/sysctl.d/50-default.conf"
+    );
+    Run::helper()
+        .args(["plan", "--root"])
+        .args([host.dir.path()])
+        .args(["--proc"])
+        .args([host.path("proc")])
+        .args(["--profile"])
+        .args([&pkg])
+        .stdout_contains("warning: net.ipv4.tcp_fin_timeout = 30 in /etc/sysctl.conf.dpkg-bak:1 is not applied at boot: dpkg kept your /etc/sysctl.conf under this name")
+        .stdout_contains("info: net.ipv4.tcp_rfc1337 = 1 in /etc/sysctl.conf.dpkg-bak:2 is not applied at boot (")
+        .stdout_contains("nothing stands in the way\n")
+        .run();
+}

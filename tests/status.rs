@@ -516,3 +516,171 @@ fn wildcard_dual_stack_and_v6only_in_a_private_network_namespace() {
         assert!(!problems.contains(wildcard), "{wildcard} in {problems}");
     }
 }
+
+/// A Proxmox VE 9 node (Debian 13) with the default profile installed and
+/// the reboot done.
+fn installed_pve9() -> FakeHost {
+    FakeHost::pve9().with_installed("default")
+}
+
+#[test]
+fn a_pve9_node_is_all_in_force_and_never_mentions_sysctl_conf() {
+    let host = installed_pve9();
+    let out = status(&host, &[]).stdout_contains("all in force\n").run();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_lacks(&text, "sysctl.conf", "Debian 13 reads no /etc/sysctl.conf");
+    assert_lacks(
+        &text,
+        "note:",
+        "nothing differs between boot and sysctl --system",
+    );
+    let report = json(&host, 0);
+    assert_eq!(report["release"]["codename"], "trixie");
+    assert_eq!(report["release"]["systemd"], 257);
+    assert_eq!(report["release"]["note"], Value::Null);
+    for name in [
+        "net.ipv4.conf.default.rp_filter",
+        "net.ipv4.conf.default.accept_source_route",
+    ] {
+        let k = report_key(&report, name);
+        assert_eq!(k["state"], "ok", "{name}");
+        assert_eq!(k["procps_system"], "same", "{name}");
+        // systemd keeps an equal value where it first saw it: 50-default.conf
+        // decides these two keys at boot, with the profile's value.
+        assert_eq!(
+            k["winner"]["file"], "/usr/lib/sysctl.d/50-default.conf",
+            "{name}"
+        );
+    }
+    assert_eq!(report["abandoned"], serde_json::json!([]));
+}
+
+#[test]
+fn an_admin_key_kept_in_sysctl_conf_after_the_upgrade_is_a_problem_with_its_fix() {
+    for file in ["etc/sysctl.conf", "etc/sysctl.conf.dpkg-bak"] {
+        let host = installed_pve9();
+        std::fs::write(
+            host.path(file),
+            "# the admin's\nnet.ipv4.tcp_fin_timeout = 30\nnet.ipv4.tcp_sack = 0\n",
+        )
+        .unwrap();
+        let out = status(&host, &[])
+            .status(1)
+            .stdout_contains(&format!(
+                "problem: net.ipv4.tcp_fin_timeout = 30 in /{file}:2 is not applied at boot: "
+            ))
+            .stdout_contains("in force instead: 10. To keep your value, move the line to a file in /etc/sysctl.d/ that sorts after 80_tcp_hardening.conf (e.g. /etc/sysctl.d/90-local.conf); to keep the profile's, delete the line")
+            .stdout_contains(&format!(
+                "info: net.ipv4.tcp_sack = 0 in /{file}:3 is not applied at boot ("
+            ))
+            .stdout_contains("NOT all in force")
+            .run();
+        let text = String::from_utf8(out.stdout).unwrap();
+        if file == "etc/sysctl.conf" {
+            assert_contains(&text, "Debian 13 (trixie)'s systemd-sysctl (systemd 257) does not read /etc/sysctl.conf at boot");
+        } else {
+            assert_contains(&text, "dpkg kept your /etc/sysctl.conf under this name");
+        }
+        let report = json(&host, 1);
+        let abandoned = report["abandoned"].as_array().unwrap();
+        assert_eq!(abandoned.len(), 2);
+        assert_eq!(abandoned[0]["key"], "net.ipv4.tcp_fin_timeout");
+        assert_eq!(abandoned[0]["line"], 2);
+        assert_eq!(abandoned[0]["boot"], "10");
+        assert_eq!(abandoned[0]["lost"], true);
+        assert_eq!(abandoned[1]["lost"], false);
+        // The key itself is in force: the problem is the admin's lost line.
+        assert_eq!(
+            report_key(&report, "net.ipv4.tcp_fin_timeout")["state"],
+            "ok"
+        );
+    }
+}
+
+#[test]
+fn on_pve8_sysctl_conf_is_read_at_boot_and_shadows_instead() {
+    let host = FakeHost::installed("default");
+    std::os::unix::fs::symlink("../sysctl.conf", host.path("etc/sysctl.d/99-sysctl.conf")).unwrap();
+    std::fs::write(
+        host.path("etc/sysctl.conf"),
+        "net.ipv4.tcp_fin_timeout = 30\n",
+    )
+    .unwrap();
+    let report = json(&host, 1);
+    assert_eq!(report["release"]["codename"], "bookworm");
+    assert_eq!(report["abandoned"], serde_json::json!([]));
+    let fin = report_key(&report, "net.ipv4.tcp_fin_timeout");
+    assert_eq!(fin["state"], "shadowed");
+    assert_eq!(fin["winner"]["file"], "/etc/sysctl.d/99-sysctl.conf");
+}
+
+#[test]
+fn an_unknown_release_is_named_with_the_rules_used() {
+    let host = installed_pve9();
+    std::fs::write(
+        host.path("usr/lib/os-release"),
+        "PRETTY_NAME=\"Debian GNU/Linux forky/sid\"\nNAME=\"Debian GNU/Linux\"\nVERSION_CODENAME=forky\nID=debian\n",
+    )
+    .unwrap();
+    status(&host, &[])
+        .stdout_contains("note: unknown release (os-release says debian forky): read with the rules of Debian 13 (trixie), the nearest known release\n")
+        .run();
+    let report = json(&host, 0);
+    assert_eq!(report["release"]["codename"], "trixie");
+    assert_eq!(report["release"]["os_release"], "debian forky");
+}
+
+#[test]
+fn a_glob_that_decides_a_key_at_boot_is_named() {
+    let host = installed_pve9();
+    let ours = host.path("etc/sysctl.d/80_tcp_hardening.conf");
+    let text = std::fs::read_to_string(&ours).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("net.ipv4.conf.all.send_redirects"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&ours, kept).unwrap();
+    std::fs::write(
+        host.path("etc/sysctl.d/90-local.conf"),
+        "net.ipv4.conf.*.send_redirects = 1\n",
+    )
+    .unwrap();
+    status(&host, &[])
+        .status(1)
+        .stdout_contains("problem: net.ipv4.conf.all.send_redirects is shadowed: at boot /etc/sysctl.d/90-local.conf:1 (the glob net.ipv4.conf.*.send_redirects) sets 1 (wanted 0)")
+        .run();
+    let report = json(&host, 1);
+    let k = report_key(&report, "net.ipv4.conf.all.send_redirects");
+    assert_eq!(k["winner"]["glob"], "net.ipv4.conf.*.send_redirects");
+    // An exact line carries no glob field.
+    assert_eq!(
+        report_key(&report, "net.ipv4.tcp_sack")["winner"].get("glob"),
+        None
+    );
+}
+
+#[test]
+fn an_abandoned_admin_key_is_a_warning_in_every_monitoring_format() {
+    let host = installed_pve9();
+    std::fs::write(
+        host.path("etc/sysctl.conf.dpkg-bak"),
+        "net.ipv4.tcp_fin_timeout = 30\n",
+    )
+    .unwrap();
+    status(&host, &["--format", "nagios"])
+        .status(1)
+        .stdout_contains("PVE-TCP-HARDENING WARNING - ")
+        .stdout_contains("net.ipv4.tcp_fin_timeout = 30 in /etc/sysctl.conf.dpkg-bak:1 not applied at boot (10 in force)")
+        .run();
+    status(&host, &["--format", "checkmk"])
+        .stdout_contains(
+            "net.ipv4.tcp_fin_timeout = 30 in /etc/sysctl.conf.dpkg-bak:1 not applied at boot",
+        )
+        .run();
+    status(&host, &["--format", "journal"])
+        .stdout_contains(
+            "net.ipv4.tcp_fin_timeout = 30 in /etc/sysctl.conf.dpkg-bak:1 is not applied at boot",
+        )
+        .run();
+}

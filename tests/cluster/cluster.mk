@@ -9,9 +9,12 @@
 test-cluster: deps-test
 	tests/cluster/run.sh --make-debs '$(DIST)'
 
-# ansible-lint (production profile), a syntax check of both playbooks, and
-# the role's controller-side checks (tests/cluster/controller-checks.sh).
+# ansible-lint (its production profile), a syntax check of both playbooks,
+# and the role's controller-side checks (tests/cluster/controller-checks.sh),
+# under Debian 12's ansible-core 2.14 and Debian 13's 2.19.11 (from the
+# Python registry in a venv under target/: controller-2.19.sh).
 test-ansible-lint:
 	cd deploy/ansible && ansible-lint -p site.yml rollback.yml roles/pve_tcp_hardening
 	cd deploy/ansible && ansible-playbook -i inventory.example.ini --syntax-check site.yml rollback.yml
 	tests/cluster/controller-checks.sh
+	tests/cluster/controller-2.19.sh

@@ -18,6 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const CHRONY_STOCK: &str = "tests/fixtures/chrony/debian12-default-chrony";
+/// What a Proxmox VE 9 node has of the sysctl files (tests/fixtures/pve9/README).
+pub const PVE9_LAYOUT: &str = "tests/fixtures/pve9";
+/// Debian 12's /usr/lib/os-release (base-files 12.4+deb12u*).
+pub const BOOKWORM_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\nHOME_URL=\"https://www.debian.org/\"\n";
 
 pub struct FakeHost {
     pub dir: tempfile::TempDir,
@@ -76,6 +80,8 @@ impl FakeHost {
         std::fs::create_dir_all(host.path("var/lib/dpkg")).unwrap();
         std::fs::create_dir_all(host.path("etc/default")).unwrap();
         std::fs::create_dir_all(host.path("etc/sysctl.d")).unwrap();
+        std::fs::create_dir_all(host.path("usr/lib")).unwrap();
+        std::fs::write(host.path("usr/lib/os-release"), BOOKWORM_OS_RELEASE).unwrap();
         std::fs::copy(
             repo_root().join(CHRONY_STOCK),
             host.path("etc/default/chrony"),
@@ -94,6 +100,15 @@ impl FakeHost {
             };
             host.set_live(&info.name, stock);
         }
+        host
+    }
+
+    /// A Proxmox VE 9 node on Debian 13: [`FakeHost::new`] with the
+    /// sysctl.d files and os-release of [`PVE9_LAYOUT`] (no sysctl.conf).
+    pub fn pve9() -> FakeHost {
+        let host = FakeHost::new();
+        copy_tree(&repo_root().join(PVE9_LAYOUT), host.dir.path());
+        std::fs::remove_file(host.path("README")).unwrap();
         host
     }
 
@@ -120,11 +135,16 @@ impl FakeHost {
     /// A host with the package of profile `name` installed and the reboot
     /// it asked for done.
     pub fn installed(name: &str) -> FakeHost {
-        let host = FakeHost::new();
-        host.install(&profile(name));
-        std::fs::remove_file(host.path("run/reboot-required.pkgs")).unwrap();
-        std::fs::remove_file(host.path("run/reboot-required")).unwrap();
-        host
+        FakeHost::new().with_installed(name)
+    }
+
+    /// This host with the package of profile `name` installed and the
+    /// reboot it asked for done.
+    pub fn with_installed(self, name: &str) -> FakeHost {
+        self.install(&profile(name));
+        std::fs::remove_file(self.path("run/reboot-required.pkgs")).unwrap();
+        std::fs::remove_file(self.path("run/reboot-required")).unwrap();
+        self
     }
 
     /// What dpkg unpacks: the sysctl file, profile.json and compliance maps
@@ -180,5 +200,19 @@ impl FakeHost {
     pub fn install(&self, p: &Profile) -> std::process::Output {
         self.unpack(p);
         self.maint("postinst", &["configure"]).run()
+    }
+}
+
+/// Copy the files of `from` into `to`, directories created as needed.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }

@@ -238,7 +238,8 @@ fn reboot_keys_not_live(profile: &Profile, proc_sys: &Path) -> Vec<String> {
 
 /// Entry point of `pve-tcp-hardening finish`: exit 0 when nothing holds an
 /// IPv6 address any more (or the profile keeps IPv6 on), 1 when a reboot is
-/// still needed (what for is printed), 2 on error (from main). With
+/// still needed or a restarted unit is not running (what for is printed),
+/// 2 on error (from main). With
 /// `--dry-run` it changes nothing and exits as `finish` would.
 pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
     let proc: PathBuf = match &args.proc {
@@ -297,6 +298,7 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
             }
         }
     }
+
     let after = if units.is_empty() {
         before
     } else {
@@ -309,12 +311,40 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
         }
         after
     };
-    if !after.is_empty() {
-        let kept: Vec<&Holder> = after.iter().collect();
-        emit(&format!(
-            "reboot still needed for: {}\n",
-            reboot_needed_for(&kept, &failed)
-        ))?;
+    // A restart whose job succeeded can still leave the unit dead: a daemon
+    // that forks and then cannot bind `localhost` once ::1 is gone (postfix
+    // with inet_interfaces = localhost). Its sockets are gone too, so the
+    // listeners alone would read "all done".
+    let dead: Vec<(String, String)> = units
+        .iter()
+        .map(|unit| (unit.clone(), systemctl::active_state(unit)))
+        .filter(|(_, state)| !matches!(state.as_str(), "active" | "activating" | "reloading"))
+        .collect();
+    if !dead.is_empty() || !after.is_empty() {
+        if !after.is_empty() {
+            let kept: Vec<&Holder> = after.iter().collect();
+            emit(&format!(
+                "reboot still needed for: {}\n",
+                reboot_needed_for(&kept, &failed)
+            ))?;
+        }
+        for (unit, state) in &dead {
+            emit(&format!(
+                "{unit} is {state} after its restart{}\n",
+                systemctl::last_log_line(unit)
+                    .map(|line| format!(": {line}"))
+                    .unwrap_or_default()
+            ))?;
+        }
+        if !dead.is_empty() {
+            let names: Vec<&str> = dead.iter().map(|(u, _)| u.as_str()).collect();
+            emit(&format!(
+                "not finished: {} not running; see `systemctl status {}`, fix the cause and start it again; \
+                 the reboot request stays (a reboot alone may not bring it back)\n",
+                names.join(", "),
+                names.join(" "),
+            ))?;
+        }
         return Ok(ExitCode::from(1));
     }
     emit("nothing holds an IPv6 address any more: IPv6 is off as after a reboot\n")?;

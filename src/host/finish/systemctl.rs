@@ -43,3 +43,35 @@ pub fn try_restart(unit: &str) -> Result<()> {
     checked(out, &format!("systemctl try-restart {unit}"))?;
     Ok(())
 }
+
+/// What `systemctl is-active UNIT` says once the restart's job is done:
+/// `active`, `failed`, `inactive`, `activating`... (`unknown` when
+/// systemctl cannot be asked).
+pub fn active_state(unit: &str) -> String {
+    Command::new("systemctl")
+        .args(["is-active", unit])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|state| !state.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The unit's last journal line, for the admin to see why it failed
+/// (`fatal: parameter inet_interfaces: no local interface found for ::1`);
+/// `None` when the journal has none or cannot be read.
+pub fn last_log_line(unit: &str) -> Option<String> {
+    let out = Command::new("journalctl")
+        .args(["--no-pager", "-o", "cat", "-n", "1", "-u", unit])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("-- "))
+        .map(str::to_string)
+}

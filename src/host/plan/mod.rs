@@ -21,7 +21,9 @@ use crate::cli::PlanArgs;
 use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::chrony::ChronyDiversion;
+use crate::host::release::Detected;
 use crate::host::sockets::{ipv6_listeners, Listener};
+use crate::host::sysctl::abandoned::abandoned_settings;
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree_placing, MergeMode, PlacedFile, SetterReport};
 use crate::tool::run_checked;
@@ -132,6 +134,9 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
                 inputs.root.display()
             )
         })?;
+    let release = Detected::of_root(&inputs.root);
+    let key_names: Vec<&str> = profile.settings.iter().map(|s| s.key.as_str()).collect();
+    let abandoned = abandoned_settings(&inputs.root, &release.release, &boot, &key_names);
     let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
     let keys: Vec<KeyPlan> = profile
         .settings
@@ -193,6 +198,8 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         finish_choice,
         chrony,
         adopted: adopt::adoption(&inputs.root, &profile)?,
+        release,
+        abandoned,
     })
 }
 

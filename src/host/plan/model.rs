@@ -2,7 +2,9 @@
 //! README (`plan --json`, version [`PLAN_SCHEMA_VERSION`]).
 
 use super::adopt::Adoption;
+use crate::host::release::Detected;
 use crate::host::sockets::Listener;
+use crate::host::sysctl::abandoned::AbandonedSetting;
 use crate::host::sysctl::merge::SetterReport;
 use serde::Serialize;
 
@@ -28,6 +30,12 @@ pub struct PlanReport {
     pub finish_choice: Option<String>,
     pub chrony: ChronyPlan,
     pub adopted: Adoption,
+    /// The release whose rules read this root.
+    pub release: Detected,
+    /// Profile keys the admin keeps in files nothing applies at boot any
+    /// more (Debian 13: `/etc/sysctl.conf`, its `.dpkg-bak`), `boot` being
+    /// the value after the install and the next boot.
+    pub abandoned: Vec<AbandonedSetting>,
 }
 
 #[derive(Debug, Clone, Serialize)]

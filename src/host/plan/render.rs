@@ -37,8 +37,14 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
             }
         },
     );
+    let release_note = report
+        .release
+        .note
+        .as_ref()
+        .map(|n| format!("note: {n}\n"))
+        .unwrap_or_default();
     let mut out = format!(
-        "plan for {} (profile {}{})\n{table}",
+        "plan for {} (profile {}{})\n{release_note}{table}",
         report.package,
         report.profile,
         if report.disables_ipv6 {
@@ -59,9 +65,22 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
                 k.wanted,
                 k.boot_winner
                     .as_ref()
-                    .map(|w| format!("{}:{}", w.file.display(), w.line))
+                    .map(|w| match &w.glob {
+                        Some(g) => format!("{}:{} (the glob {g})", w.file.display(), w.line),
+                        None => format!("{}:{}", w.file.display(), w.line),
+                    })
                     .unwrap_or_else(|| "no file".into())
             ));
+        }
+    }
+    for a in &report.abandoned {
+        if a.lost {
+            out.push_str(&format!(
+                "warning: {}\n",
+                a.problem(crate::contract::SYSCTL_FILE_NAME)
+            ));
+        } else {
+            out.push_str(&format!("info: {}\n", a.info()));
         }
     }
     out.push_str(&format!("chrony: {}\n", report.chrony.note));

@@ -7,7 +7,9 @@ use super::problems::{problems, Problem};
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{as_chroot_sees, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
+use crate::host::release::{installed_version, Detected};
 use crate::host::sockets::ipv6_listeners;
+use crate::host::sysctl::abandoned::abandoned_settings;
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree, Setter, SetterReport};
 use crate::host::sysctl::value::same_value;
@@ -30,6 +32,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
             inputs.profile.display()
         )
     })?;
+    let release = Detected::of_root(&inputs.root);
     let systemd = read_tree(&inputs.root, MergeMode::SystemdSysctl)?;
     let procps = read_tree(&inputs.root, MergeMode::ProcpsSystem)?;
     let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
@@ -48,6 +51,8 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
             )
         })
         .collect();
+    let key_names: Vec<&str> = profile.settings.iter().map(|s| s.key.as_str()).collect();
+    let abandoned = abandoned_settings(&inputs.root, &release.release, &systemd, &key_names);
     let chrony = chrony_report(&inputs.root, &profile)?;
     let reboot_pending = reboot_pending(&inputs.root, &profile.package);
     let ipv6_listeners = match (&inputs.proc, profile.disable_ipv6) {
@@ -55,10 +60,11 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         _ => Vec::new(),
     };
     // One string made per socket: a busy node has tens of thousands.
-    let problems: Vec<String> = problems(&keys, &chrony, reboot_pending, &ipv6_listeners)
-        .iter()
-        .map(Problem::text)
-        .collect();
+    let problems: Vec<String> =
+        problems(&keys, &abandoned, &chrony, reboot_pending, &ipv6_listeners)
+            .iter()
+            .map(Problem::text)
+            .collect();
     Ok(StatusReport {
         schema: JSON_SCHEMA_VERSION,
         package_version: package_version(&inputs.root, &profile.package),
@@ -69,6 +75,8 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         chrony,
         reboot_pending,
         ipv6_listeners,
+        release,
+        abandoned,
         problems,
     })
 }
@@ -140,9 +148,10 @@ fn key_report(
     };
     let procps_winner = procps.lookup(key).map(|m| m.winner);
     let procps_system = match (&merged, &procps_winner) {
-        (Some(m), Some(p)) if p.file == m.winner.file && same_value(&p.value, &m.winner.value) => {
-            ProcpsSystem::Same
-        }
+        // Values, not lines: systemd keeps an equal value where it first
+        // saw it (Debian 13's 50-default.conf sets default.rp_filter = 2
+        // before the package's file does), procps takes the last line.
+        (Some(m), Some(p)) if same_value(&p.value, &m.winner.value) => ProcpsSystem::Same,
         (None, None) => ProcpsSystem::Same,
         (Some(_), None) => ProcpsSystem::Unset,
         (_, Some(_)) => ProcpsSystem::Differs,
@@ -194,17 +203,7 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
 /// `Version:` of the installed package in dpkg's status file.
 fn package_version(root: &Path, package: &str) -> Option<String> {
     let text = fs_err::read_to_string(under_root(root, "/var/lib/dpkg/status")).ok()?;
-    text.split("\n\n").find_map(|stanza| {
-        let field = |name: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(name).map(str::trim))
-        };
-        (field("Package:") == Some(package)
-            && field("Status:").is_some_and(|s| s.ends_with(" installed")))
-        .then(|| field("Version:").map(str::to_string))
-        .flatten()
-    })
+    installed_version(&text, package)
 }
 
 fn reboot_pending(root: &Path, package: &str) -> bool {

@@ -1,7 +1,9 @@
 //! What `status` reports: the report and its parts, serialized as the JSON
 //! schema documented in the README (version [`JSON_SCHEMA_VERSION`]).
 
+use crate::host::release::Detected;
 use crate::host::sockets::Listener;
+use crate::host::sysctl::abandoned::AbandonedSetting;
 use crate::host::sysctl::merge::SetterReport;
 use serde::Serialize;
 
@@ -57,8 +59,8 @@ pub struct KeyReport {
     pub state: KeyState,
     pub winner: Option<SetterReport>,
     pub setters: Vec<SetterReport>,
-    /// Set when procps `sysctl --system` (which reads /etc/sysctl.conf once
-    /// more at the very end) would end with another file or value.
+    /// Set when procps `sysctl --system` (which reads /etc/sysctl.conf, where
+    /// it exists, once more at the very end) would end with another value.
     pub procps_system_winner: Option<SetterReport>,
     /// How procps `sysctl --system` ends compared with boot.
     pub procps_system: ProcpsSystem,
@@ -70,9 +72,10 @@ pub struct KeyReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcpsSystem {
-    /// The same file and value as boot (or neither sets the key).
+    /// The same value as boot (or neither sets the key); the line may be
+    /// another (systemd keeps an equal value where it first saw it).
     Same,
-    /// Another file or value: see `procps_system_winner`.
+    /// Another value: see `procps_system_winner`.
     Differs,
     /// Boot sets the key, `sysctl --system` leaves it alone.
     Unset,
@@ -103,6 +106,11 @@ pub struct StatusReport {
     /// Only collected when the profile turns IPv6 off. Only those bound to
     /// an address are problems; wildcard ones are information.
     pub ipv6_listeners: Vec<Listener>,
+    /// The release whose rules read this root.
+    pub release: Detected,
+    /// The admin's settings of the profile's keys in files nothing applies
+    /// at boot any more (`/etc/sysctl.conf` on Debian 13, its `.dpkg-bak`).
+    pub abandoned: Vec<AbandonedSetting>,
     /// One line per problem, for humans and monitoring.
     pub problems: Vec<String>,
 }

@@ -3,7 +3,9 @@
 //! monitoring format (`formats::assess`) render that one list.
 
 use super::model::{ChronyReport, KeyReport, KeyState};
+use crate::contract::SYSCTL_FILE_NAME;
 use crate::host::sockets::Listener;
+use crate::host::sysctl::abandoned::AbandonedSetting;
 
 /// One thing that needs attention.
 #[derive(Debug, Clone, Copy)]
@@ -12,6 +14,10 @@ pub enum Problem<'a> {
     Shadowed(&'a KeyReport),
     /// Boot gives the wanted value, the live one differs.
     Drift(&'a KeyReport),
+    /// The admin's value of a profile key sits in a file nothing applies at
+    /// boot any more (Debian 13: /etc/sysctl.conf, its .dpkg-bak), and
+    /// another value is in force.
+    Abandoned(&'a AbandonedSetting),
     /// The profile turns IPv6 off and chronyd runs without `-4`.
     ChronyNotIpv4Only,
     /// `/run/reboot-required` lists this package.
@@ -21,9 +27,10 @@ pub enum Problem<'a> {
 }
 
 /// Every problem, in the report's order: keys (in the profile's order),
-/// chrony, the reboot, sockets.
+/// the admin's abandoned settings, chrony, the reboot, sockets.
 pub fn problems<'a>(
     keys: &'a [KeyReport],
+    abandoned: &'a [AbandonedSetting],
     chrony: &ChronyReport,
     reboot_pending: bool,
     listeners: &'a [Listener],
@@ -36,6 +43,7 @@ pub fn problems<'a>(
             KeyState::Ok | KeyState::Local | KeyState::Missing => None,
         })
         .collect();
+    out.extend(abandoned.iter().filter(|a| a.lost).map(Problem::Abandoned));
     if chrony.required && chrony.installed && chrony.ipv4_only != Some(true) {
         out.push(Problem::ChronyNotIpv4Only);
     }
@@ -57,10 +65,14 @@ impl Problem<'_> {
         match self {
             Problem::Shadowed(k) => match &k.winner {
                 Some(w) => format!(
-                    "{} is shadowed: at boot {}:{} sets {} (wanted {})",
+                    "{} is shadowed: at boot {}:{}{} sets {} (wanted {})",
                     k.key,
                     w.file.display(),
                     w.line,
+                    w.glob
+                        .as_ref()
+                        .map(|g| format!(" (the glob {g})"))
+                        .unwrap_or_default(),
                     w.value,
                     k.desired
                 ),
@@ -72,6 +84,7 @@ impl Problem<'_> {
                 k.live.as_deref().unwrap_or("?"),
                 k.boot.as_deref().unwrap_or(&k.desired)
             ),
+            Problem::Abandoned(a) => a.problem(SYSCTL_FILE_NAME),
             Problem::ChronyNotIpv4Only => {
                 "chronyd is not IPv4-only: /etc/default/chrony lacks -4 in DAEMON_OPTS".into()
             }

@@ -60,6 +60,9 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
     });
     let mut lines = table.lines();
     let mut out = format!("{} (profile {})\n", report.package, report.profile);
+    if let Some(note) = &report.release.note {
+        out.push_str(&format!("note: {note}\n"));
+    }
     if let Some(line) = lines.next() {
         out.push_str(&format!("{line}\n"));
     }
@@ -81,8 +84,13 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
             });
         }
         if let Some(p) = &key.procps_system_winner {
+            let why = if p.file == std::path::Path::new("/etc/sysctl.conf") {
+                "it reads /etc/sysctl.conf again last"
+            } else {
+                "it reads the lines with procps rules"
+            };
             out.push_str(&format!(
-                "  note: `sysctl --system` ends with {}:{} = {} (it reads /etc/sysctl.conf again last)\n",
+                "  note: `sysctl --system` ends with {}:{} = {} ({why})\n",
                 p.file.display(),
                 p.line,
                 p.value
@@ -125,6 +133,9 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
             "info: {} (wildcard: stays after IPv6 is off, serves IPv4 if dual-stack)\n",
             l.describe()
         ));
+    }
+    for a in report.abandoned.iter().filter(|a| !a.lost) {
+        out.push_str(&format!("info: {}\n", a.info()));
     }
     for problem in &report.problems {
         out.push_str("problem: ");

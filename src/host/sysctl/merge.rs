@@ -68,6 +68,9 @@ pub struct Setter {
     pub file: PathBuf,
     pub lineno: usize,
     pub value: String,
+    /// The line's key when it is a glob (`net.ipv4.conf.*.rp_filter` of
+    /// Debian 13's 50-default.conf): the line sets the key through it.
+    pub glob: Option<String>,
 }
 
 /// A [`Setter`] as the `status` and `plan` reports serialize it.
@@ -78,9 +81,12 @@ pub struct SetterReport {
     pub file: PathBuf,
     pub line: usize,
     pub value: String,
+    /// The line's key when it is a glob that sets this key (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub glob: Option<String>,
 }
 
-fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&path.to_string_lossy())
 }
 
@@ -90,6 +96,7 @@ impl From<Setter> for SetterReport {
             file: s.file,
             line: s.lineno,
             value: s.value,
+            glob: s.glob,
         }
     }
 }
@@ -126,6 +133,8 @@ struct TreeLine {
     value: Option<String>,
     file: PathBuf,
     lineno: usize,
+    /// The key as written, when it is a glob.
+    glob: Option<String>,
 }
 
 impl TreeLine {
@@ -134,6 +143,7 @@ impl TreeLine {
             file: self.file.clone(),
             lineno: self.lineno,
             value: self.value.clone().unwrap_or_default(),
+            glob: self.glob.clone(),
         }
     }
 }
@@ -355,9 +365,12 @@ fn tree_lines(file: &Path, data: &[u8], mode: MergeMode) -> Vec<TreeLine> {
                 MergeMode::ProcpsSystem => {
                     swap_separators(key.strip_prefix('-').unwrap_or(&key), '/').text
                 }
-                MergeMode::SystemdSysctl => key,
+                MergeMode::SystemdSysctl => key.clone(),
             };
+            // Shown in dot form, as the admin most likely wrote it.
+            let glob = has_glob_chars(&path).then(|| relative_path_to_key(&key));
             Some(TreeLine {
+                glob,
                 path,
                 value,
                 file: file.to_path_buf(),

@@ -3,8 +3,10 @@
 //! with the same output and exit status as `sysctl -p FILE`, and [`merge`]
 //! models the boot-time merge of sysctl.d directories (systemd-sysctl order)
 //! to tell which file wins a key; [`value`] compares values as the kernel
-//! reads them.
+//! reads them; [`abandoned`] finds the admin's settings in files that
+//! nothing applies at boot any more.
 
+pub mod abandoned;
 pub mod apply;
 pub mod merge;
 pub mod parse;

@@ -12,7 +12,9 @@
 //! - WARNING: a key drifted (the configuration is right; the next boot or
 //!   `pve-tcp-hardening apply` restores it); a pending reboot; chronyd not
 //!   IPv4-only; an address-bound IPv6 socket while the reboot that removes
-//!   it is still pending.
+//!   it is still pending; an admin's value of a profile key left in a file
+//!   nothing applies at boot any more (Debian 13's /etc/sysctl.conf or its
+//!   .dpkg-bak: the profile is in force, the admin's choice is lost).
 //! - OK: everything else. `local` keys (the admin's edit of our conffile),
 //!   `missing` keys (the kernel lacks them) and `[::]` wildcard listeners
 //!   are information.
@@ -112,6 +114,7 @@ impl Counts {
 pub fn assess(report: &StatusReport) -> Assessment {
     let problems = problems(
         &report.keys,
+        &report.abandoned,
         &report.chrony,
         report.reboot_pending,
         &report.ipv6_listeners,
@@ -140,6 +143,19 @@ pub fn assess(report: &StatusReport) -> Assessment {
                     },
                     1,
                     format!("IPv6 listener {}", l.describe_short()),
+                ),
+                // The profile is in force; the admin's own value is what is lost.
+                Problem::Abandoned(a) => (
+                    Severity::Warning,
+                    0,
+                    format!(
+                        "{} = {} in {}:{} not applied at boot ({} in force)",
+                        a.key,
+                        a.value,
+                        a.file.display(),
+                        a.lineno,
+                        a.boot.as_deref().unwrap_or("kernel default")
+                    ),
                 ),
                 Problem::ChronyNotIpv4Only => {
                     (Severity::Warning, 2, "chronyd not IPv4-only (no -4)".into())
