@@ -1,7 +1,7 @@
 //! What the maintainer scripts do, as functions of (host root, proc root,
 //! shipped profile, dpkg's arguments). The scripts in `debian/` only
 //! dispatch here; postrm's purge is the exception (it runs after this binary
-//! is deleted, so it is sh restoring [`Snapshot`]).
+//! is deleted): configure leaves it a [`PurgePlan`] to write back.
 //!
 //! Every entry point is idempotent: configure run twice, `dpkg-reconfigure`,
 //! `dpkg --configure -a` after an interrupted run, and the abort-* paths all
@@ -17,7 +17,7 @@ use crate::host::chrony::{
 };
 use crate::host::cli::{MaintArgs, MaintScript};
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
-use crate::host::state::{Snapshot, STATE_DIR};
+use crate::host::state::{PurgePlan, Snapshot, DISABLE_IPV6, STATE_DIR};
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
 use crate::host::sysctl::merge::{later_overrides, same_value};
 use crate::host::sysctl::parse::{
@@ -163,6 +163,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         ));
         sync_chrony(host, profile)?;
         warn_about_later_files(host, profile);
+        PurgePlan::new(&snapshot, profile, &host.proc_root).save(&host.root)?;
         return record_configured(host, profile);
     }
 
@@ -208,6 +209,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         }
         write_reboot_words(host, &paragraphs)?;
     }
+    PurgePlan::new(&snapshot, profile, &host.proc_root).save(&host.root)?;
     record_configured(host, profile)?;
     if let Some(note) = outcome.debconf_note().filter(|_| note_can_be_shown()) {
         println!("{note}");
@@ -272,22 +274,46 @@ enum LiveTarget {
 }
 
 fn live_target(host: &Host) -> LiveTarget {
-    if std::env::var(APPLY_IN_CHROOT_VAR).as_deref() == Ok("1") {
-        return LiveTarget::Host;
+    let verdict = live_kernel_is_ours(
+        std::env::var(APPLY_IN_CHROOT_VAR).ok().as_deref(),
+        std::env::var_os("DPKG_ROOT").as_deref(),
+        // ischroot(1): exit 0 in a chroot; 1 not; 2 cannot tell (taken as
+        // not). Only the real root can be the running system's.
+        || {
+            host.is_real_root()
+                && std::process::Command::new("ischroot")
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.code() == Some(0))
+        },
+    );
+    match verdict {
+        Ok(()) => LiveTarget::Host,
+        Err(why) => LiveTarget::ImageBuild(why.into()),
     }
-    if std::env::var_os("DPKG_ROOT").is_some_and(|r| !r.is_empty() && r != "/") {
-        return LiveTarget::ImageBuild("DPKG_ROOT is set".into());
+}
+
+/// The image-build rule, once: whether the running kernel is the one being
+/// configured, given the opt-in variable, `DPKG_ROOT` and whether this is a
+/// chroot (asked last, only when the rest does not decide); `Err` says why
+/// not. `debian/live-kernel.sh` is its image in sh for preinst and postrm,
+/// which run without the helper (tests/maint.rs runs both on one table).
+pub fn live_kernel_is_ours(
+    apply_in_chroot: Option<&str>,
+    dpkg_root: Option<&std::ffi::OsStr>,
+    in_chroot: impl FnOnce() -> bool,
+) -> Result<(), &'static str> {
+    if apply_in_chroot == Some("1") {
+        return Ok(());
     }
-    // ischroot(1): exit 0 in a chroot; 1 not; 2 cannot tell (taken as not).
-    let in_chroot = host.is_real_root()
-        && std::process::Command::new("ischroot")
-            .stdin(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.code() == Some(0));
-    if in_chroot {
-        return LiveTarget::ImageBuild("ischroot says this is a chroot".into());
+    if dpkg_root.is_some_and(|r| !r.is_empty() && r != "/") {
+        return Err("DPKG_ROOT is set");
     }
-    LiveTarget::Host
+    if in_chroot() {
+        return Err("ischroot says this is a chroot");
+    }
+    Ok(())
 }
 
 /// Whether at least one key of `text` that exists can be written; true
@@ -337,7 +363,6 @@ fn finish_choice(host: &Host, profile: &Profile, reboot_due: bool) -> Option<Str
         .flatten()
 }
 
-const DISABLE_IPV6: &str = "net.ipv6.conf.all.disable_ipv6";
 /// Which package configured last, in the state directory (purge removes it).
 const CONFIGURED_BY: &str = "configured-by";
 
