@@ -17,6 +17,7 @@ use crate::host::chrony::{
 };
 use crate::host::cli::{MaintArgs, MaintScript};
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
+use crate::host::reboot_request;
 use crate::host::state::{PurgePlan, Snapshot, DISABLE_IPV6, STATE_DIR};
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
 use crate::host::sysctl::merge::{later_overrides, same_value};
@@ -172,9 +173,9 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
     let reboot_keys_change_now = file_text
         .as_deref()
         .is_some_and(|text| reboot_keys_change(host, profile, text));
-    let reboot_due = reboot_keys_change_now || sibling_reboot_pending(host)?;
+    let reboot_due = reboot_keys_change_now || reboot_request::pending_for_any_variant(&host.root)?;
     if reboot_due {
-        mark_reboot_required(host, profile)?;
+        reboot_request::request(&host.root, &profile.package)?;
     }
     let ipv6_before = read_value(&host.proc_root, DISABLE_IPV6).ok();
     // Keys a previous variant set and this one does not: back to before us.
@@ -207,7 +208,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         for p in &paragraphs {
             tell_admin(p);
         }
-        write_reboot_words(host, &paragraphs)?;
+        reboot_request::write_words(&host.root, &paragraphs)?;
     }
     PurgePlan::new(&snapshot, profile, &host.proc_root).save(&host.root)?;
     record_configured(host, profile)?;
@@ -658,72 +659,6 @@ fn try_warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
             o.key,
             o.ours
         ));
-    }
-    Ok(())
-}
-
-/// A reboot asked for by a variant apt just replaced is still due: it now
-/// belongs to us.
-fn sibling_reboot_pending(host: &Host) -> Result<bool> {
-    Ok(reboot_pkgs(host)?
-        .lines()
-        .any(|l| l.trim().starts_with(BASE_PACKAGE)))
-}
-
-fn reboot_pkgs(host: &Host) -> Result<String> {
-    Ok(
-        read_to_string_if_exists(&host.path("/run/reboot-required.pkgs"))
-            .context("cannot read /run/reboot-required.pkgs")?
-            .unwrap_or_default(),
-    )
-}
-
-/// `/run/reboot-required` plus our name, once, in `.pkgs` (the convention
-/// update-notifier and needrestart read; a replaced sibling variant's name
-/// gives way to ours).
-fn mark_reboot_required(host: &Host, profile: &Profile) -> Result<()> {
-    let flag = host.path("/run/reboot-required");
-    let pkgs = host.path("/run/reboot-required.pkgs");
-    fs_err::create_dir_all(host.path("/run")).context("cannot create /run")?;
-    if !flag.exists() {
-        crate::atomic::write_atomic(&flag, REBOOT_REQUIRED_HEADER.as_bytes(), Default::default())?;
-    }
-    let listed = reboot_pkgs(host)?;
-    let mut lines: Vec<&str> = listed
-        .lines()
-        .filter(|l| !l.trim().starts_with(BASE_PACKAGE) || l.trim() == profile.package)
-        .collect();
-    if !lines.contains(&profile.package.as_str()) {
-        lines.push(&profile.package);
-    }
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    if text != listed {
-        crate::atomic::write_atomic(&pkgs, text.as_bytes(), Default::default())?;
-    }
-    Ok(())
-}
-
-const REBOOT_REQUIRED_HEADER: &str = "*** System restart required ***\n";
-
-/// The reboot words in `/run/reboot-required` (motd shows it), as on
-/// stderr: our lines replace any earlier ones of a pve-tcp-hardening
-/// package; other packages' lines stay.
-fn write_reboot_words(host: &Host, paragraphs: &[String]) -> Result<()> {
-    let flag = host.path("/run/reboot-required");
-    let old = read_to_string_if_exists(&flag)
-        .context("cannot read /run/reboot-required")?
-        .unwrap_or_else(|| REBOOT_REQUIRED_HEADER.to_string());
-    let prefix = format!("{BASE_PACKAGE}: ");
-    let mut text: String = old
-        .lines()
-        .filter(|l| !l.starts_with(&prefix))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    for p in paragraphs {
-        text.push_str(&format!("{prefix}{p}\n"));
-    }
-    if text != old {
-        crate::atomic::write_atomic(&flag, text.as_bytes(), Default::default())?;
     }
     Ok(())
 }

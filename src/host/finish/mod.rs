@@ -11,13 +11,13 @@
 
 mod placement;
 mod policy;
-mod reboot_request;
 mod systemctl;
 
 pub use policy::CONFIG_FILE;
 
 use crate::contract::{Profile, PROFILE_JSON};
 use crate::host::cli::FinishArgs;
+use crate::host::reboot_request::{self, Withdrawn};
 use crate::host::status::{ipv6_listeners, Listener};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::same_value;
@@ -25,7 +25,6 @@ use crate::output::{emit, render_table};
 use anyhow::{bail, Context, Result};
 use placement::{placement_of_pid, Placement};
 use policy::{reason_to_keep, AdminList};
-use reboot_request::Withdrawn;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -161,12 +161,13 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
             }
         })
         .collect();
-    let reboot_after_install = profile.settings.iter().zip(&keys).any(|(s, k)| {
-        s.reboot
-            && k.live_now
-                .as_deref()
-                .is_some_and(|l| !crate::host::sysctl::merge::same_value(l, &s.value))
-    }) || sibling_reboot_pending(&inputs.root)?;
+    let reboot_after_install =
+        profile.settings.iter().zip(&keys).any(|(s, k)| {
+            s.reboot
+                && k.live_now
+                    .as_deref()
+                    .is_some_and(|l| !crate::host::sysctl::merge::same_value(l, &s.value))
+        }) || crate::host::reboot_request::pending_for_any_variant(&inputs.root)?;
     let lockout = lockout_plan(inputs, &profile)?;
     let chrony = chrony_plan(&inputs.root, &profile)?;
     let chrony_restarts_ipv4_only = chrony.action == "divert" || chrony.action == "keep";
@@ -205,15 +206,6 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         chrony,
         adopted: adopt::adoption(&inputs.root, &profile)?,
     })
-}
-
-/// A reboot one of our packages asked for and that has not happened: the
-/// install takes it over (maint's postinst does the same).
-fn sibling_reboot_pending(root: &Path) -> Result<bool> {
-    let path = root.join("run/reboot-required.pkgs");
-    Ok(read_to_string_if_exists(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .is_some_and(|text| text.lines().any(|l| l.trim().starts_with(BASE_PACKAGE))))
 }
 
 fn lockout_plan(inputs: &PlanInputs, profile: &Profile) -> Result<LockoutPlan> {

@@ -47,7 +47,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         })
         .collect();
     let chrony = chrony_report(&inputs.root, &profile)?;
-    let reboot_pending = reboot_pending(&inputs.root, &profile.package);
+    let reboot_pending = crate::host::reboot_request::listed(&inputs.root, &profile.package);
     let ipv6_listeners = match (&inputs.proc, profile.disable_ipv6) {
         (Some(proc), true) => ipv6_listeners(proc),
         _ => Vec::new(),
@@ -209,11 +209,6 @@ fn package_version(root: &Path, package: &str) -> Option<String> {
         .then(|| field("Version:").map(str::to_string))
         .flatten()
     })
-}
-
-fn reboot_pending(root: &Path, package: &str) -> bool {
-    fs_err::read_to_string(in_root(root, "/run/reboot-required.pkgs"))
-        .is_ok_and(|text| text.lines().any(|l| l.trim() == package))
 }
 
 fn problems(
