@@ -11,7 +11,7 @@
 
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
-use crate::host::adopt::{adopted_path, adopted_path_shown};
+use crate::host::adopt::{adopted_path, adopted_path_shown, describe_differences};
 use crate::host::chrony::{
     restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
 };
@@ -415,7 +415,7 @@ fn report_adopted_sysctl_file(host: &Host, profile: &Profile) -> Result<()> {
         "your own {abs} (there before this package) is kept as {}; purging the package puts it back",
         adopted_path_shown(&abs)
     ));
-    let differences = sysctl_differences(&settings_of(&theirs), profile);
+    let differences = describe_differences(&theirs, profile);
     if differences.is_empty() {
         tell_admin("it set the same values as this profile");
     } else {
@@ -425,38 +425,6 @@ fn report_adopted_sysctl_file(host: &Host, profile: &Profile) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Keys whose value in `theirs` differs from the profile's, keys only the
-/// profile sets, and keys only theirs sets.
-fn sysctl_differences(theirs: &[(String, String)], profile: &Profile) -> Vec<String> {
-    let last = |key: &str| {
-        theirs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let mut out = Vec::new();
-    for s in &profile.settings {
-        match last(&s.key) {
-            Some(v) if same_value(v, &s.value) => {}
-            Some(v) => out.push(format!("{} ({v}, profile {})", s.key, s.value)),
-            None => out.push(format!("{} (not set, profile {})", s.key, s.value)),
-        }
-    }
-    for (key, value) in theirs {
-        let extra = !profile.settings.iter().any(|s| &s.key == key);
-        let first = theirs.iter().position(|(k, _)| k == key)
-            == theirs.iter().position(|(k, v)| k == key && v == value);
-        if extra && first {
-            out.push(format!(
-                "{key} ({}, not in the profile)",
-                last(key).unwrap_or(value)
-            ));
-        }
-    }
-    out
 }
 
 /// Keys of the file (the admin may have added some), then the profile's.

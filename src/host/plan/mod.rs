@@ -9,7 +9,6 @@
 //! It runs from the installed helper and from a .deb not yet installed
 //! (`--deb`, or the helper and profile of a `dpkg-deb -x` tree).
 
-pub mod adopt;
 pub mod lockout;
 mod model;
 mod render;
@@ -19,6 +18,7 @@ pub use render::render_text;
 
 use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE_NAME};
 use crate::files::read_to_string_if_exists;
+use crate::host::adopt;
 use crate::host::chrony::ChronyDiversion;
 use crate::host::cli::PlanArgs;
 use crate::host::status::{ipv6_listeners, Listener, SetterReport};
