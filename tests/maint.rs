@@ -7,7 +7,7 @@ mod common;
 
 use common::fake_host::{catalog, profile, FakeHost};
 use common::gate;
-use common::{assert_contains, assert_lacks, repo_root};
+use common::{assert_contains, assert_lacks, repo_root, tree};
 use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::contract::Profile;
 use std::process::Command;
@@ -709,25 +709,6 @@ const RESTORE_CASES: &[(&str, &str)] = &[
     ("empty", ""),
     ("only the end", "# end\n"),
 ];
-
-/// Every file under `dir` with its bytes, as (relative path, text).
-fn tree(dir: &std::path::Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                let rel = path.strip_prefix(dir).unwrap().display().to_string();
-                out.push((rel, std::fs::read_to_string(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// The words after `marker` on its line in `err`, up to `end`.
 fn named_after(err: &str, marker: &str, end: char) -> Vec<String> {
