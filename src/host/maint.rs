@@ -11,7 +11,7 @@
 
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
-use crate::host::adopt::{adopted_path, adopted_path_shown, describe_differences};
+use crate::host::adopt::{adopt, adopted_path, adopted_path_shown, describe_differences};
 use crate::host::chrony::{
     restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
 };
@@ -534,7 +534,11 @@ fn sync_chrony(host: &Host, profile: &Profile) -> Result<ChronyChange> {
     }
     // A file we cannot edit must not be renamed away first.
     diversion.check_transform()?;
-    if diversion.divert()? {
+    // The admin's `.orig` (the guide's `cp` backup) is kept aside first:
+    // the diversion needs its path.
+    let adopted = diversion.diverted_by()?.is_none() && adopt(&host.root, CHRONY_ORIG)?;
+    diversion.divert()?;
+    if adopted {
         tell_admin(&format!(
             "your own {CHRONY_ORIG} (there before this package) is kept as {}; purging the package puts it back",
             adopted_path_shown(CHRONY_ORIG)
