@@ -1161,3 +1161,25 @@ fn the_image_build_rule_is_the_same_in_sh_and_in_the_helper() {
         }
     }
 }
+
+/// postrm writes back what the helper decided (restore.conf) and keeps no
+/// second copy of the helper's key rules: no separator swap, no value
+/// comparison, no blank folding, no reading of live values.
+#[test]
+fn postrm_parses_no_key_and_compares_no_value() {
+    for name in ["default", "ipv6"] {
+        let script = maint_script("postrm", &profile(name));
+        for copy in [
+            "swap",
+            "same_value",
+            "tr -s",
+            "tr -d",
+            "[[:space:]]",
+            "cat \"$path\"",
+            "$(cat",
+            "snapshot.conf",
+        ] {
+            assert_lacks(&script, copy, &format!("postrm of {name}"));
+        }
+    }
+}
