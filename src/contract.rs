@@ -215,3 +215,35 @@ impl ComplianceMaps {
         Ok(json)
     }
 }
+
+// ---- What the helper leaves for postrm, and the units the scripts manage ----
+// postrm runs after the helper is deleted: it reads the state files the
+// helper wrote at configure time (src/host/state.rs), by these names, and
+// handles the units named here. The build side renders both into the
+// maintainer scripts (build/package.rs `maintainer_script_context`).
+
+/// The state directory, relative to the root.
+pub const STATE_DIR: &str = "var/lib/pve-tcp-hardening";
+/// Every value from before the first install (the helper's record).
+pub const SNAPSHOT_FILE: &str = "snapshot.conf";
+/// What purge writes back: `path = value` lines, last applied first.
+pub const RESTORE_FILE: &str = "restore.conf";
+/// The profile's keys that purge names as keeping its values (no saved one).
+pub const UNSAVED_FILE: &str = "unsaved";
+/// Present when restoring turns IPv6 back on (purge asks for a reboot).
+pub const REBOOT_AFTER_PURGE_FILE: &str = "reboot-after-purge";
+
+/// The last line of the state files the helper writes: one without it was
+/// cut short.
+pub const STATE_END_LINE: &str = "# end";
+
+/// The boot-time check.
+pub const BOOT_CHECK_UNIT: &str = "pve-tcp-hardening-boot-check.service";
+/// The Prometheus textfile writer, and the timer that starts it.
+pub const METRICS_SERVICE_UNIT: &str = "pve-tcp-hardening-prometheus.service";
+pub const METRICS_TIMER_UNIT: &str = "pve-tcp-hardening-prometheus.timer";
+/// The systemd units every package ships (from `debian/`).
+pub const SYSTEMD_UNITS: [&str; 3] = [BOOT_CHECK_UNIT, METRICS_SERVICE_UNIT, METRICS_TIMER_UNIT];
+/// The units the maintainer scripts enable, mask and purge as
+/// dh_installsystemd would (the service follows its timer).
+pub const ENABLED_UNITS: [&str; 2] = [BOOT_CHECK_UNIT, METRICS_TIMER_UNIT];

@@ -7,7 +7,7 @@ mod common;
 
 use common::fake_host::{catalog, profile, FakeHost};
 use common::gate;
-use common::{assert_contains, assert_lacks, repo_root};
+use common::{assert_contains, assert_lacks, repo_root, tree};
 use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::contract::Profile;
 use std::process::Command;
@@ -38,15 +38,23 @@ fn first_install_snapshots_applies_diverts_and_announces() {
     for s in &profile("default").settings {
         assert_eq!(host.live(&s.key), s.value, "{} not applied", s.key);
     }
+    // Keys as /proc/sys paths, last applied first: a sysctl file purge
+    // (and `sysctl -p`) writes back from the top.
     let snapshot = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
     assert!(
-        snapshot.contains("net.ipv4.tcp_fin_timeout = 60\n"),
+        snapshot.contains("net/ipv4/tcp_fin_timeout = 60\n"),
         "{snapshot}"
     );
+    let restore = host.read("var/lib/pve-tcp-hardening/restore.conf");
+    let fin = restore.find("net/ipv4/tcp_fin_timeout = 60\n");
+    let ipv6 = restore.find("net/ipv6/conf/all/disable_ipv6 = 0\n");
     assert!(
-        snapshot.contains("net.ipv6.conf.all.disable_ipv6 = 0\n"),
-        "{snapshot}"
+        fin.is_some() && ipv6.is_some() && fin < ipv6,
+        "written back last applied first: {restore}"
     );
+    assert!(host
+        .path("var/lib/pve-tcp-hardening/reboot-after-purge")
+        .exists());
 
     assert_eq!(host.read("etc/default/chrony.orig"), stock_chrony);
     let chrony = host.read("etc/default/chrony");
@@ -201,7 +209,7 @@ fn switching_variants_leaves_exactly_the_new_profile() {
     assert_eq!(host.diversions(), "");
     let snapshot = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
     assert!(
-        snapshot.contains("net.ipv4.icmp_echo_ignore_all = 0\n"),
+        snapshot.contains("net/ipv4/icmp_echo_ignore_all = 0\n"),
         "first values kept: {snapshot}"
     );
 }
@@ -550,38 +558,71 @@ fn purge_with_the_snapshot_lost_completes_and_names_the_keys_left_hardened() {
         err.contains("these keep this profile's values until the next boot:"),
         "{err}"
     );
-    for key in ["net.ipv4.tcp_sack", "net.ipv6.conf.all.disable_ipv6"] {
+    for key in ["net/ipv4/tcp_sack", "net/ipv6/conf/all/disable_ipv6"] {
         assert!(err.contains(key), "{key} not named: {err}");
     }
     assert!(!host.path("var/lib/pve-tcp-hardening").exists());
 }
+
+const RESTORE_FILE: &str = "var/lib/pve-tcp-hardening/restore.conf";
 
 #[test]
 fn purge_with_a_damaged_snapshot_restores_what_it_can_and_keeps_the_file() {
     let host = FakeHost::new();
     let p = profile("default");
     host.install(&p);
-    let snapshot = "var/lib/pve-tcp-hardening/snapshot.conf";
     // One truncated line, one key whose write fails (a directory).
-    let damaged = host
-        .read(snapshot)
-        .replace("net.ipv4.tcp_fin_timeout = 60\n", "net.ipv4.tcp_fin_timeo")
-        + "net.ipv4.conf = 1\n";
-    std::fs::write(host.path(snapshot), &damaged).unwrap();
+    let damaged = host.read(RESTORE_FILE).replace(
+        "net/ipv4/tcp_fin_timeout = 60\n",
+        "net/ipv4/tcp_fin_timeo\n",
+    ) + "net/ipv4/conf = 1\n";
+    std::fs::write(host.path(RESTORE_FILE), &damaged).unwrap();
     host.maint("prerm", &["remove"]).run();
     let out = run_postrm(&host, &p, "purge");
     let err = stderr(&out);
     assert_eq!(host.live("net.ipv4.tcp_sack"), "1", "{err}");
-    assert!(err.contains("could not restore: net.ipv4.conf;"), "{err}");
+    assert!(err.contains("could not restore: net/ipv4/conf;"), "{err}");
     assert!(
-        err.contains(&format!("kept {}/{snapshot}", host.dir.path().display())),
+        err.contains(&format!(
+            "kept {}/{RESTORE_FILE}",
+            host.dir.path().display()
+        )),
         "{err}"
     );
-    assert_eq!(host.read(snapshot), damaged, "the file pointed at is gone");
-    assert!(
-        err.contains("until the next boot: net.ipv4.tcp_fin_timeout"),
+    assert_eq!(
+        host.read(RESTORE_FILE),
+        damaged,
+        "the file pointed at is gone"
+    );
+    let lost = err.split("until the next boot:").nth(1).unwrap_or_default();
+    assert!(lost.contains(" net/ipv4/tcp_fin_timeout"), "{err}");
+    assert!(!lost.contains("tcp_sack"), "{err}");
+}
+
+#[test]
+fn purge_with_a_cut_short_snapshot_restores_its_lines_and_names_the_rest() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    let text = host.read(RESTORE_FILE);
+    let cut = &text[..text.find("net/ipv4/tcp_sack").expect("tcp_sack saved")];
+    std::fs::write(host.path(RESTORE_FILE), cut).unwrap();
+    host.maint("prerm", &["remove"]).run();
+    let out = run_postrm(&host, &p, "purge");
+    let err = stderr(&out);
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "0", "{err}");
+    assert_eq!(host.live("net.ipv6.conf.all.disable_ipv6"), "1", "{err}");
+    // Last applied first: the keys before tcp_sack in the file are back.
+    assert_eq!(
+        host.live("net.ipv4.conf.all.accept_redirects"),
+        "1",
         "{err}"
     );
+    let lost = err.split("until the next boot:").nth(1).unwrap_or_default();
+    assert!(lost.contains(" net/ipv4/tcp_sack"), "{err}");
+    assert!(lost.contains(" net/ipv6/conf/all/disable_ipv6"), "{err}");
+    assert!(!lost.contains("all/accept_redirects"), "{err}");
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
 }
 
 #[test]
@@ -606,11 +647,24 @@ fn reinstall_never_records_hardened_values_as_before() {
         .run();
     let saved = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
     assert!(
-        !saved.contains("net.ipv4.tcp_sack"),
+        !saved.contains("net/ipv4/tcp_sack"),
         "hardened value recorded as before: {saved}\n{}",
         stderr(&out)
     );
-    assert!(saved.contains("net.ipv4.tcp_fin_timeout = 45\n"), "{saved}");
+    assert!(saved.contains("net/ipv4/tcp_fin_timeout = 45\n"), "{saved}");
+
+    // Purge writes back what was saved and names what was not.
+    host.maint("prerm", &["remove"]).run();
+    let out = run_postrm(&host, &profile("default"), "purge");
+    let err = stderr(&out);
+    assert_eq!(host.live("net.ipv4.tcp_fin_timeout"), "45", "{err}");
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "0", "{err}");
+    let lost = err
+        .split("until the next boot:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no key named: {err}"));
+    assert!(lost.contains(" net/ipv4/tcp_sack"), "{err}");
+    assert!(!lost.contains("tcp_fin_timeout"), "{err}");
 }
 
 #[test]
@@ -633,45 +687,175 @@ fn snapshot_never_reads_outside_proc_sys() {
     assert!(!saved.contains("shadow"), "{saved}");
 }
 
-/// postrm (sh) maps keys to proc files exactly as the helper (Rust) does.
+/// Restore files for the differential test: whole ones, and every kind of
+/// damage postrm's loop must treat as the helper's `restore_lines` does.
+const RESTORE_CASES: &[(&str, &str)] = &[
+    (
+        "whole",
+        "# header\nnet/ipv4/conf/vmbr0.100/rp_filter = 2\nnet/ipv4/tcp_rmem = 4096\t131072\t6291456\n\
+         net/ipv4/conf/bond0.20.30/accept_redirects = 1\nnet/ipv4/tcp_sack = 1\n\
+         net/ipv6/conf/eth9/accept_ra = 1\nnet/ipv6/conf/all/disable_ipv6 = 0\n# end\n",
+    ),
+    (
+        "damaged",
+        "net/ipv4/tcp_fin_timeo\nnet/ipv4/conf = 1\n\nnet/../../etc/shadow = x\nnet/../net/ipv4/tcp_sack = 5\n\
+         net/ipv4/tcp_syn_retries =  7 = 8 \n; not a comment for us\n# end\n",
+    ),
+    (
+        "cut short",
+        "net/ipv4/tcp_sack = 1\nnet/ipv4/tcp_fin_timeout = 60\nnet/ipv6/conf/all/disa",
+    ),
+    ("end in the middle", "# end\nnet/ipv4/tcp_sack = 1\n"),
+    ("empty", ""),
+    ("only the end", "# end\n"),
+];
+
+/// The words after `marker` on its line in `err`, up to `end`.
+fn named_after(err: &str, marker: &str, end: char) -> Vec<String> {
+    err.lines()
+        .find_map(|l| l.split_once(marker))
+        .map(|(_, rest)| {
+            rest.split(end)
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// postrm's loop (sh) is the mechanical image of the helper's restore rule
+/// (Rust, `state::restore_lines` and `Restored::lost`): on the same restore
+/// file and the same proc tree, both leave the same values and name the
+/// same failed and lost keys.
 #[test]
-fn postrm_maps_keys_to_paths_as_the_helper_does() {
+fn postrm_restores_exactly_as_the_helper_does() {
+    use pve_tcp_hardening::host::state::restore_lines;
     use pve_tcp_hardening::host::sysctl::parse::key_to_relative_path;
-    let keys = [
-        "net.ipv4.conf.vmbr0/100.rp_filter",
-        "net/ipv4/conf/vmbr0.100/forwarding",
-        "net.ipv4.tcp_sack",
-        "net/ipv4/tcp_fin_timeout",
-        "net.ipv4.conf.bond0/20/30.accept_redirects",
-        "net.ipv6.conf.eth1.accept_ra",
-        "vm/swappiness.x",
-        "kernel.a/b/c.d",
-    ];
-    let host = FakeHost::new();
-    let mut snapshot = String::new();
-    for (i, key) in keys.iter().enumerate() {
-        let path = host.proc_root().join(key_to_relative_path(key));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, "hardened\n").unwrap();
-        snapshot.push_str(&format!("{key} = before-{i}\n"));
+    let p = profile("default");
+    let profile_paths: Vec<String> = p
+        .settings
+        .iter()
+        .map(|s| key_to_relative_path(&s.key))
+        .collect();
+    for unsaved in [None, Some(" net/ipv4/tcp_rfc1337\n")] {
+        for (name, text) in RESTORE_CASES {
+            let hosts = [FakeHost::new(), FakeHost::new()];
+            for host in &hosts {
+                for rel in [
+                    "net/ipv4/conf/vmbr0.100/rp_filter",
+                    "net/ipv4/conf/bond0.20.30/accept_redirects",
+                    "net/ipv4/tcp_rmem",
+                ] {
+                    let path = host.proc_root().join(rel);
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(&path, "hardened\n").unwrap();
+                }
+                std::fs::write(host.path("etc/shadow"), "root:SECRET\n").unwrap();
+            }
+            let [by_helper, by_postrm] = &hosts;
+            let done = restore_lines(text, &by_helper.proc_root());
+            let unsaved_paths: Vec<String> = unsaved
+                .map(|u| u.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default();
+            let lost = done.lost(&profile_paths, &unsaved_paths);
+
+            let state = by_postrm.path("var/lib/pve-tcp-hardening");
+            std::fs::create_dir_all(&state).unwrap();
+            std::fs::write(state.join("restore.conf"), text).unwrap();
+            if let Some(u) = unsaved {
+                std::fs::write(state.join("unsaved"), u).unwrap();
+            }
+            let out = run_postrm(by_postrm, &p, "purge");
+            let err = stderr(&out);
+
+            let case = format!("case {name:?}, unsaved {unsaved:?}:\n{err}");
+            assert_eq!(
+                tree(&by_postrm.proc_root()),
+                tree(&by_helper.proc_root()),
+                "{case}"
+            );
+            assert_eq!(by_postrm.read("etc/shadow"), "root:SECRET\n", "{case}");
+            let failed: Vec<String> = done.failed.iter().map(|(p, _)| p.clone()).collect();
+            assert_eq!(
+                named_after(&err, "could not restore:", ';'),
+                failed,
+                "{case}"
+            );
+            assert_eq!(
+                named_after(&err, "until the next boot:", '\n'),
+                lost,
+                "{case}"
+            );
+            assert_eq!(state.exists(), !failed.is_empty(), "{case}");
+        }
     }
-    std::fs::create_dir_all(host.path("var/lib/pve-tcp-hardening")).unwrap();
+}
+
+/// A snapshot written by 0.1.0 (dotted keys, first applied first, no
+/// restore file) is converted by the next configure, which postinst runs
+/// before any purge can: the purge then writes its values back.
+#[test]
+fn a_snapshot_from_0_1_0_is_converted_and_restores() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    let state = "var/lib/pve-tcp-hardening";
+    std::fs::remove_dir_all(host.path(state)).unwrap();
+    std::fs::create_dir_all(host.path(state)).unwrap();
     std::fs::write(
-        host.path("var/lib/pve-tcp-hardening/snapshot.conf"),
-        snapshot,
+        host.path(&format!("{state}/configured-by")),
+        "pve-tcp-hardening\n",
     )
     .unwrap();
-    let out = run_postrm(&host, &profile("default"), "purge");
-    for (i, key) in keys.iter().enumerate() {
-        let path = host.proc_root().join(key_to_relative_path(key));
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("before-{i}\n"),
-            "{key} -> {}: {}",
-            path.display(),
-            stderr(&out)
-        );
-    }
+    let old = "\
+# Values of the keys pve-tcp-hardening changes, as they were before it was
+# first installed. Written by the package; purging it writes them back.
+net.ipv6.conf.all.disable_ipv6 = 0
+net.ipv4.tcp_fin_timeout = 60
+net.ipv4.tcp_sack = 1
+net.ipv4.conf.vmbr0/100.rp_filter = 2
+";
+    let vlan = host.proc_root().join("net/ipv4/conf/vmbr0.100/rp_filter");
+    std::fs::create_dir_all(vlan.parent().unwrap()).unwrap();
+    std::fs::write(&vlan, "1\n").unwrap();
+    std::fs::write(host.path(&format!("{state}/snapshot.conf")), old).unwrap();
+
+    host.maint("postinst", &["configure", "0.1.0-1"]).run();
+    let snapshot = host.read(&format!("{state}/snapshot.conf"));
+    let order: Vec<&str> = snapshot
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(" = ").next().unwrap())
+        .collect();
+    assert_eq!(
+        &order[order.len() - 4..],
+        [
+            "net/ipv4/conf/vmbr0.100/rp_filter",
+            "net/ipv4/tcp_sack",
+            "net/ipv4/tcp_fin_timeout",
+            "net/ipv6/conf/all/disable_ipv6"
+        ],
+        "{snapshot}"
+    );
+    // A key of the old snapshot this profile does not set is back already.
+    assert_eq!(std::fs::read_to_string(&vlan).unwrap(), "2\n");
+    std::fs::write(&vlan, "1\n").unwrap();
+
+    host.maint("prerm", &["remove"]).run();
+    let out = run_postrm(&host, &p, "purge");
+    let err = stderr(&out);
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1", "{err}");
+    assert_eq!(host.live("net.ipv4.tcp_fin_timeout"), "60", "{err}");
+    assert_eq!(host.live("net.ipv6.conf.all.disable_ipv6"), "0", "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&vlan).unwrap(),
+        "1\n",
+        "not ours to write: {err}"
+    );
+    assert!(err.contains("IPv6 is back on"), "{err}");
+    assert!(!host.path(state).exists(), "{err}");
 }
 
 /// dpkg's database under the fake root: chrony gone (purged), as dpkg-query
@@ -708,25 +892,28 @@ fn chrony_removed_not_purged_gets_its_conffile_back() {
     assert_eq!(host.diversions(), "");
 }
 
+/// The keys postrm names when the restore file is lost are the profile's,
+/// mapped to paths as the helper maps them (the template swaps no `/`:
+/// profile keys are plain dotted names).
 #[test]
-fn postrm_quotes_profile_values_for_sh() {
-    let mut p = profile("default");
-    p.settings[0].value = "1'2 $(false)".into();
-    let script = maint_script("postrm", &p).replacen(
-        "case \"$1\" in",
-        "printf '%s' \"$PROFILE_SETTINGS\"; exit 0\ncase \"$1\" in",
-        1,
-    );
-    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
-    assert!(out.status.success(), "{}\n{script}", stderr(&out));
-    let first = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .map(str::to_string);
-    assert_eq!(
-        first.as_deref(),
-        Some(format!("{}=1'2 $(false)", p.settings[0].key).as_str())
-    );
+fn postrm_names_the_profile_keys_as_the_helper_maps_them() {
+    use pve_tcp_hardening::host::sysctl::parse::key_to_relative_path;
+    for name in ["default", "stealth", "strict", "ipv6"] {
+        let p = profile(name);
+        let script = maint_script("postrm", &p).replacen(
+            "case \"$1\" in",
+            "printf '%s' \"$PROFILE_PATHS\"; exit 0\ncase \"$1\" in",
+            1,
+        );
+        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        assert!(out.status.success(), "{}\n{script}", stderr(&out));
+        let expected: String = p
+            .settings
+            .iter()
+            .map(|s| format!(" {}", key_to_relative_path(&s.key)))
+            .collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{name}");
+    }
 }
 
 /// The guide's hand-made sysctl file (its text, as an admin types it; shared
@@ -916,4 +1103,83 @@ fn without_chrony_no_word_of_chrony_after_the_install() {
     let removed = host.maint("prerm", &["remove"]).run();
     assert!(!stderr(&removed).contains("chrony"), "{}", stderr(&removed));
     assert_eq!(host.diversions(), "");
+}
+
+/// preinst and postrm tell an image build from the running host with one
+/// sh definition (debian/live-kernel.sh), and it decides as the helper's
+/// `live_kernel_is_ours` does, for every opt-in, DPKG_ROOT and ischroot
+/// answer (a stub ischroot on PATH).
+#[test]
+fn the_image_build_rule_is_the_same_in_sh_and_in_the_helper() {
+    use pve_tcp_hardening::host::maint::live_kernel_is_ours;
+    let sh_rule = std::fs::read_to_string(repo_root().join("debian/live-kernel.sh")).unwrap();
+    for script in ["preinst", "postrm"] {
+        assert!(
+            std::fs::read_to_string(repo_root().join("debian").join(script))
+                .unwrap()
+                .contains("{% include \"live-kernel.sh\" %}"),
+            "{script} has its own image-build rule"
+        );
+    }
+    let stub = tempfile::tempdir().unwrap();
+    for apply in [None, Some("1"), Some("0")] {
+        for dpkg_root in [None, Some(""), Some("/"), Some("/srv/image")] {
+            for ischroot in [0, 1, 2] {
+                std::fs::write(
+                    stub.path().join("ischroot"),
+                    format!("#!/bin/sh\nexit {ischroot}\n"),
+                )
+                .unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(
+                    stub.path().join("ischroot"),
+                    std::fs::Permissions::from_mode(0o755),
+                )
+                .unwrap();
+                let rust = live_kernel_is_ours(apply, dpkg_root.map(std::ffi::OsStr::new), || {
+                    ischroot == 0
+                })
+                .is_ok();
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c")
+                    .arg(format!("{sh_rule}\nlive_kernel_is_ours"))
+                    .env("PATH", format!("{}:/usr/bin:/bin", stub.path().display()))
+                    .env_remove("PVE_TCP_HARDENING_APPLY_IN_CHROOT")
+                    .env_remove("DPKG_ROOT");
+                if let Some(a) = apply {
+                    cmd.env("PVE_TCP_HARDENING_APPLY_IN_CHROOT", a);
+                }
+                if let Some(r) = dpkg_root {
+                    cmd.env("DPKG_ROOT", r);
+                }
+                let sh = cmd.status().unwrap().success();
+                assert_eq!(
+                    sh, rust,
+                    "opt-in {apply:?}, DPKG_ROOT {dpkg_root:?}, ischroot exit {ischroot}"
+                );
+            }
+        }
+    }
+}
+
+/// postrm writes back what the helper decided (restore.conf) and keeps no
+/// second copy of the helper's key rules: no separator swap, no value
+/// comparison, no blank folding, no reading of live values.
+#[test]
+fn postrm_parses_no_key_and_compares_no_value() {
+    for name in ["default", "ipv6"] {
+        let script = maint_script("postrm", &profile(name));
+        for copy in [
+            "swap",
+            "same_value",
+            "tr -s",
+            "tr -d",
+            "[[:space:]]",
+            "cat \"$path\"",
+            "$(cat",
+            "snapshot.conf",
+        ] {
+            assert_lacks(&script, copy, &format!("postrm of {name}"));
+        }
+    }
 }

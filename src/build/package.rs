@@ -13,9 +13,11 @@ use crate::build::render::Renderer;
 use crate::build::rfc2822::rfc2822;
 use crate::cli::HelperCli;
 use crate::contract::{
-    ComplianceMaps, Profile, BASE_PACKAGE, BASH_COMPLETION, COMPLIANCE_JSON, FULL_HELPER, HELPER,
-    HELPER_NAME, IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, IPV6_IN_USE_SCRIPT_PATH, MAN_PAGE,
-    OVERRIDE_QUESTION, PROFILE_JSON, SYSCTL_FILE, SYSCTL_FILE_NAME, SYSTEMD_UNIT_DIR,
+    ComplianceMaps, Profile, BASE_PACKAGE, BASH_COMPLETION, COMPLIANCE_JSON, ENABLED_UNITS,
+    FULL_HELPER, HELPER, HELPER_NAME, IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME,
+    IPV6_IN_USE_SCRIPT_PATH, MAN_PAGE, METRICS_SERVICE_UNIT, METRICS_TIMER_UNIT, OVERRIDE_QUESTION,
+    PROFILE_JSON, REBOOT_AFTER_PURGE_FILE, RESTORE_FILE, STATE_DIR, STATE_END_LINE, SYSCTL_FILE,
+    SYSCTL_FILE_NAME, SYSTEMD_UNITS, SYSTEMD_UNIT_DIR, UNSAVED_FILE,
 };
 use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
@@ -35,15 +37,6 @@ const MAINTAINER_FILES: [&str; 6] = [
     "prerm",
     "postrm",
     "templates",
-];
-
-/// systemd units from `debian/`, shipped in every package: the boot-time
-/// check and the Prometheus textfile writer with its timer. The maintainer
-/// scripts enable and purge them as dh_installsystemd would.
-const SYSTEMD_UNITS: [&str; 3] = [
-    "pve-tcp-hardening-boot-check.service",
-    "pve-tcp-hardening-prometheus.service",
-    "pve-tcp-hardening-prometheus.timer",
 ];
 
 /// What every package of one build shares.
@@ -225,6 +218,16 @@ pub fn maintainer_script_context(profile: &Profile) -> Result<tera::Context> {
         // The lockout check, embedded into preinst as it is (the heredoc's
         // quoted delimiter keeps sh from expanding it).
         .and_then(|()| context.try_insert("ipv6_check", IPV6_IN_USE_SCRIPT.trim_end()))
+        // What postrm reads (it runs after the helper is gone) and the units
+        // the scripts enable, mask and purge: named once, in contract.
+        .and_then(|()| context.try_insert("state_dir", STATE_DIR))
+        .and_then(|()| context.try_insert("restore_file", RESTORE_FILE))
+        .and_then(|()| context.try_insert("unsaved_file", UNSAVED_FILE))
+        .and_then(|()| context.try_insert("reboot_after_purge_file", REBOOT_AFTER_PURGE_FILE))
+        .and_then(|()| context.try_insert("restore_end_line", STATE_END_LINE))
+        .and_then(|()| context.try_insert("units", &ENABLED_UNITS.join(" ")))
+        .and_then(|()| context.try_insert("metrics_timer", METRICS_TIMER_UNIT))
+        .and_then(|()| context.try_insert("metrics_service", METRICS_SERVICE_UNIT))
         .context("cannot build the template context")?;
     Ok(context)
 }

@@ -11,7 +11,6 @@
 
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::files::{if_exists, under_root};
-use crate::host::adopt::adopt;
 use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -278,13 +277,12 @@ impl ChronyDiversion {
     /// Divert `/etc/default/chrony` to `.orig` (moving the file). Does
     /// nothing when we already hold it; takes it over from a sibling
     /// variant; refuses when an unrelated package holds it. A `.orig` that
-    /// no diversion explains is the admin's (the guide's `cp` backup): it is
-    /// adopted (kept aside until purge, see [`crate::host::adopt`]) first,
-    /// and `true` is returned.
-    pub fn divert(&self) -> Result<bool> {
-        let mut adopted = false;
+    /// no diversion explains is the admin's (the guide's `cp` backup): the
+    /// caller adopts it first (`crate::host::adopt`, which reads this
+    /// module: adoption is not chrony's business).
+    pub fn divert(&self) -> Result<()> {
         match self.diverted_by()? {
-            Some(holder) if holder == self.package => return Ok(false),
+            Some(holder) if holder == self.package => return Ok(()),
             Some(holder) if holder.starts_with(&self.sibling_prefix) => {
                 self.remove_diversion_of(&holder)
                     .with_context(|| format!("cannot take the diversion over from {holder}"))?;
@@ -293,7 +291,7 @@ impl ChronyDiversion {
                 "{CONFFILE} is diverted by package {holder}; remove that diversion \
                  (dpkg-divert --package {holder} --rename --remove {CONFFILE}) first"
             ),
-            None => adopted = adopt(&self.root, DIVERTED_TO)?,
+            None => {}
         }
         self.dpkg_divert(&[
             "--package",
@@ -304,7 +302,7 @@ impl ChronyDiversion {
             "--add",
             CONFFILE,
         ])?;
-        Ok(adopted)
+        Ok(())
     }
 
     /// Whether chrony's own file (behind the diversion) already has `-4`:

@@ -1,7 +1,7 @@
 //! What the maintainer scripts do, as functions of (host root, proc root,
 //! shipped profile, dpkg's arguments). The scripts in `debian/` only
 //! dispatch here; postrm's purge is the exception (it runs after this binary
-//! is deleted, so it is sh restoring [`Snapshot`]).
+//! is deleted): configure leaves it a [`PurgePlan`] to write back.
 //!
 //! Every entry point is idempotent: configure run twice, `dpkg-reconfigure`,
 //! `dpkg --configure -a` after an interrupted run, and the abort-* paths all
@@ -12,12 +12,13 @@
 use crate::cli::{MaintArgs, MaintScript};
 use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
-use crate::host::adopt::{adopted_path, adopted_path_shown};
+use crate::host::adopt::{adopt, adopted_path, adopted_path_shown, describe_differences};
 use crate::host::chrony::{
     restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
 };
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
-use crate::host::state::{Snapshot, STATE_DIR};
+use crate::host::reboot_request;
+use crate::host::state::{PurgePlan, Snapshot, DISABLE_IPV6, STATE_DIR};
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
 use crate::host::sysctl::merge::later_overrides;
 use crate::host::sysctl::parse::{
@@ -164,6 +165,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         ));
         sync_chrony(host, profile)?;
         warn_about_later_files(host, profile);
+        PurgePlan::new(&snapshot, profile, &host.proc_root).save(&host.root)?;
         return record_configured(host, profile);
     }
 
@@ -172,9 +174,9 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
     let reboot_keys_change_now = file_text
         .as_deref()
         .is_some_and(|text| reboot_keys_change(host, profile, text));
-    let reboot_due = reboot_keys_change_now || sibling_reboot_pending(host)?;
+    let reboot_due = reboot_keys_change_now || reboot_request::pending_for_any_variant(&host.root)?;
     if reboot_due {
-        mark_reboot_required(host, profile)?;
+        reboot_request::request(&host.root, &profile.package)?;
     }
     let ipv6_before = read_value(&host.proc_root, DISABLE_IPV6).ok();
     // Keys a previous variant set and this one does not: back to before us.
@@ -207,8 +209,9 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         for p in &paragraphs {
             tell_admin(p);
         }
-        write_reboot_words(host, &paragraphs)?;
+        reboot_request::write_words(&host.root, &paragraphs)?;
     }
+    PurgePlan::new(&snapshot, profile, &host.proc_root).save(&host.root)?;
     record_configured(host, profile)?;
     if let Some(note) = outcome.debconf_note().filter(|_| note_can_be_shown()) {
         println!("{note}");
@@ -273,22 +276,46 @@ enum LiveTarget {
 }
 
 fn live_target(host: &Host) -> LiveTarget {
-    if std::env::var(APPLY_IN_CHROOT_VAR).as_deref() == Ok("1") {
-        return LiveTarget::Host;
+    let verdict = live_kernel_is_ours(
+        std::env::var(APPLY_IN_CHROOT_VAR).ok().as_deref(),
+        std::env::var_os("DPKG_ROOT").as_deref(),
+        // ischroot(1): exit 0 in a chroot; 1 not; 2 cannot tell (taken as
+        // not). Only the real root can be the running system's.
+        || {
+            host.is_real_root()
+                && std::process::Command::new("ischroot")
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.code() == Some(0))
+        },
+    );
+    match verdict {
+        Ok(()) => LiveTarget::Host,
+        Err(why) => LiveTarget::ImageBuild(why.into()),
     }
-    if std::env::var_os("DPKG_ROOT").is_some_and(|r| !r.is_empty() && r != "/") {
-        return LiveTarget::ImageBuild("DPKG_ROOT is set".into());
+}
+
+/// The image-build rule, once: whether the running kernel is the one being
+/// configured, given the opt-in variable, `DPKG_ROOT` and whether this is a
+/// chroot (asked last, only when the rest does not decide); `Err` says why
+/// not. `debian/live-kernel.sh` is its image in sh for preinst and postrm,
+/// which run without the helper (tests/maint.rs runs both on one table).
+pub fn live_kernel_is_ours(
+    apply_in_chroot: Option<&str>,
+    dpkg_root: Option<&std::ffi::OsStr>,
+    in_chroot: impl FnOnce() -> bool,
+) -> Result<(), &'static str> {
+    if apply_in_chroot == Some("1") {
+        return Ok(());
     }
-    // ischroot(1): exit 0 in a chroot; 1 not; 2 cannot tell (taken as not).
-    let in_chroot = host.is_real_root()
-        && std::process::Command::new("ischroot")
-            .stdin(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.code() == Some(0));
-    if in_chroot {
-        return LiveTarget::ImageBuild("ischroot says this is a chroot".into());
+    if dpkg_root.is_some_and(|r| !r.is_empty() && r != "/") {
+        return Err("DPKG_ROOT is set");
     }
-    LiveTarget::Host
+    if in_chroot() {
+        return Err("ischroot says this is a chroot");
+    }
+    Ok(())
 }
 
 /// Whether at least one key of `text` that exists can be written; true
@@ -338,7 +365,6 @@ fn finish_choice(host: &Host, profile: &Profile, reboot_due: bool) -> Option<Str
         .flatten()
 }
 
-const DISABLE_IPV6: &str = "net.ipv6.conf.all.disable_ipv6";
 /// Which package configured last, in the state directory (purge removes it).
 const CONFIGURED_BY: &str = "configured-by";
 
@@ -390,7 +416,7 @@ fn report_adopted_sysctl_file(host: &Host, profile: &Profile) -> Result<()> {
         "your own {abs} (there before this package) is kept as {}; purging the package puts it back",
         adopted_path_shown(&abs)
     ));
-    let differences = sysctl_differences(&settings_of(&theirs), profile);
+    let differences = describe_differences(&theirs, profile);
     if differences.is_empty() {
         tell_admin("it set the same values as this profile");
     } else {
@@ -400,38 +426,6 @@ fn report_adopted_sysctl_file(host: &Host, profile: &Profile) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Keys whose value in `theirs` differs from the profile's, keys only the
-/// profile sets, and keys only theirs sets.
-fn sysctl_differences(theirs: &[(String, String)], profile: &Profile) -> Vec<String> {
-    let last = |key: &str| {
-        theirs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let mut out = Vec::new();
-    for s in &profile.settings {
-        match last(&s.key) {
-            Some(v) if same_value(v, &s.value) => {}
-            Some(v) => out.push(format!("{} ({v}, profile {})", s.key, s.value)),
-            None => out.push(format!("{} (not set, profile {})", s.key, s.value)),
-        }
-    }
-    for (key, value) in theirs {
-        let extra = !profile.settings.iter().any(|s| &s.key == key);
-        let first = theirs.iter().position(|(k, _)| k == key)
-            == theirs.iter().position(|(k, v)| k == key && v == value);
-        if extra && first {
-            out.push(format!(
-                "{key} ({}, not in the profile)",
-                last(key).unwrap_or(value)
-            ));
-        }
-    }
-    out
 }
 
 /// Keys of the file (the admin may have added some), then the profile's.
@@ -541,7 +535,11 @@ fn sync_chrony(host: &Host, profile: &Profile) -> Result<ChronyChange> {
     }
     // A file we cannot edit must not be renamed away first.
     diversion.check_transform()?;
-    if diversion.divert()? {
+    // The admin's `.orig` (the guide's `cp` backup) is kept aside first:
+    // the diversion needs its path.
+    let adopted = diversion.diverted_by()?.is_none() && adopt(&host.root, CHRONY_ORIG)?;
+    diversion.divert()?;
+    if adopted {
         tell_admin(&format!(
             "your own {CHRONY_ORIG} (there before this package) is kept as {}; purging the package puts it back",
             adopted_path_shown(CHRONY_ORIG)
@@ -634,72 +632,6 @@ fn try_warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
             o.key,
             o.ours
         ));
-    }
-    Ok(())
-}
-
-/// A reboot asked for by a variant apt just replaced is still due: it now
-/// belongs to us.
-fn sibling_reboot_pending(host: &Host) -> Result<bool> {
-    Ok(reboot_pkgs(host)?
-        .lines()
-        .any(|l| l.trim().starts_with(BASE_PACKAGE)))
-}
-
-fn reboot_pkgs(host: &Host) -> Result<String> {
-    Ok(
-        read_to_string_if_exists(&host.path("/run/reboot-required.pkgs"))
-            .context("cannot read /run/reboot-required.pkgs")?
-            .unwrap_or_default(),
-    )
-}
-
-/// `/run/reboot-required` plus our name, once, in `.pkgs` (the convention
-/// update-notifier and needrestart read; a replaced sibling variant's name
-/// gives way to ours).
-fn mark_reboot_required(host: &Host, profile: &Profile) -> Result<()> {
-    let flag = host.path("/run/reboot-required");
-    let pkgs = host.path("/run/reboot-required.pkgs");
-    fs_err::create_dir_all(host.path("/run")).context("cannot create /run")?;
-    if !flag.exists() {
-        crate::atomic::write_atomic(&flag, REBOOT_REQUIRED_HEADER.as_bytes(), Default::default())?;
-    }
-    let listed = reboot_pkgs(host)?;
-    let mut lines: Vec<&str> = listed
-        .lines()
-        .filter(|l| !l.trim().starts_with(BASE_PACKAGE) || l.trim() == profile.package)
-        .collect();
-    if !lines.contains(&profile.package.as_str()) {
-        lines.push(&profile.package);
-    }
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    if text != listed {
-        crate::atomic::write_atomic(&pkgs, text.as_bytes(), Default::default())?;
-    }
-    Ok(())
-}
-
-const REBOOT_REQUIRED_HEADER: &str = "*** System restart required ***\n";
-
-/// The reboot words in `/run/reboot-required` (motd shows it), as on
-/// stderr: our lines replace any earlier ones of a pve-tcp-hardening
-/// package; other packages' lines stay.
-fn write_reboot_words(host: &Host, paragraphs: &[String]) -> Result<()> {
-    let flag = host.path("/run/reboot-required");
-    let old = read_to_string_if_exists(&flag)
-        .context("cannot read /run/reboot-required")?
-        .unwrap_or_else(|| REBOOT_REQUIRED_HEADER.to_string());
-    let prefix = format!("{BASE_PACKAGE}: ");
-    let mut text: String = old
-        .lines()
-        .filter(|l| !l.starts_with(&prefix))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    for p in paragraphs {
-        text.push_str(&format!("{prefix}{p}\n"));
-    }
-    if text != old {
-        crate::atomic::write_atomic(&flag, text.as_bytes(), Default::default())?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod finish;
 pub mod maint;
 pub mod outcome;
 pub mod plan;
+pub mod reboot_request;
 pub mod release;
 pub mod sockets;
 pub mod startup;

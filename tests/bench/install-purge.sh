@@ -11,22 +11,8 @@ set -euo pipefail
 work=${1:?usage: install-purge.sh WORK DEB_DIR RUNS}
 deb_dir=${2:?usage: install-purge.sh WORK DEB_DIR RUNS}
 runs=${3:?usage: install-purge.sh WORK DEB_DIR RUNS}
-repo=$(realpath "$(dirname "$(realpath "$0")")/../..")
-sandbox=$repo/tests/e2e/sandbox.sh
-cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}
-
-if [ ! -x "$sandbox" ]; then
-	echo "not measured: tests/e2e/sandbox.sh (the chroot harness) is not in this tree"
-	exit 0
-fi
-# The newest base the e2e suite built; which recipe made it does not matter
-# for timing dpkg.
-# shellcheck disable=SC2012 # our own cache: plain names, no newlines
-base=$(ls -t "$cache"/base-bookworm-*.tar 2>/dev/null | head -n 1 || true)
-if [ -z "$base" ]; then
-	echo "not measured: no cached base chroot in $cache (make test-e2e builds it)"
-	exit 0
-fi
+# shellcheck source=tests/bench/chroot-base.sh
+. "$(dirname "$(realpath "$0")")/chroot-base.sh"
 deb=$(ls "$deb_dir"/pve-tcp-hardening_*.deb)
 
 for run in $(seq "$runs"); do

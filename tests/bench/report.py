@@ -232,6 +232,26 @@ def main():
         w(e2e[0].upper() + e2e[1:] if e2e else "Not measured: no output.")
     w("")
 
+    w("### What the maintainer scripts cost")
+    w("")
+    cost = (RESULTS / "dpkg-cost.txt").read_text().strip() if (RESULTS / "dpkg-cost.txt").exists() else ""
+    if cost.startswith("run "):
+        rows = [line.split() for line in cost.splitlines()]
+        cols = [[float(r[i]) for r in rows] for i in range(2, 6)]
+        med = [statistics.median(c) for c in cols]
+        w("`dpkg -i` and `dpkg -P` of the default package, and of the same package")
+        w("with its maintainer scripts, triggers and templates removed (dpkg's own")
+        w("cost for those files), interleaved in one copy of the e2e chroot")
+        w("(tests/bench/dpkg-cost.sh). Issue 26 aims at 3x at most.")
+        w("")
+        w("| | Package s | Stripped s | Ratio |")
+        w("|---|---:|---:|---:|")
+        w(f"| dpkg -i (median of {len(rows)}) | {med[0]:.3f} | {med[2]:.3f} | {med[0] / med[2]:.1f}x |")
+        w(f"| dpkg -P (median of {len(rows)}) | {med[1]:.3f} | {med[3]:.3f} | {med[1] / med[3]:.1f}x |")
+    else:
+        w(cost[0].upper() + cost[1:] if cost else "Not measured: no output.")
+    w("")
+
     w("## 6. Rolling out with Ansible, per node")
     w("")
     rollout_lines = [line.split() for line in (RESULTS / "rollout.txt").read_text().splitlines() if line.strip()]

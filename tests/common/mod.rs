@@ -11,6 +11,7 @@ pub mod fake_proc;
 pub mod gate;
 pub mod site;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -295,4 +296,22 @@ pub fn assert_golden(name: &str, actual: &str) {
         "{} differs from the rendering (run with UPDATE_GOLDEN=1 to accept)\n--- golden\n{want}\n--- actual\n{actual}",
         path.display()
     );
+}
+
+/// Every file under `dir`: relative path -> bytes.
+pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
 }

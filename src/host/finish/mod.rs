@@ -11,7 +11,6 @@
 
 mod placement;
 mod policy;
-mod reboot_request;
 mod systemctl;
 
 pub use policy::CONFIG_FILE;
@@ -19,6 +18,7 @@ pub use policy::CONFIG_FILE;
 use crate::cli::FinishArgs;
 use crate::contract::{Profile, PROFILE_JSON};
 use crate::files::under_root;
+use crate::host::reboot_request::{self, Withdrawn};
 use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::value::same_value;
@@ -26,7 +26,6 @@ use crate::output::{emit, render_table};
 use anyhow::{bail, Context, Result};
 use placement::{placement_of_pid, Placement};
 use policy::{reason_to_keep, AdminList};
-use reboot_request::Withdrawn;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

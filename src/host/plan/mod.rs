@@ -9,7 +9,6 @@
 //! It runs from the installed helper and from a .deb not yet installed
 //! (`--deb`, or the helper and profile of a `dpkg-deb -x` tree).
 
-pub mod adopt;
 pub mod lockout;
 mod model;
 mod render;
@@ -20,6 +19,7 @@ pub use render::render_text;
 use crate::cli::PlanArgs;
 use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
+use crate::host::adopt;
 use crate::host::chrony::ChronyDiversion;
 use crate::host::release::Detected;
 use crate::host::sockets::{ipv6_listeners, Listener};
@@ -155,12 +155,13 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
             }
         })
         .collect();
-    let reboot_after_install = profile.settings.iter().zip(&keys).any(|(s, k)| {
-        s.reboot
-            && k.live_now
-                .as_deref()
-                .is_some_and(|l| !crate::host::sysctl::value::same_value(l, &s.value))
-    }) || sibling_reboot_pending(&inputs.root)?;
+    let reboot_after_install =
+        profile.settings.iter().zip(&keys).any(|(s, k)| {
+            s.reboot
+                && k.live_now
+                    .as_deref()
+                    .is_some_and(|l| !crate::host::sysctl::value::same_value(l, &s.value))
+        }) || crate::host::reboot_request::pending_for_any_variant(&inputs.root)?;
     let lockout = lockout_plan(inputs, &profile)?;
     let chrony = chrony_plan(&inputs.root, &profile)?;
     let chrony_restarts_ipv4_only = chrony.action == "divert" || chrony.action == "keep";
@@ -201,15 +202,6 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         release,
         abandoned,
     })
-}
-
-/// A reboot one of our packages asked for and that has not happened: the
-/// install takes it over (maint's postinst does the same).
-fn sibling_reboot_pending(root: &Path) -> Result<bool> {
-    let path = root.join("run/reboot-required.pkgs");
-    Ok(read_to_string_if_exists(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .is_some_and(|text| text.lines().any(|l| l.trim().starts_with(BASE_PACKAGE))))
 }
 
 fn lockout_plan(inputs: &PlanInputs, profile: &Profile) -> Result<LockoutPlan> {

@@ -1,7 +1,7 @@
 //! What `plan` reports, serialized as the JSON schema documented in the
 //! README (`plan --json`, version [`PLAN_SCHEMA_VERSION`]).
 
-use super::adopt::Adoption;
+use crate::host::adopt::Adoption;
 use crate::host::release::Detected;
 use crate::host::sockets::Listener;
 use crate::host::sysctl::abandoned::AbandonedSetting;

@@ -54,7 +54,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
     let key_names: Vec<&str> = profile.settings.iter().map(|s| s.key.as_str()).collect();
     let abandoned = abandoned_settings(&inputs.root, &release.release, &systemd, &key_names);
     let chrony = chrony_report(&inputs.root, &profile)?;
-    let reboot_pending = reboot_pending(&inputs.root, &profile.package);
+    let reboot_pending = crate::host::reboot_request::listed(&inputs.root, &profile.package);
     let ipv6_listeners = match (&inputs.proc, profile.disable_ipv6) {
         (Some(proc), true) => ipv6_listeners(proc),
         _ => Vec::new(),
@@ -204,9 +204,4 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
 fn package_version(root: &Path, package: &str) -> Option<String> {
     let text = fs_err::read_to_string(under_root(root, "/var/lib/dpkg/status")).ok()?;
     installed_version(&text, package)
-}
-
-fn reboot_pending(root: &Path, package: &str) -> bool {
-    fs_err::read_to_string(as_chroot_sees(root, "/run/reboot-required.pkgs"))
-        .is_ok_and(|text| text.lines().any(|l| l.trim() == package))
 }
