@@ -153,15 +153,15 @@ fn every_profile_gets_a_complete_package() {
                 "-rw-r--r--",
             ),
             (
-                "./lib/systemd/system/pve-tcp-hardening-boot-check.service".to_string(),
+                "./usr/lib/systemd/system/pve-tcp-hardening-boot-check.service".to_string(),
                 "-rw-r--r--",
             ),
             (
-                "./lib/systemd/system/pve-tcp-hardening-prometheus.service".to_string(),
+                "./usr/lib/systemd/system/pve-tcp-hardening-prometheus.service".to_string(),
                 "-rw-r--r--",
             ),
             (
-                "./lib/systemd/system/pve-tcp-hardening-prometheus.timer".to_string(),
+                "./usr/lib/systemd/system/pve-tcp-hardening-prometheus.timer".to_string(),
                 "-rw-r--r--",
             ),
         ];

@@ -43,6 +43,12 @@ const SYSTEMD_UNITS: [&str; 3] = [
     "pve-tcp-hardening-prometheus.timer",
 ];
 
+/// Where the units go: `/usr/lib`, not the `/lib` alias, which trixie's
+/// lintian rejects (`aliased-location`) and dpkg 1.22 would leave behind
+/// non-empty on purge. dpkg moves an upgraded 0.1.0-1's units in place; the
+/// enablement links name the unit, not the directory (tests/e2e s17).
+const SYSTEMD_UNIT_DIR: &str = "usr/lib/systemd/system/";
+
 /// What every package of one build shares.
 #[derive(Debug, Clone)]
 pub struct BuildSettings {
@@ -271,9 +277,9 @@ fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> R
             "755",
         ],
         ["compliance.json", "usr/share/pve-tcp-hardening/", "644"],
-        [SYSTEMD_UNITS[0], "lib/systemd/system/", "644"],
-        [SYSTEMD_UNITS[1], "lib/systemd/system/", "644"],
-        [SYSTEMD_UNITS[2], "lib/systemd/system/", "644"],
+        [SYSTEMD_UNITS[0], SYSTEMD_UNIT_DIR, "644"],
+        [SYSTEMD_UNITS[1], SYSTEMD_UNIT_DIR, "644"],
+        [SYSTEMD_UNITS[2], SYSTEMD_UNIT_DIR, "644"],
         ["pve-tcp-hardening.8", "usr/share/man/man8/", "644"],
         [
             "pve-tcp-hardening.bash",

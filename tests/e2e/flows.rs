@@ -509,9 +509,9 @@ pub fn units_installed_and_purged(name: &str, debs: impl FnOnce() -> Deb) {
     s.baseline();
     s.apt_install(&[&deb], "");
     let units = [
-        "/lib/systemd/system/pve-tcp-hardening-boot-check.service",
-        "/lib/systemd/system/pve-tcp-hardening-prometheus.service",
-        "/lib/systemd/system/pve-tcp-hardening-prometheus.timer",
+        "/usr/lib/systemd/system/pve-tcp-hardening-boot-check.service",
+        "/usr/lib/systemd/system/pve-tcp-hardening-prometheus.service",
+        "/usr/lib/systemd/system/pve-tcp-hardening-prometheus.timer",
         "/etc/systemd/system/multi-user.target.wants/pve-tcp-hardening-boot-check.service",
         "/etc/systemd/system/timers.target.wants/pve-tcp-hardening-prometheus.timer",
     ];
@@ -523,7 +523,7 @@ pub fn units_installed_and_purged(name: &str, debs: impl FnOnce() -> Deb) {
     }
     let service = String::from_utf8(
         s.chroot
-            .read("/lib/systemd/system/pve-tcp-hardening-prometheus.service")
+            .read("/usr/lib/systemd/system/pve-tcp-hardening-prometheus.service")
             .expect("service"),
     )
     .expect("UTF-8");
