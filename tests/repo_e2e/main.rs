@@ -18,7 +18,7 @@ mod harness;
 mod served;
 
 use common::site::{Site, KEYRING};
-use harness::{Scenario, Variants};
+use harness::{Release, Scenario, Variants};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -145,7 +145,7 @@ fn not_installed(s: &mut Scenario, package: &str) {
 
 #[test]
 fn served_repository_installs_switches_purges_and_refuses_forgeries() {
-    let Some(mut s) = Scenario::start("repo-http") else {
+    let Some(mut s) = Scenario::start(Release::Bookworm, "repo-http") else {
         return;
     };
     let started = std::time::Instant::now();
