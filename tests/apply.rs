@@ -255,6 +255,45 @@ fn procps_4_0_4_of_trixie_against_apply() {
     );
 }
 
+/// The generated files of `apply_matches_procps_on_generated_lines` against
+/// trixie's procps 4.0.4, told as 4.0.2 tells its errors
+/// ([`as_procps_4_0_2`]): nothing else may differ.
+#[test]
+fn procps_4_0_4_of_trixie_on_generated_lines() {
+    if harness::gate::skipped("apply-generated-trixie") {
+        return;
+    }
+    let root = harness::base::extracted(harness::Release::Trixie).expect("gate passed");
+    let host_before = host_values();
+    let mut printed = 0;
+    for seed in sysctl_gen::seeds(1, 40) {
+        let mut rng = Rng::new(seed);
+        let lines: Vec<String> = (0..1 + rng.below(6))
+            .map(|_| spelled_line(&mut rng, 40))
+            .collect();
+        let observed = |l: &[String]| {
+            let (mut trixie, ours) = observe_lines_in(l, Some(root));
+            trixie.stderr = as_procps_4_0_2(&trixie.stderr);
+            (trixie, ours)
+        };
+        let (trixie, ours) = observed(&lines);
+        if trixie != ours {
+            let small = shrink(lines, &mut |l: &[String]| {
+                let (t, o) = observed(l);
+                t != o
+            });
+            panic!(
+                "seed {seed}: apply differs from trixie's sysctl -p on {:?}\n{:#?}",
+                small.concat(),
+                observed(&small)
+            );
+        }
+        printed += trixie.stdout.lines().count();
+    }
+    assert_eq!(host_values(), host_before, "the host's sysctls changed");
+    assert!(printed > 0, "trixie's procps applied nothing");
+}
+
 /// Guard against a harness that compares nothing: the ok case must really
 /// change values, print, and the failure case must really fail.
 #[test]
@@ -317,13 +356,21 @@ fn apply_matches_procps_on_generated_lines() {
 
 /// Apply `lines` as one file with procps and with the helper.
 fn observe_lines(lines: &[String]) -> (Observed, Observed) {
+    observe_lines_in(lines, None)
+}
+
+/// [`observe_lines`] with procps from `release_root` when given (the file's
+/// directory mounted at its own path there).
+fn observe_lines_in(lines: &[String], release_root: Option<&Path>) -> (Observed, Observed) {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("gen.conf");
     fs_err::write(&file, lines.concat()).expect("write generated file");
     let file = file.to_string_lossy().into_owned();
     let procps = vec![SYSCTL.to_string(), "-p".into(), file.clone()];
     let helper = vec![HELPER.to_string(), "apply".into(), file];
-    (observe(&CASE, &procps), observe(&CASE, &helper))
+    let binds = [dir.path()];
+    let procps = observe_in(&CASE, &procps, release_root.map(|r| (r, &binds[..])));
+    (procps, observe(&CASE, &helper))
 }
 
 fn procps_command(case: &Case) -> Vec<String> {
