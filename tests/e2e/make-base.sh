@@ -36,7 +36,9 @@ trixie)
 	# The real owners of a PVE 9 node's other sysctl.d files: systemd
 	# (10-coredump-debian, 50-pid-max; and systemd-sysctl for the
 	# differential tests), linux-sysctl-defaults (50-default).
-	extra_packages+=(systemd linux-sysctl-defaults)
+	# e2fsprogs: on every PVE node, in bookworm's minbase, not in trixie's
+	# (trixie's lynis depends on it).
+	extra_packages+=(systemd linux-sysctl-defaults e2fsprogs)
 	# What `ls` shows on a PVE 9 node (issue 27; FACTS.md, Debian 13).
 	want_usr_lib='10-coredump-debian.conf 10-pve-ct-inotify-limits.conf 10-pve.conf 50-default.conf 50-pid-max.conf pve-firewall.conf'
 	want_etc='README.sysctl'
