@@ -89,8 +89,12 @@ pub const IPV6_IN_USE_SCRIPT: &str = include_str!("ipv6-in-use.sh");
 /// the build writes it into the templates and preinst, `plan` reads it.
 pub const OVERRIDE_QUESTION: &str = "pve-tcp-hardening/ipv6-in-use-ok";
 
-/// Where systemd units of a package go (Debian 12's systemd reads it).
-pub const SYSTEMD_UNIT_DIR: &str = "/lib/systemd/system";
+/// Where the package's systemd units go: `/usr/lib`, not the `/lib` alias,
+/// which trixie's lintian rejects (`aliased-location`) and dpkg 1.22 would
+/// leave behind non-empty on purge. dpkg moves an upgraded 0.1.0-1's units
+/// in place; the enablement links name the unit, not the directory (tests/e2e
+/// s17).
+pub const SYSTEMD_UNIT_DIR: &str = "/usr/lib/systemd/system";
 
 /// The helper's man page.
 pub const MAN_PAGE: &str = "/usr/share/man/man8/pve-tcp-hardening.8";

@@ -5,11 +5,20 @@
 //! keys, which are per namespace. Compared: stdout, stderr, exit status and
 //! every value under `/proc/sys/net` afterwards. Needs root, `unshare` and
 //! procps 4.0.2; otherwise it prints `SKIPPED: ...` on stderr.
+//!
+//! Debian 13's procps 4.0.4 runs the same cases inside the e2e harness's
+//! trixie chroot (`procps_4_0_4_of_trixie_against_apply`): `apply` follows
+//! 4.0.2, and where 4.0.4 answers otherwise the case is listed there with
+//! what changed; the test fails if that list is no longer exact.
 
 mod common;
+#[allow(dead_code, unused_imports)] // the base chroots of the e2e harness
+#[path = "e2e/harness/mod.rs"]
+mod harness;
 mod sysctl_gen;
 
 use common::gate::{self, Need};
+use std::path::Path;
 use std::process::Command;
 use sysctl_gen::{shrink, spelled_line, Rng};
 
@@ -178,6 +187,113 @@ fn apply_matches_procps_sysctl_p() {
     assert_eq!(host_values(), host_before, "the host's sysctls changed");
 }
 
+/// Cases where Debian 13's procps 4.0.4 answers otherwise than 4.0.2 (and
+/// so than `apply`). All on stderr, all one change: for a key the kernel
+/// refuses with EPERM (`conf.all.mc_forwarding` in a child namespace, a
+/// directory such as `net.ipv4` or `net./`), 4.0.4 prints the real
+/// `Operation not permitted` where 4.0.2 printed a stale `Invalid argument`
+/// (FACTS.md, "read-only key"). stdout, exit status and every value agree.
+const TRIXIE_PROCPS_DIFFERS: &[&str] = &[
+    "every failure",
+    "every failure -e",
+    "every failure -q -e",
+    "a glob component starting with a dot matches . and ..",
+];
+
+/// 4.0.4's stderr told as 4.0.2 tells it (see [`TRIXIE_PROCPS_DIFFERS`]).
+fn as_procps_4_0_2(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|l| match l.strip_suffix("\": Operation not permitted") {
+            Some(key) if l.starts_with("sysctl: setting key \"") => {
+                format!("{key}\": Invalid argument\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// Debian 13's `sysctl -p` (procps 4.0.4, from the e2e harness's trixie
+/// chroot) against `apply` on every case: equal, except the cases of
+/// [`TRIXIE_PROCPS_DIFFERS`], which differ on stderr by exactly the errno
+/// and nothing else.
+#[test]
+fn procps_4_0_4_of_trixie_against_apply() {
+    if harness::gate::skipped("apply-differential-trixie") {
+        return;
+    }
+    let root = harness::base::extracted(harness::Release::Trixie).expect("gate passed");
+    let version = Command::new("chroot")
+        .arg(root)
+        .args([SYSCTL, "--version"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(version.contains(" 4.0.4"), "not trixie's procps: {version}");
+    let host_before = host_values();
+    let mut differ = Vec::new();
+    for case in CASES {
+        let trixie = observe_in(case, &procps_command(case), Some((root, &[])));
+        let ours = observe(case, &helper_command(case));
+        assert_eq!(ours.stdout, trixie.stdout, "stdout of {:?}", case.name);
+        assert_eq!(ours.status, trixie.status, "exit status of {:?}", case.name);
+        assert_eq!(ours.values, trixie.values, "values after {:?}", case.name);
+        assert_eq!(
+            ours.stderr,
+            as_procps_4_0_2(&trixie.stderr),
+            "stderr of {:?}, beyond the errno 4.0.4 names",
+            case.name
+        );
+        if ours.stderr != trixie.stderr {
+            differ.push(case.name);
+        }
+    }
+    assert_eq!(host_values(), host_before, "the host's sysctls changed");
+    assert_eq!(
+        differ, TRIXIE_PROCPS_DIFFERS,
+        "cases where 4.0.4 names the real errno"
+    );
+}
+
+/// The generated files of `apply_matches_procps_on_generated_lines` against
+/// trixie's procps 4.0.4, told as 4.0.2 tells its errors
+/// ([`as_procps_4_0_2`]): nothing else may differ.
+#[test]
+fn procps_4_0_4_of_trixie_on_generated_lines() {
+    if harness::gate::skipped("apply-generated-trixie") {
+        return;
+    }
+    let root = harness::base::extracted(harness::Release::Trixie).expect("gate passed");
+    let host_before = host_values();
+    let mut printed = 0;
+    for seed in sysctl_gen::seeds(1, 40) {
+        let mut rng = Rng::new(seed);
+        let lines: Vec<String> = (0..1 + rng.below(6))
+            .map(|_| spelled_line(&mut rng, 40))
+            .collect();
+        let observed = |l: &[String]| {
+            let (mut trixie, ours) = observe_lines_in(l, Some(root));
+            trixie.stderr = as_procps_4_0_2(&trixie.stderr);
+            (trixie, ours)
+        };
+        let (trixie, ours) = observed(&lines);
+        if trixie != ours {
+            let small = shrink(lines, &mut |l: &[String]| {
+                let (t, o) = observed(l);
+                t != o
+            });
+            panic!(
+                "seed {seed}: apply differs from trixie's sysctl -p on {:?}\n{:#?}",
+                small.concat(),
+                observed(&small)
+            );
+        }
+        printed += trixie.stdout.lines().count();
+    }
+    assert_eq!(host_values(), host_before, "the host's sysctls changed");
+    assert!(printed > 0, "trixie's procps applied nothing");
+}
+
 /// Guard against a harness that compares nothing: the ok case must really
 /// change values, print, and the failure case must really fail.
 #[test]
@@ -240,13 +356,21 @@ fn apply_matches_procps_on_generated_lines() {
 
 /// Apply `lines` as one file with procps and with the helper.
 fn observe_lines(lines: &[String]) -> (Observed, Observed) {
+    observe_lines_in(lines, None)
+}
+
+/// [`observe_lines`] with procps from `release_root` when given (the file's
+/// directory mounted at its own path there).
+fn observe_lines_in(lines: &[String], release_root: Option<&Path>) -> (Observed, Observed) {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("gen.conf");
     fs_err::write(&file, lines.concat()).expect("write generated file");
     let file = file.to_string_lossy().into_owned();
     let procps = vec![SYSCTL.to_string(), "-p".into(), file.clone()];
     let helper = vec![HELPER.to_string(), "apply".into(), file];
-    (observe(&CASE, &procps), observe(&CASE, &helper))
+    let binds = [dir.path()];
+    let procps = observe_in(&CASE, &procps, release_root.map(|r| (r, &binds[..])));
+    (procps, observe(&CASE, &helper))
 }
 
 fn procps_command(case: &Case) -> Vec<String> {
@@ -267,14 +391,39 @@ fn helper_command(case: &Case) -> Vec<String> {
 /// Run `argv` in a fresh network namespace (and mount namespace when
 /// `/proc/sys` must be read-only), then dump `/proc/sys/net` there.
 fn observe(case: &Case, argv: &[String]) -> Observed {
+    observe_in(case, argv, None)
+}
+
+/// [`observe`], with `argv` run inside `release_root` when given (the
+/// fixtures and `binds` mounted at their own paths there, so messages name
+/// the same files).
+fn observe_in(case: &Case, argv: &[String], release_root: Option<(&Path, &[&Path])>) -> Observed {
     let scratch = tempfile::tempdir().expect("tempdir");
     fs_err::write(scratch.path().join("in"), case.stdin).expect("write stdin");
     let mut script = String::from("set -u\n");
-    script.push_str(common::GLOBAL_NET_KEYS_READ_ONLY);
-    if case.read_only_proc {
-        script.push_str(
-            "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || exit 97\n",
-        );
+    let mut chroot = String::new();
+    match release_root {
+        None => {
+            script.push_str(common::GLOBAL_NET_KEYS_READ_ONLY);
+            if case.read_only_proc {
+                script.push_str(
+                    "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || exit 97\n",
+                );
+            }
+        }
+        Some((_, binds)) => {
+            script.push_str(common::RELEASE_ROOT_NAMESPACE);
+            for dir in std::iter::once(&Path::new(FIXTURES)).chain(binds) {
+                let dir = dir.display();
+                script.push_str(&format!(
+                    "mkdir -p \"$R{dir}\" && mount --bind '{dir}' \"$R{dir}\" || exit 97\n"
+                ));
+            }
+            if case.read_only_proc {
+                script.push_str("mount -o remount,bind,ro \"$R/proc/sys/net\" || exit 97\n");
+            }
+            chroot = format!("chroot \"$R\" sh -c 'cd {FIXTURES} && exec \"$@\"' sh ");
+        }
     }
     let runner = if case.unprivileged {
         "setpriv --reuid=65534 --regid=65534 --clear-groups "
@@ -282,11 +431,15 @@ fn observe(case: &Case, argv: &[String]) -> Observed {
         ""
     };
     script.push_str(&format!(
-        "{runner}\"$@\" >\"$T/out\" 2>\"$T/err\" <\"$T/in\"; echo $? >\"$T/rc\"\n"
+        "{chroot}{runner}\"$@\" >\"$T/out\" 2>\"$T/err\" <\"$T/in\"; echo $? >\"$T/rc\"\n"
     ));
     script.push_str("cd /proc/sys/net && grep -r . . 2>/dev/null | sort >\"$T/values\"\nexit 0\n");
     // A private mount namespace: the read-only remounts stay in it.
-    let status = Command::new("unshare")
+    let mut unshare = Command::new("unshare");
+    if let Some((root, _)) = release_root {
+        unshare.env("R", root);
+    }
+    let status = unshare
         .args(["-n", "-m", "--propagation", "private"])
         .args(["sh", "-c", &script, "sh"])
         .args(argv)

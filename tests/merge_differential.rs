@@ -6,6 +6,12 @@
 //! `make fuzz` runs many more seeds (`PTH_FUZZ_SEED`, `PTH_FUZZ_CASES`) and
 //! prints a mismatch shrunk to the fewest lines.
 //!
+//! The same trees run against Debian 13's programs too (systemd-sysctl 257,
+//! procps 4.0.4), inside the e2e harness's trixie chroot
+//! (`model_matches_trixie_systemd_sysctl_and_procps`); where they part from
+//! the model (which follows systemd 252 and procps 4.0.2) the difference is
+//! listed there, and the test fails if the list is no longer exact.
+//!
 //! Each run happens inside `unshare -n -m`: the tree's directories are bind
 //! mounted over the real sysctl.d directories in a private mount namespace,
 //! and the trees hold only `net.*` keys, which are per network namespace, so
@@ -20,6 +26,9 @@
 mod sysctl_gen;
 
 mod common;
+#[allow(dead_code, unused_imports)] // the base chroots of the e2e harness
+#[path = "e2e/harness/mod.rs"]
+mod harness;
 
 use common::gate::{self, Need};
 use pve_tcp_hardening::host::sysctl::merge::{read_tree, MergeMode};
@@ -318,11 +327,41 @@ fn resolve(path: &str) -> String {
     parts.join("/")
 }
 
+/// Bind the tree ($1) over the directories of the release root $R, then
+/// run the rest there.
+const IN_RELEASE_ROOT: &str = r#"
+T=$1; shift
+mkdir -p "$R/run/sysctl.d" "$R/usr/local/lib/sysctl.d"
+[ -e "$R/etc/sysctl.conf" ] || touch "$R/etc/sysctl.conf"
+for d in etc/sysctl.d run/sysctl.d usr/local/lib/sysctl.d usr/lib/sysctl.d; do
+  mount --bind "$T/$d" "$R/$d"
+done
+mount --bind "$T/etc/sysctl.conf" "$R/etc/sysctl.conf"
+exec chroot "$R" "$@"
+"#;
+
+/// Whose programs answer: this machine's, or those of a release's chroot.
+#[derive(Clone, Copy)]
+enum Oracle {
+    Host,
+    Chroot(&'static Path),
+}
+
 /// Last value written per key path, from the program's own report.
-fn run_real(root: &Path, mode: MergeMode) -> HashMap<String, String> {
+fn run_real(root: &Path, mode: MergeMode, oracle: Oracle) -> HashMap<String, String> {
     let mut cmd = Command::new("unshare");
-    let script = format!("{}{IN_NAMESPACE}", common::GLOBAL_NET_KEYS_READ_ONLY);
-    cmd.args(["-n", "-m", "sh", "-ec", &script, "sh"]).arg(root);
+    match oracle {
+        Oracle::Host => {
+            let script = format!("{}{IN_NAMESPACE}", common::GLOBAL_NET_KEYS_READ_ONLY);
+            cmd.args(["-n", "-m", "sh", "-ec", &script, "sh"]).arg(root);
+        }
+        Oracle::Chroot(release_root) => {
+            let script = format!("{}{IN_RELEASE_ROOT}", common::RELEASE_ROOT_NAMESPACE);
+            cmd.args(["-n", "-m", "sh", "-ec", &script, "sh"])
+                .arg(root)
+                .env("R", release_root);
+        }
+    }
     match mode {
         MergeMode::SystemdSysctl => cmd.arg(SYSTEMD_SYSCTL).env("SYSTEMD_LOG_LEVEL", "debug"),
         MergeMode::ProcpsSystem => cmd.args([PROCPS_SYSCTL, "--dry-run", "--system"]),
@@ -371,11 +410,11 @@ const NEEDS: &[Need] = &[
 ];
 
 /// Keys where the model and the program disagree on `items`, in `mode`.
-fn mismatches(items: &[String], mode: MergeMode) -> (Vec<String>, usize) {
+fn mismatches(items: &[String], mode: MergeMode, oracle: Oracle) -> (Vec<String>, usize) {
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), items);
     let tree = read_tree(dir.path(), mode).unwrap();
-    let real = run_real(dir.path(), mode);
+    let real = run_real(dir.path(), mode, oracle);
     let mut wrong = Vec::new();
     let mut compared = 0;
     for key in KEYS {
@@ -401,6 +440,38 @@ fn model_matches_systemd_sysctl_and_procps() {
     if gate::skipped(NEEDS) {
         return;
     }
+    let failures = compare_with(Oracle::Host);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Debian 13's systemd-sysctl 257 and procps 4.0.4, from the e2e harness's
+/// trixie chroot, against the same trees and the same model.
+#[test]
+fn model_matches_trixie_systemd_sysctl_and_procps() {
+    if harness::gate::skipped("merge-differential-trixie") {
+        return;
+    }
+    let root = harness::base::extracted(harness::Release::Trixie).expect("gate passed");
+    for (program, version) in [(SYSTEMD_SYSCTL, "systemd 257 "), (PROCPS_SYSCTL, " 4.0.4")] {
+        let out = Command::new("chroot")
+            .arg(root)
+            .args([program, "--version"])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(version),
+            "{program} in {}: {said}",
+            root.display()
+        );
+    }
+    let failures = compare_with(Oracle::Chroot(root));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every tree (handcrafted, then generated) in both modes against
+/// `oracle`: the failures, each shrunk to the fewest items.
+fn compare_with(oracle: Oracle) -> Vec<String> {
     let mut failures = Vec::new();
     let mut values_compared = 0;
     let mut modes_differ = 0;
@@ -414,16 +485,16 @@ fn model_matches_systemd_sysctl_and_procps() {
         trees += 1;
         let mut winners = Vec::new();
         for mode in [MergeMode::SystemdSysctl, MergeMode::ProcpsSystem] {
-            let (wrong, compared) = mismatches(&items, mode);
+            let (wrong, compared) = mismatches(&items, mode, oracle);
             values_compared += compared;
             if !wrong.is_empty() {
                 let small = shrink(items.clone(), &mut |i: &[String]| {
-                    !mismatches(i, mode).0.is_empty()
+                    !mismatches(i, mode, oracle).0.is_empty()
                 });
                 failures.push(format!(
                     "tree {name}, {mode:?}:\n  {}\n  shrunk to {small:#?}\n  {}",
                     wrong.join("\n  "),
-                    mismatches(&small, mode).0.join("\n  ")
+                    mismatches(&small, mode, oracle).0.join("\n  ")
                 ));
             }
             let dir = tempfile::tempdir().unwrap();
@@ -441,8 +512,8 @@ fn model_matches_systemd_sysctl_and_procps() {
             .filter(|(a, b)| a != b)
             .count();
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The trees must exercise the model, not agree on nothing.
     eprintln!("{values_compared} winners compared, {modes_differ} differ between modes");
     assert!(values_compared > 4 * trees && modes_differ > trees / 4);
+    failures
 }

@@ -28,6 +28,23 @@ for f in /proc/sys/net/netfilter/nf_hooks_lwtunnel; do
 done
 ";
 
+/// Shell lines for a fresh `unshare -n -m` that runs a release's own
+/// programs in its chroot `$R` (the e2e harness's base, extracted): `$R/proc`
+/// mounted with `/proc/sys` read-only except `net` (as tests/e2e/sandbox.sh
+/// does), `nf_hooks_lwtunnel` bound read-only there as in
+/// [`GLOBAL_NET_KEYS_READ_ONLY`], a private `$R/run`. Then `chroot "$R" ...`.
+pub const RELEASE_ROOT_NAMESPACE: &str = "\
+mount --make-rprivate / || exit 97
+mount -t proc proc \"$R/proc\" || exit 97
+mount --bind \"$R/proc/sys\" \"$R/proc/sys\" && mount -o remount,bind,ro \"$R/proc/sys\" || exit 97
+mount --bind \"$R/proc/sys/net\" \"$R/proc/sys/net\" && mount -o remount,bind,rw \"$R/proc/sys/net\" || exit 97
+for f in \"$R\"/proc/sys/net/netfilter/nf_hooks_lwtunnel; do
+  [ -e \"$f\" ] || continue
+  mount --bind \"$f\" \"$f\" && mount -o remount,bind,ro \"$f\" || exit 97
+done
+mount -t tmpfs tmpfs \"$R/run\" || exit 97
+";
+
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

@@ -4,12 +4,12 @@
 //! before the gate has decided the suite runs here.
 
 use crate::harness::{
-    chroot::Ran, Deb, Scenario, Snapshot, CHRONY_DEFAULT, CHRONY_ORIG, STATE_DIR,
+    chroot::Ran, Deb, Release, Scenario, Snapshot, CHRONY_DEFAULT, CHRONY_ORIG, STATE_DIR,
 };
 
 /// Scenarios 1 and 2: install with chrony present, then purge.
-pub fn install_then_purge(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn install_then_purge(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -21,8 +21,8 @@ pub fn install_then_purge(name: &str, debs: impl FnOnce() -> Deb) {
 
 /// Scenario 3: chrony absent at install, installed later (offline, from
 /// the base's apt cache): its default file gets `-4` through the trigger.
-pub fn chrony_installed_later(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn chrony_installed_later(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -51,8 +51,8 @@ pub fn chrony_installed_later(name: &str, debs: impl FnOnce() -> Deb) {
 
 /// Scenario 4: upgrade to a rebuilt higher version keeps the saved state,
 /// one diversion, one `-4`; a purge afterwards still restores everything.
-pub fn upgrade(name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn upgrade(release: Release, name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let (old, new) = debs();
@@ -75,11 +75,114 @@ pub fn upgrade(name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
         .expect_pristine("after purging the upgraded package");
 }
 
+/// Scenario 17: an upgrade from the release that shipped its units under
+/// `/lib/systemd/system` (0.1.0-1) to this tree's `/usr/lib/systemd/system`.
+/// Each unit keeps its enabled state, an admin's `systemctl disable`
+/// included; the purge prints no dpkg warning (dpkg 1.22 warns `directory
+/// '/lib/systemd/system' not empty so not removed` when a package still owns
+/// it) and is exact. The upgrade prints no warning on bookworm and, on
+/// trixie, exactly dpkg's two about the old directories (see
+/// `Release::dpkg_warnings_moving_units_from_lib`).
+pub fn upgrade_moves_units_to_usr_lib(
+    release: Release,
+    name: &str,
+    debs: impl FnOnce() -> (Deb, Deb),
+) {
+    let Some(mut s) = Scenario::start(release, name) else {
+        return;
+    };
+    let (old, new) = debs();
+    assert!(
+        crate::harness::packages::version_gt(&new.version, &old.version),
+        "upgrade target {} is not higher than {}",
+        new.version,
+        old.version
+    );
+    s.baseline();
+    let boot_check = "pve-tcp-hardening-boot-check.service";
+    let timer = "pve-tcp-hardening-prometheus.timer";
+    let boot_link = format!("/etc/systemd/system/multi-user.target.wants/{boot_check}");
+    let timer_link = format!("/etc/systemd/system/timers.target.wants/{timer}");
+    let linked = |s: &Scenario, path: &str| s.chroot.path(path).symlink_metadata().is_ok();
+    let owned_units = |s: &mut Scenario, package: &str| -> Vec<String> {
+        s.run(&format!("dpkg-query -L {package}"))
+            .stdout
+            .lines()
+            .filter(|l| l.contains("/systemd/system/"))
+            .map(str::to_string)
+            .collect()
+    };
+
+    s.apt_install(&[&old], "").expect_active(&old, &[]);
+    let old_units = owned_units(&mut s, &old.package);
+    assert!(
+        old_units.len() == 3
+            && old_units
+                .iter()
+                .all(|u| u.starts_with("/lib/systemd/system/")),
+        "{} {} is not the /lib layout: {old_units:?}",
+        old.package,
+        old.version
+    );
+    assert!(
+        linked(&s, &boot_link) && linked(&s, &timer_link),
+        "not enabled by {}",
+        old.version
+    );
+    // The admin turns the metrics timer off. Debian 12's minbase has no
+    // systemctl: there the link goes as `systemctl disable` removes it.
+    s.run(&format!(
+        "if command -v systemctl >/dev/null; then systemctl disable {timer}; else rm {timer_link}; fi"
+    ));
+
+    let path = s.chroot.copy_in(&new.path);
+    let upgraded = s.run(&format!("apt-get install -y {path} 2>&1"));
+    s.expect_active(&new, &[]);
+    let new_units = owned_units(&mut s, &new.package);
+    assert!(
+        new_units.len() == 3
+            && new_units
+                .iter()
+                .all(|u| u.starts_with("/usr/lib/systemd/system/")),
+        "{} {} does not own its units under /usr/lib: {new_units:?}",
+        new.package,
+        new.version
+    );
+    for unit in &new_units {
+        assert!(s.chroot.path(unit).is_file(), "{unit} lost in the upgrade");
+    }
+    assert!(linked(&s, &boot_link), "the upgrade disabled {boot_check}");
+    assert!(
+        !linked(&s, &timer_link),
+        "the upgrade enabled {timer} again, which the admin disabled"
+    );
+    let warnings: Vec<&str> = upgraded
+        .stdout
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .collect();
+    assert_eq!(
+        warnings,
+        s.release.dpkg_warnings_moving_units_from_lib(),
+        "the upgrade's warnings on {}:\n{}",
+        s.release,
+        upgraded.stdout
+    );
+
+    let purged = s.run(&format!("apt-get purge -y {} 2>&1", new.package));
+    assert!(
+        !purged.stdout.contains("warning") && !purged.stdout.contains("not empty so not removed"),
+        "the purge printed a warning:\n{}",
+        purged.stdout
+    );
+    s.expect_pristine("after purging a package upgraded from the /lib layout");
+}
+
 /// Scenario 5: default -> stealth -> ipv6 -> purge. At each step exactly the
 /// active profile's values; purging the variant left in config-files state
 /// changes nothing; the final purge returns to the start.
-pub fn switch_variants(name: &str, debs: impl FnOnce() -> [Deb; 3]) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn switch_variants(release: Release, name: &str, debs: impl FnOnce() -> [Deb; 3]) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let chain = debs();
@@ -114,8 +217,8 @@ pub fn switch_variants(name: &str, debs: impl FnOnce() -> [Deb; 3]) {
 
 /// Scenario 6: `apt-get install --reinstall` and `dpkg-reconfigure` leave
 /// the installed state exactly as it was; a purge still restores all.
-pub fn reinstall_and_reconfigure(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn reinstall_and_reconfigure(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -145,8 +248,8 @@ EXTRA_SITE_VAR='a  b'";
 
 /// Scenario 7: an admin-edited chrony file is kept byte for byte apart from
 /// `-4`, and comes back byte for byte on purge.
-pub fn admin_edited_chrony(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn admin_edited_chrony(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -182,8 +285,8 @@ chmod 0755 /usr/bin/dpkg-divert
 /// Scenario 8: the postinst fails once (dpkg-divert --add fails); after the
 /// obstacle is gone, `dpkg --configure -a` converges to the state of a clean
 /// install, and a purge still restores the start.
-pub fn interrupted_postinst(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn interrupted_postinst(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -206,7 +309,8 @@ pub fn interrupted_postinst(name: &str, debs: impl FnOnce() -> Deb) {
     s.expect_active(&deb, &[]);
     let recovered = s.snapshot();
 
-    let mut clean = Scenario::start(&format!("{name}-clean")).expect("gate passed already");
+    let mut clean =
+        Scenario::start(release, &format!("{name}-clean")).expect("gate passed already");
     clean.apt_install(&[&deb], "").expect_active(&deb, &[]);
     without_state_files(&clean.snapshot()).assert_same(
         &without_state_files(&recovered),
@@ -220,15 +324,17 @@ pub fn interrupted_postinst(name: &str, debs: impl FnOnce() -> Deb) {
 
 /// Scenario 9: the real piuparts install/purge test, offline, in private
 /// namespaces, from the same cached base (tests/e2e/piuparts.sh).
-pub fn piuparts(name: &str, debs: impl FnOnce() -> Deb) {
-    if crate::harness::gate::skipped(name) {
+pub fn piuparts(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let name = format!("{release}-{name}");
+    if crate::harness::gate::skipped(&name) {
         return;
     }
-    let base = crate::harness::base().expect("gate passed");
+    let base = crate::harness::base(release).expect("gate passed");
     let deb = debs();
     let started = std::time::Instant::now();
     let out = std::process::Command::new(crate::harness::base::e2e_dir().join("piuparts.sh"))
         .arg(&base.tar)
+        .arg(release.codename())
         .arg(&base.mirror)
         .arg(&deb.path)
         .stdin(std::process::Stdio::null())
@@ -283,8 +389,8 @@ fn net_diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
 /// `status` in the chroot after a real install: a later
 /// `/etc/sysctl.d/90-local.conf` setting `net.ipv4.tcp_sack = 1` shadows the
 /// profile's 0; status names that file, exits 1, and the JSON agrees.
-pub fn status_names_a_shadowing_file(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn status_names_a_shadowing_file(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -337,8 +443,8 @@ pub fn status_names_a_shadowing_file(name: &str, debs: impl FnOnce() -> Deb) {
 /// running kernel, no service is restarted (policy-rc.d logs every ask),
 /// the files are in place for the image's first boot and apt's output says
 /// so; a purge there writes no value either.
-pub fn image_build(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn image_build(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -384,8 +490,8 @@ pub fn image_build(name: &str, debs: impl FnOnce() -> Deb) {
 /// /proc/sys/net read-only, as in an LXC container: the install succeeds,
 /// says no value could be applied and when they will be, makes no reboot
 /// claim; the purge has nothing to write back and leaves nothing behind.
-pub fn read_only_proc_sys(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn read_only_proc_sys(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -411,8 +517,8 @@ pub fn read_only_proc_sys(name: &str, debs: impl FnOnce() -> Deb) {
 
 /// The packages carry md5sums: `dpkg --verify` is clean after install and
 /// names the helper when one byte of it changes.
-pub fn dpkg_verify_names_a_changed_file(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn dpkg_verify_names_a_changed_file(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -447,8 +553,8 @@ pub fn dpkg_verify_names_a_changed_file(name: &str, debs: impl FnOnce() -> Deb) 
 /// chrony purged while the profile diverts its default file (dpkg deletes
 /// neither file then): status says chrony is not installed, and the later
 /// purge of the profile leaves no /etc/default/chrony that no package owns.
-pub fn chrony_purged_while_installed(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn chrony_purged_while_installed(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -475,8 +581,8 @@ pub fn chrony_purged_while_installed(name: &str, debs: impl FnOnce() -> Deb) {
 
 /// A chrony default file the package cannot edit: the install fails with
 /// the line named, and the file, the diversions and the values are as before.
-pub fn uneditable_chrony_changes_nothing(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn uneditable_chrony_changes_nothing(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -500,8 +606,8 @@ pub fn uneditable_chrony_changes_nothing(name: &str, debs: impl FnOnce() -> Deb)
     before.assert_same(&after, "after a failed install");
 }
 
-pub fn units_installed_and_purged(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn units_installed_and_purged(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -509,9 +615,9 @@ pub fn units_installed_and_purged(name: &str, debs: impl FnOnce() -> Deb) {
     s.baseline();
     s.apt_install(&[&deb], "");
     let units = [
-        "/lib/systemd/system/pve-tcp-hardening-boot-check.service",
-        "/lib/systemd/system/pve-tcp-hardening-prometheus.service",
-        "/lib/systemd/system/pve-tcp-hardening-prometheus.timer",
+        "/usr/lib/systemd/system/pve-tcp-hardening-boot-check.service",
+        "/usr/lib/systemd/system/pve-tcp-hardening-prometheus.service",
+        "/usr/lib/systemd/system/pve-tcp-hardening-prometheus.timer",
         "/etc/systemd/system/multi-user.target.wants/pve-tcp-hardening-boot-check.service",
         "/etc/systemd/system/timers.target.wants/pve-tcp-hardening-prometheus.timer",
     ];
@@ -523,7 +629,7 @@ pub fn units_installed_and_purged(name: &str, debs: impl FnOnce() -> Deb) {
     }
     let service = String::from_utf8(
         s.chroot
-            .read("/lib/systemd/system/pve-tcp-hardening-prometheus.service")
+            .read("/usr/lib/systemd/system/pve-tcp-hardening-prometheus.service")
             .expect("service"),
     )
     .expect("UTF-8");
@@ -558,8 +664,12 @@ pub fn units_installed_and_purged(name: &str, debs: impl FnOnce() -> Deb) {
     }
 }
 
-pub fn lynis_under_strict(name: &str, debs: impl FnOnce() -> (Deb, std::path::PathBuf)) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn lynis_under_strict(
+    release: Release,
+    name: &str,
+    debs: impl FnOnce() -> (Deb, std::path::PathBuf),
+) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let (strict, lynis_deb) = debs();
@@ -625,8 +735,8 @@ pub fn lynis_under_strict(name: &str, debs: impl FnOnce() -> (Deb, std::path::Pa
     );
 }
 
-pub fn finish_lists_what_ss_shows(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn finish_lists_what_ss_shows(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -756,8 +866,13 @@ pub fn edited_guide() -> String {
         .replace("net.ipv4.tcp_sack = 0\n", "net.ipv4.tcp_syncookies = 1\n")
 }
 
-pub fn hand_hardened(name: &str, made: HandMade, debs: impl FnOnce() -> (Deb, Deb)) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn hand_hardened(
+    release: Release,
+    name: &str,
+    made: HandMade,
+    debs: impl FnOnce() -> (Deb, Deb),
+) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let (deb, strict) = debs();
@@ -853,8 +968,8 @@ done
 wait "$pid"
 "#;
 
-pub fn reboot_note_on_a_terminal(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn reboot_note_on_a_terminal(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();

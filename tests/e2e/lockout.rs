@@ -6,7 +6,7 @@
 //! installs, and a non-permanent (SLAAC-like) address only warns; there
 //! `plan`'s promises are compared with what the install really did.
 
-use crate::harness::{Deb, Scenario};
+use crate::harness::{Deb, Release, Scenario};
 use serde_json::Value;
 
 /// One way IPv6 is in use: how to make it real, what the refusal must
@@ -88,8 +88,8 @@ fn stops(plan: &Value) -> String {
 
 /// Every finding on its own stops the default profile, before anything
 /// changes; plan says so first.
-pub fn each_finding_stops_the_install(name: &str, debs: impl FnOnce() -> Deb) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn each_finding_stops_the_install(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let deb = debs();
@@ -147,8 +147,8 @@ pub fn each_finding_stops_the_install(name: &str, debs: impl FnOnce() -> Deb) {
 /// Installs that go ahead: a SLAAC-like address only warns; the override
 /// and the `ipv6` profile install despite a finding. Each time `plan`
 /// beforehand agrees with what the install then did.
-pub fn installs_that_go_ahead(name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
-    let Some(mut s) = Scenario::start(name) else {
+pub fn installs_that_go_ahead(release: Release, name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
+    let Some(mut s) = Scenario::start(release, name) else {
         return;
     };
     let (default, ipv6) = debs();

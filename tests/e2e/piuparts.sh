@@ -2,7 +2,7 @@
 # The real piuparts install/purge test of .debs, offline and in private
 # network and mount namespaces, from the cached e2e base.
 #
-#   piuparts.sh BASE.tar MIRROR_URI DEB...
+#   piuparts.sh BASE.tar RELEASE MIRROR_URI DEB...
 #
 # piuparts always runs `apt-get update` and, from a --basetgz, `apt-get -yf
 # dist-upgrade`. Without network the update cannot succeed, so
@@ -12,9 +12,10 @@
 # the archive, there is nothing to upgrade from.
 set -euo pipefail
 
-base=${1:?usage: piuparts.sh BASE.tar MIRROR_URI DEB...}
-mirror=${2:?usage: piuparts.sh BASE.tar MIRROR_URI DEB...}
-shift 2
+base=${1:?usage: piuparts.sh BASE.tar RELEASE MIRROR_URI DEB...}
+release=${2:?usage: piuparts.sh BASE.tar RELEASE MIRROR_URI DEB...}
+mirror=${3:?usage: piuparts.sh BASE.tar RELEASE MIRROR_URI DEB...}
+shift 3
 
 command -v piuparts >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y piuparts </dev/null
 
@@ -25,6 +26,6 @@ flock "$base.piuparts.lock" sh -c '[ -e "$2" ] || { gzip -1 -c "$1" >"$2.tmp" &&
 # The chroot stands in for a host: lift the package's image-build guard.
 export PVE_TCP_HARDENING_APPLY_IN_CHROOT=1
 exec unshare --net --mount --propagation private -- \
-	piuparts --basetgz "$tgz" --distribution bookworm --mirror "$mirror" \
+	piuparts --basetgz "$tgz" --distribution "$release" --mirror "$mirror" \
 	--no-upgrade-test --update-retries 1 --no-adequate \
 	"$@" </dev/null

@@ -1,5 +1,6 @@
 //! End-to-end: the apt repository of `pve-tcp-hardening-build repo`, served
 //! over HTTP by a static web server and used by apt in a Debian 12 chroot
+//! and in a Debian 13 one (apt 3.0, signatures checked by sqv)
 //! exactly as README "Local apt repository" tells an admin: the deb822
 //! source with `Signed-By:` the exported key, then install, switch variant,
 //! purge. Then what a signed repository is for: a tampered `Packages` and
@@ -18,7 +19,7 @@ mod harness;
 mod served;
 
 use common::site::{Site, KEYRING};
-use harness::{Scenario, Variants};
+use harness::{Release, Scenario, Variants};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -144,10 +145,36 @@ fn not_installed(s: &mut Scenario, package: &str) {
 }
 
 #[test]
-fn served_repository_installs_switches_purges_and_refuses_forgeries() {
-    let Some(mut s) = Scenario::start("repo-http") else {
+fn bookworm_served_repository_installs_switches_purges_and_refuses_forgeries() {
+    served_repository(Release::Bookworm);
+}
+
+/// The same repository, one suite for both releases (the packages are the
+/// same files on both), checked by trixie's apt 3.0, which verifies
+/// signatures with sqv instead of gpgv.
+#[test]
+fn trixie_served_repository_installs_switches_purges_and_refuses_forgeries() {
+    served_repository(Release::Trixie);
+}
+
+fn served_repository(release: Release) {
+    let Some(mut s) = Scenario::start(release, "repo-http") else {
         return;
     };
+    if release == Release::Trixie {
+        // apt 3.0 verifies with sqv when it is there; without gpgv there is
+        // no fallback, so every signature below is sqv's verdict.
+        let verifiers = s.run(
+            "dpkg-query -W -f '${Package} ${Version}\\n' apt sqv; command -v gpgv || echo no-gpgv",
+        );
+        assert!(
+            verifiers.stdout.contains("apt 3.0")
+                && verifiers.stdout.contains("sqv ")
+                && verifiers.stdout.contains("no-gpgv"),
+            "{}",
+            verifiers.stdout
+        );
+    }
     let started = std::time::Instant::now();
     let host = Site::serving();
     host.build(V1);
@@ -235,7 +262,7 @@ fn served_repository_installs_switches_purges_and_refuses_forgeries() {
     assert!(!offered.contains("/unsigned"), "{offered}");
     std::fs::remove_file(s.chroot.path(second)).unwrap();
     eprintln!(
-        "[repo-http] build, publish and apt steps took {:.1} s",
+        "[{release}-repo-http] build, publish and apt steps took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     drop(server);

@@ -1,8 +1,10 @@
 //! Prints the apt sources the VM image is built from: this machine's own
-//! Debian bookworm entries, picked by the e2e suite's mirror detection (the
-//! same module, not a copy, so both images come from the same archive).
+//! Debian entries for CODENAME (default bookworm; for another release its
+//! own entries, else ours moved to it), picked by the e2e suite's mirror
+//! detection (the same module, not a copy, so both images come from the
+//! same archive).
 //!
-//!   cargo run --quiet --example vm-apt-sources > SOURCES
+//!   cargo run --quiet --example vm-apt-sources [CODENAME] > SOURCES
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,10 +13,12 @@ use std::process::ExitCode;
 mod mirror;
 
 fn main() -> ExitCode {
-    match mirror::detect(
+    let codename = std::env::args().nth(1).unwrap_or_else(|| "bookworm".into());
+    match mirror::detect_for(
         Path::new("/etc/apt"),
         Path::new("/var/lib/apt/lists"),
-        "bookworm",
+        Path::new("/etc/os-release"),
+        &codename,
     ) {
         Ok(m) => {
             print!("{}", m.sources_list());

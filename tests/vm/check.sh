@@ -556,7 +556,7 @@ case $boot in
 	fi
 	check restored.chronyd-sockets "127.0.0.1:323 [::1]:323" "$(chronyd_sockets)"
 	check purge.no-units "" \
-		"$(ls -d /lib/systemd/system/pve-tcp-hardening* /etc/systemd/system/pve-tcp-hardening* \
+		"$(ls -d /usr/lib/systemd/system/pve-tcp-hardening* /etc/systemd/system/pve-tcp-hardening* \
 			/etc/systemd/system/*/pve-tcp-hardening* /var/lib/systemd/deb-systemd-helper-*/pve-tcp-hardening* \
 			/var/lib/systemd/deb-systemd-helper-*/*/pve-tcp-hardening* 2>/dev/null)"
 

@@ -40,6 +40,50 @@ impl Mirror {
             .map(|e| format!("deb {} {} main\n", e.uri, e.suite))
             .collect()
     }
+
+    /// The same archives serving another release: `bookworm-security` on a
+    /// URI becomes `trixie-security` on it. The Debian archive serves every
+    /// release under one URI, so a Debian 12 machine's own sources name the
+    /// mirror for a trixie chroot too.
+    pub fn for_codename(&self, codename: &str) -> Mirror {
+        let old = self.archive.suite.clone();
+        let rename = |e: &AptEntry| AptEntry {
+            suite: e.suite.replacen(&old, codename, 1),
+            ..e.clone()
+        };
+        Mirror {
+            archive: rename(&self.archive),
+            updates: self.updates.iter().map(rename).collect(),
+        }
+    }
+}
+
+/// The mirror for `codename`: this machine's own entries for it, else its
+/// entries for the release it runs (`VERSION_CODENAME` in os-release) moved
+/// to `codename` with [`Mirror::for_codename`].
+pub fn detect_for(
+    etc_apt: &Path,
+    lists: &Path,
+    os_release: &Path,
+    codename: &str,
+) -> Result<Mirror, String> {
+    match detect(etc_apt, lists, codename) {
+        Ok(mirror) => Ok(mirror),
+        Err(none) => {
+            let text = std::fs::read_to_string(os_release)
+                .map_err(|e| format!("{none}; cannot read {}: {e}", os_release.display()))?;
+            let ours = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+                .map(|v| v.trim_matches('"').to_string())
+                .ok_or_else(|| {
+                    format!("{none}; {} names no VERSION_CODENAME", os_release.display())
+                })?;
+            Ok(detect(etc_apt, lists, &ours)
+                .map_err(|e| format!("{none}; {e}"))?
+                .for_codename(codename))
+        }
+    }
 }
 
 /// Reads this machine's apt sources under `etc_apt` and apt's list cache
@@ -306,5 +350,45 @@ Components: main
         .unwrap();
         let entry = &parse_one_line("deb http://deb.debian.org/debian/ bookworm main")[0];
         assert_eq!(release_origin(dir.path(), entry).as_deref(), Some("Debian"));
+    }
+
+    #[test]
+    fn a_bookworm_machine_names_the_mirror_for_trixie() {
+        let m = choose(&parse_deb822(THIS_MACHINE), "bookworm", no_lists)
+            .unwrap()
+            .for_codename("trixie");
+        assert_eq!(
+            m.sources_list(),
+            "deb http://deb.debian.org/debian trixie main\n\
+             deb http://deb.debian.org/debian trixie-updates main\n\
+             deb http://deb.debian.org/debian-security trixie-security main\n"
+        );
+    }
+
+    #[test]
+    fn own_entries_for_the_release_win_over_moving_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("apt");
+        std::fs::create_dir_all(etc.join("sources.list.d")).unwrap();
+        std::fs::write(
+            etc.join("sources.list"),
+            "deb http://ftp.example/debian bookworm main\n\
+             deb http://other.example/debian trixie main\n",
+        )
+        .unwrap();
+        let os = dir.path().join("os-release");
+        std::fs::write(&os, "ID=debian\nVERSION_CODENAME=bookworm\n").unwrap();
+        let m = detect_for(&etc, dir.path(), &os, "trixie").unwrap();
+        assert_eq!(m.archive.uri, "http://other.example/debian");
+        std::fs::write(
+            etc.join("sources.list"),
+            "deb http://ftp.example/debian bookworm main\n",
+        )
+        .unwrap();
+        let m = detect_for(&etc, dir.path(), &os, "trixie").unwrap();
+        assert_eq!(
+            m.sources_list(),
+            "deb http://ftp.example/debian trixie main\n"
+        );
     }
 }

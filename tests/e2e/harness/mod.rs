@@ -14,6 +14,7 @@ pub mod fixture;
 pub mod gate;
 pub mod mirror;
 pub mod packages;
+pub mod release;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
@@ -21,21 +22,22 @@ use std::sync::OnceLock;
 
 pub use chroot::Chroot;
 pub use packages::{Deb, Variants};
+pub use release::Release;
 pub use snapshot::Snapshot;
 
 pub const CHRONY_DEFAULT: &str = "/etc/default/chrony";
 pub const CHRONY_ORIG: &str = "/etc/default/chrony.orig";
 pub const STATE_DIR: &str = "/var/lib/pve-tcp-hardening";
 
-/// The base, built once per test process; `None` if the suite is skipped
-/// here. A failing build is a test failure, not a skip.
-pub fn base() -> Option<&'static base::Base> {
-    static BASE: OnceLock<Result<base::Base, String>> = OnceLock::new();
+/// The base of `release`, built once per test process; `None` if the suite
+/// is skipped here. A failing build is a test failure, not a skip.
+pub fn base(release: Release) -> Option<&'static base::Base> {
+    static BASE: [OnceLock<Result<base::Base, String>>; 2] = [OnceLock::new(), OnceLock::new()];
     static SKIP: OnceLock<Option<String>> = OnceLock::new();
     if SKIP.get_or_init(gate::skip_reason).is_some() {
         return None;
     }
-    match BASE.get_or_init(base::ensure_base) {
+    match BASE[release.index()].get_or_init(|| base::ensure_base(release)) {
         Ok(base) => Some(base),
         Err(e) => panic!("cannot prepare the e2e base chroot: {e}"),
     }
@@ -43,6 +45,7 @@ pub fn base() -> Option<&'static base::Base> {
 
 /// One scenario: a fresh chroot, the state it started from, and the steps.
 pub struct Scenario {
+    pub release: Release,
     pub chroot: Chroot,
     /// Taken by [`Scenario::baseline`]; what a full purge must return to.
     pub before: Option<Snapshot>,
@@ -57,13 +60,15 @@ pub struct Scenario {
 impl Scenario {
     /// A fresh chroot, or `None` (after printing SKIPPED) when the suite
     /// cannot run on this machine.
-    pub fn start(name: &str) -> Option<Scenario> {
-        if gate::skipped(name) {
+    pub fn start(release: Release, name: &str) -> Option<Scenario> {
+        let name = format!("{release}-{name}");
+        if gate::skipped(&name) {
             return None;
         }
-        let chroot = Chroot::fresh(&base()?.tar, name);
+        let chroot = Chroot::fresh(&base(release)?.tar, &name);
         let chrony_original = chroot.read(CHRONY_DEFAULT);
         Some(Scenario {
+            release,
             chroot,
             before: None,
             chrony_original,

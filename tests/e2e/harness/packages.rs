@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::chroot::normalize_value;
+use super::release::Release;
 
 /// The profile contract every variant ships as profile.json.
 #[derive(Clone, Debug)]
@@ -166,6 +167,27 @@ impl Variants {
         Variants::from_dir(out)
     }
 
+    /// Every variant of an earlier release, built from this repository's
+    /// source at `commit` by its own build tool (build-release.sh), cached
+    /// under `debs/release-<commit>-<version>` with flock.
+    pub fn of_release(commit: &str, version: &str) -> Variants {
+        let dir = super::base::cache_dir().join("debs");
+        std::fs::create_dir_all(&dir).expect("cache dir");
+        let out = dir.join(format!("release-{commit}-{version}"));
+        if !out.is_dir() {
+            host(
+                Command::new("flock")
+                    .arg(dir.join("release.lock"))
+                    .args(["sh", "-c", r#"[ -d "$1" ] || { shift; exec "$@"; }"#, "sh"])
+                    .arg(&out)
+                    .arg(super::base::e2e_dir().join("build-release.sh"))
+                    .args([commit, version])
+                    .arg(&out),
+            );
+        }
+        Variants::from_dir(&out)
+    }
+
     pub fn all(&self) -> [&Deb; 4] {
         [&self.default, &self.ipv6, &self.strict, &self.stealth]
     }
@@ -197,30 +219,75 @@ pub fn host(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Debian's lynis 3.0.8 .deb, for installing offline in a scenario: fetched
-/// once with `apt-get download` into the cache dir (the base stays as it
-/// is; Debian's mirror is the one network source tests may use).
-pub fn lynis_deb() -> PathBuf {
-    let dir = super::base::cache_dir().join("debs");
+/// The release's own lynis .deb (3.0.8 on bookworm, 3.1.4 on trixie), for
+/// installing offline in a scenario (the base stays as it is).
+pub fn lynis_deb(release: Release) -> PathBuf {
+    let version = match release {
+        Release::Bookworm => "3.0.8-",
+        Release::Trixie => "3.1.4-",
+    };
+    release_deb(release, "lynis", version)
+}
+
+/// `package`'s .deb from `release`'s Debian archive, fetched once into the
+/// cache dir by `apt-get download` with a private apt state and the mirror
+/// of the release's base (Debian's mirror is the one network source tests
+/// may use); this machine's apt lists stay as they are.
+pub fn release_deb(release: Release, package: &str, version_prefix: &str) -> PathBuf {
+    let cache = super::base::cache_dir();
+    let dir = cache.join("debs");
     std::fs::create_dir_all(&dir).expect("cache dir");
     let find = || {
         std::fs::read_dir(&dir)
             .expect("cache dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("lynis_3.0.8-") && n.ends_with("_all.deb"))
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(&format!("{package}_{version_prefix}")) && n.ends_with(".deb")
+                })
             })
     };
     if let Some(deb) = find() {
         return deb;
     }
-    let ok = std::process::Command::new("apt-get")
-        .args(["download", "lynis"])
-        .current_dir(&dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "cannot download lynis into {}", dir.display());
-    find().expect("apt-get download gave no lynis 3.0.8 .deb (is this Debian 12?)")
+    let mirror = super::mirror::detect_for(
+        Path::new("/etc/apt"),
+        Path::new("/var/lib/apt/lists"),
+        Path::new("/etc/os-release"),
+        release.codename(),
+    )
+    .unwrap_or_else(|e| panic!("no mirror for {release}: {e}"));
+    let apt = cache.join(format!("apt-{release}"));
+    for sub in ["lists/partial", "archives/partial"] {
+        std::fs::create_dir_all(apt.join(sub)).expect("private apt dirs");
+    }
+    let sources = apt.join("sources.list");
+    std::fs::write(&sources, mirror.sources_list()).expect("private sources.list");
+    let private = |cmd: &mut Command| {
+        cmd.arg("-o")
+            .arg(format!("Dir::Etc::SourceList={}", sources.display()))
+            .args(["-o", "Dir::Etc::SourceParts=-"])
+            .arg("-o")
+            .arg(format!("Dir::State::Lists={}", apt.join("lists").display()))
+            .arg("-o")
+            .arg(format!(
+                "Dir::Cache::Archives={}",
+                apt.join("archives").display()
+            ))
+            .args([
+                "-o",
+                "Dir::Cache::pkgcache=",
+                "-o",
+                "Dir::Cache::srcpkgcache=",
+            ]);
+    };
+    let mut update = Command::new("apt-get");
+    private(&mut update);
+    host(update.arg("update"));
+    let mut download = Command::new("apt-get");
+    private(&mut download);
+    host(download.args(["download", package]).current_dir(&dir));
+    find().unwrap_or_else(|| {
+        panic!("apt-get download gave no {package} {version_prefix}* .deb for {release}")
+    })
 }
