@@ -16,14 +16,20 @@ fn extracted(host: &FakeHost, name: &str) -> PathBuf {
     unpack_into(&host.path(&format!("pkg-{name}")), &profile(name))
 }
 
-fn plan(host: &FakeHost, profile_json: &PathBuf, code: i32) -> Value {
-    let out = Run::helper()
-        .args(["plan", "--json", "--root"])
+/// `plan` of the package whose profile is `profile_json`, on `host`, as text.
+fn plan_text(host: &FakeHost, profile_json: &PathBuf) -> Run {
+    Run::helper()
+        .args(["plan", "--root"])
         .args([host.dir.path()])
         .args(["--proc"])
         .args([host.path("proc")])
         .args(["--profile"])
         .args([profile_json])
+}
+
+fn plan(host: &FakeHost, profile_json: &PathBuf, code: i32) -> Value {
+    let out = plan_text(host, profile_json)
+        .args(["--json"])
         .status(code)
         .run();
     serde_json::from_slice(&out.stdout).unwrap()
@@ -59,13 +65,7 @@ fn values_now_after_install_and_after_boot_with_the_winning_file() {
     assert_eq!(report["proceeds"], true);
     assert_eq!(report["adopted"]["chrony_backup"], Value::Null);
     assert_eq!(report["adopted"]["sysctl_file"], Value::Null);
-    Run::helper()
-        .args(["plan", "--root"])
-        .args([host.dir.path()])
-        .args(["--proc"])
-        .args([host.path("proc")])
-        .args(["--profile"])
-        .args([&pkg])
+    plan_text(&host, &pkg)
         .stdout_contains("note: after the next boot net.ipv4.tcp_sack is 1 (wanted 0): /etc/sysctl.d/99-sysctl.conf:2 wins\n")
         .stdout_contains("nothing stands in the way\n")
         .run();
@@ -88,13 +88,7 @@ fn ipv6_in_use_stops_ipv6_off_profiles_only_and_the_override_lets_them_go() {
         report["lockout"]["script"],
         "the copy built into this helper"
     );
-    Run::helper()
-        .args(["plan", "--root"])
-        .args([host.dir.path()])
-        .args(["--proc"])
-        .args([host.path("proc")])
-        .args(["--profile"])
-        .args([&default])
+    plan_text(&host, &default)
         .status(1)
         .stdout_contains("  - net.ipv6.conf.all.forwarding = 1")
         .stdout_contains("echo 'pve-tcp-hardening pve-tcp-hardening/ipv6-in-use-ok boolean true' | debconf-set-selections")
@@ -240,13 +234,7 @@ fn on_pve9_a_key_kept_in_sysctl_conf_dpkg_bak_is_warned_about_before_the_install
         rp["boot_winner"]["file"],
         "/usr/lib/sysctl.d/50-default.conf"
     );
-    Run::helper()
-        .args(["plan", "--root"])
-        .args([host.dir.path()])
-        .args(["--proc"])
-        .args([host.path("proc")])
-        .args(["--profile"])
-        .args([&pkg])
+    plan_text(&host, &pkg)
         .stdout_contains("warning: net.ipv4.tcp_fin_timeout = 30 in /etc/sysctl.conf.dpkg-bak:1 is not applied at boot: dpkg kept your /etc/sysctl.conf under this name")
         .stdout_contains("info: net.ipv4.tcp_rfc1337 = 1 in /etc/sysctl.conf.dpkg-bak:2 is not applied at boot (")
         .stdout_contains("nothing stands in the way\n")
