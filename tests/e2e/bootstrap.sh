@@ -1,15 +1,16 @@
 #!/bin/bash
-# The first half of every Debian 12 tree the tests build (the e2e chroot,
-# tests/e2e/make-base.sh, and the VM image, tests/vm/make-image.sh):
-# debootstrap minbase from the mirror named in SOURCES, a policy-rc.d that
-# denies service starts, SOURCES as the tree's apt sources, then the system
-# upgraded and PACKAGES installed. Network is used only to download; every
+# The first half of every Debian tree the tests build (the e2e chroot,
+# tests/e2e/make-base.sh, and the VM images, tests/vm/make-image.sh):
+# debootstrap minbase of the suite and from the mirror that SOURCES' first
+# line names, a policy-rc.d that denies service starts, SOURCES as the
+# tree's apt sources, then the system upgraded and PACKAGES installed. Network is used only to download; every
 # maintainer script runs offline inside sandbox.sh.
 #
 #   bootstrap.sh ROOT SOURCES [--no-install-recommends] PACKAGE...
 #
 # SOURCES holds one-line apt entries (`deb URI SUITE main`); the first names
-# the bookworm main archive. Callers key their caches on this script too.
+# the main archive and its suite (bookworm; trixie for a VM image). Callers
+# key their caches on this script too.
 set -euo pipefail
 
 root=${1:?usage: bootstrap.sh ROOT SOURCES [--no-install-recommends] PACKAGE...}
@@ -25,15 +26,16 @@ here=$(dirname "$(realpath "$0")")
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 mirror=$(awk 'NR == 1 { print $2 }' "$sources")
-[ -n "$mirror" ] || {
-	echo "bootstrap.sh: $sources names no mirror" >&2
+suite=$(awk 'NR == 1 { print $3 }' "$sources")
+[ -n "$mirror" ] && [ -n "$suite" ] || {
+	echo "bootstrap.sh: $sources names no mirror and suite" >&2
 	exit 2
 }
 
 # A private mount namespace so debootstrap's proc/sys mounts die with it.
 unshare --mount --propagation private -- \
 	debootstrap --variant=minbase --keyring="$keyring" --components=main \
-	bookworm "$root" "$mirror"
+	"$suite" "$root" "$mirror"
 
 printf '#!/bin/sh\n# pve-tcp-hardening tests: never start services in this tree.\nexit 101\n' \
 	>"$root/usr/sbin/policy-rc.d"
@@ -46,7 +48,7 @@ unshare --mount --propagation private -- chroot "$root" /usr/bin/env -i \
 	PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
 	sh -c "apt-get update && apt-get dist-upgrade -y --download-only &&
 		apt-get install -y ${install_opts[*]} --download-only ${packages[*]}" </dev/null
-# Current with bookworm-updates/-security: scenarios and piuparts (which runs
+# Current with SUITE-updates/-security: scenarios and piuparts (which runs
 # `apt-get dist-upgrade`) then have nothing to fetch, and they have no network.
 "$here/sandbox.sh" run "$root" apt-get dist-upgrade -y --no-download
 "$here/sandbox.sh" run "$root" apt-get install -y "${install_opts[@]}" --no-download "${packages[@]}"
