@@ -2,8 +2,9 @@
 # The reboot scenario of issue 10, run inside the VM once per boot by
 # pth-vm-check.service; a boot counter says which step this boot is.
 #
-#   boot 1  stock host: record values, chrony sockets, /etc/default/chrony,
-#           diversions, sysctl.d trees; install the default profile; check
+#   boot 1  stock host: the release is the image's (check_release); record
+#           values, chrony sockets, /etc/default/chrony, diversions,
+#           sysctl.d trees; install the default profile; check
 #           it is live, chronyd is IPv4-only, a reboot is asked for.
 #   boot 2  values come from systemd-sysctl at boot; a later file wins its
 #           key; nothing listens on IPv6; switch to the stealth profile.
@@ -17,8 +18,8 @@
 #
 # Each assertion prints one line on stdout (the serial console):
 #   RESULT boot=N name=NAME status=PASS|FAIL|SKIP expected="..." got="..."
-# tests/vm/run.sh parses them. Standalone on purpose (POSIX sh, jq, iproute2,
-# dpkg): the same steps can become a DEP-8 test driven by
+# tests/vm/run.sh parses them. Standalone on purpose (POSIX sh with
+# check-lib.sh, jq, iproute2, dpkg): the same steps can become a DEP-8 test driven by
 # autopkgtest-reboot's mark instead of the counter.
 #
 # Environment: PTH_VM_STATE (default /var/lib/pth-vm) holds the counter,
