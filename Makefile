@@ -55,6 +55,7 @@ test: deps-test release debs
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo test --locked
 	tests/vm/run.sh '$(DIST)'
+	tests/vm/upgrade.sh '$(DIST)'
 	$(MAKE) --no-print-directory test-ansible-lint
 	@tests/common/gate.sh summary '$(PTH_SKIP_LOG)'
 
@@ -84,6 +85,7 @@ include tests/cluster/cluster.mk
 # `make fuzz` (not part of `make test`): the differential tests, long.
 include tests/fuzz.mk
 
-# The reboot proof in a qemu VM alone (`make test` runs it too, as root;
-# elsewhere it says SKIPPED and why).
+# The reboot proof in a qemu VM alone on each release (make test-vm), and
+# the PVE 8 -> 9 upgrade proof (make test-vm-upgrade); `make test` runs both
+# too, as root; elsewhere they say SKIPPED and why.
 include tests/vm/vm.mk

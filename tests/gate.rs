@@ -136,6 +136,15 @@ fn shell_suites_follow_the_same_rule() {
             .stderr("FAILED: test-vm cannot run here: qemu-system-x86_64 has no TCG accelerator; with CI set no test may skip\n")
             .run();
     }
+    Run::program(repo_root().join("tests/vm/upgrade.sh"))
+        .args(["dist"])
+        .env_remove("PTH_SKIP_LOG")
+        .env_remove("PTH_TEST_MISSING")
+        .env("CI", "true")
+        .env("PTH_VM", "0")
+        .status(1)
+        .stderr("FAILED: test-vm-upgrade cannot run here: PTH_VM=0; with CI set no test may skip\n")
+        .run();
     Run::program(repo_root().join("tests/e2e/run.sh"))
         .env("CI", "true")
         .env("PTH_E2E", "0")

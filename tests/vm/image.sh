@@ -4,15 +4,22 @@
 # of everything that shapes it. Prints the image's base path (BASE.tar,
 # BASE.vmlinuz, BASE.initrd) on stdout; progress goes to stderr.
 #
-#   image.sh CACHE_DIR NAME [EXTRA_PACKAGE...]
+#   image.sh [--release RELEASE] CACHE_DIR NAME [EXTRA_PACKAGE...]
 #
-# NAME separates images with different extra packages, so the two harnesses
-# do not evict each other's image; an image of NAME with another key is
-# removed. The Debian mirror comes from this machine's apt sources.
+# RELEASE is bookworm (the default) or trixie. NAME separates images with
+# different releases or extra packages, so the harnesses do not evict each
+# other's image; an image of NAME with another key is removed. The Debian
+# mirror comes from this machine's apt sources.
 set -euo pipefail
 
-cache=${1:?usage: image.sh CACHE_DIR NAME [EXTRA_PACKAGE...]}
-name=${2:?usage: image.sh CACHE_DIR NAME [EXTRA_PACKAGE...]}
+usage="usage: image.sh [--release RELEASE] CACHE_DIR NAME [EXTRA_PACKAGE...]"
+release=bookworm
+if [ "${1:-}" = --release ]; then
+	release=${2:?$usage}
+	shift 2
+fi
+cache=${1:?$usage}
+name=${2:?$usage}
 shift 2
 extra=("$@")
 here=$(dirname "$(realpath "$0")")
@@ -22,15 +29,15 @@ mkdir -p "$cache"
 
 sources=$(mktemp)
 trap 'rm -f "$sources"' EXIT
-(cd "$repo" && cargo run --quiet --example vm-apt-sources) >"$sources" || {
-	echo "image.sh: cannot pick a Debian bookworm entry from this machine's apt sources" >&2
+(cd "$repo" && cargo run --quiet --example vm-apt-sources "$release") >"$sources" || {
+	echo "image.sh: cannot pick a Debian entry from this machine's apt sources" >&2
 	exit 2
 }
 
 # Everything that shapes the image: change any of it, get a rebuild.
 recipe_key() {
 	cat "$here/make-image.sh" "$e2e/bootstrap.sh" "$e2e/sandbox.sh" "$sources"
-	printf 'extra: %s\n' "${extra[*]}"
+	printf 'release: %s\nextra: %s\n' "$release" "${extra[*]}"
 	(cd "$e2e/pve-layout" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort &&
 		find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2)
 	uname -m
@@ -45,8 +52,8 @@ if [ ! -e "$image.tar" ]; then
 	echo "image.sh: building $image.tar (cold: a few minutes)" >&2
 	start=$SECONDS
 	# shellcheck disable=SC2016 # $1.. are the inner shell's arguments
-	flock "$cache/image.lock" sh -c 'i=$1 m=$2 s=$3; shift 3; [ -e "$i.tar" ] || "$m" "$i" "$s" "$@"' sh \
-		"$image" "$here/make-image.sh" "$sources" "${extra[@]}" >&2
+	flock "$cache/image.lock" sh -c 'i=$1 m=$2; shift 2; [ -e "$i.tar" ] || "$m" "$i" "$@"' sh \
+		"$image" "$here/make-image.sh" "$sources" "$release" "${extra[@]}" >&2
 	echo "image.sh: image built in $((SECONDS - start))s" >&2
 fi
 echo "$image"

@@ -1,25 +1,28 @@
 #!/bin/bash
-# Build the root tree of the reboot-test VM: Debian 12 with a kernel,
-# systemd as init, chrony, and the Proxmox VE-like sysctl layout.
+# Build the root tree of the reboot-test VM: Debian 12 (or 13) with a
+# kernel, systemd as init, chrony, and the sysctl layout of a Proxmox VE 8
+# (or 9) node.
 #
-#   make-image.sh OUT SOURCES [EXTRA_PACKAGE...]
+#   make-image.sh OUT SOURCES RELEASE [EXTRA_PACKAGE...]
 #
 # Writes OUT.vmlinuz and OUT.initrd (the image's own kernel, for qemu's
 # direct kernel boot) and then OUT.tar (the root tree; its presence marks a
 # complete build). run.sh packs the tar into an ext4 image per run, after
 # adding the packages and the check unit.
 #
-# SOURCES holds one-line apt entries, the Debian bookworm archive first
-# (tests/vm/apt_sources.rs picks them from this machine's apt sources, with
+# SOURCES holds one-line apt entries, the Debian archive of RELEASE
+# (bookworm or trixie) first (tests/vm/apt_sources.rs picks them from this machine's apt sources, with
 # the e2e suite's mirror detection). The recipe follows the e2e base
 # (both start with tests/e2e/bootstrap.sh): download with network, run every
 # maintainer script without it inside tests/e2e/sandbox.sh. run.sh keys the
 # cache (image.sh) on a hash of this script, bootstrap.sh, sandbox.sh, the
-# pve-layout tree, SOURCES and the extra packages (tests/cluster adds sshd).
+# pve-layout tree, SOURCES, RELEASE and the extra packages (tests/cluster
+# adds python3-apt and dbus).
 set -euo pipefail
 
-out=${1:?usage: make-image.sh OUT SOURCES}
-sources=${2:?usage: make-image.sh OUT SOURCES}
+out=${1:?usage: make-image.sh OUT SOURCES RELEASE}
+sources=${2:?usage: make-image.sh OUT SOURCES RELEASE}
+release=${3:?usage: make-image.sh OUT SOURCES RELEASE}
 here=$(dirname "$(realpath "$0")")
 e2e=$(realpath "$here/../e2e")
 # What the issue asks for, plus procps (a PVE host has sysctl and
@@ -28,8 +31,11 @@ packages=(linux-image-amd64 systemd-sysv iproute2 udev chrony procps jq)
 # What a PVE node listens with: sshd on [::]:22 (IPv6-only wildcard) and a
 # dual-stack wildcard like pveproxy's *:8006 (socat, pth-dualstack.service).
 packages+=(openssh-server socat)
+# trixie: /usr/lib/sysctl.d/50-default.conf, as on every PVE 9 node (procps
+# only recommends it).
+[ "$release" != trixie ] || packages+=(linux-sysctl-defaults)
 # Extra packages of the caller (tests/cluster: python3-apt and dbus).
-packages+=("${@:3}")
+packages+=("${@:4}")
 
 work=$(mktemp -d "$(dirname "$out")/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -45,9 +51,27 @@ printf 'MODULES=list\n' >"$root/etc/initramfs-tools/conf.d/pth-vm"
 printf '%s\n' virtio_pci virtio_blk ext4 crc32c_generic >>"$root/etc/initramfs-tools/modules"
 "$e2e/sandbox.sh" run "$root" update-initramfs -u -k all
 
-# The Proxmox VE-like sysctl layout, shared with the e2e base.
-tar -C "$e2e/pve-layout" --owner=0 --group=0 --mode='u+rwX,go+rX,go-w' -cf - . |
-	tar -C "$root" --no-overwrite-dir -xf -
+# The Proxmox VE-like sysctl layout. PVE 8 (bookworm): the e2e base's
+# pve-layout tree as is. PVE 9 (trixie): pve-manager ships its pve.conf as
+# /usr/lib/sysctl.d/10-pve.conf, the other two files stay; systemd and
+# linux-sysctl-defaults bring the rest (10-coredump-debian, 50-default,
+# 50-pid-max), and /etc/sysctl.d holds only procps' README.sysctl.
+layout=$e2e/pve-layout
+case $release in
+bookworm)
+	tar -C "$layout" --owner=0 --group=0 --mode='u+rwX,go+rX,go-w' -cf - . |
+		tar -C "$root" --no-overwrite-dir -xf -
+	;;
+trixie)
+	install -m 0644 "$layout/etc/sysctl.d/pve.conf" "$root/usr/lib/sysctl.d/10-pve.conf"
+	install -m 0644 -t "$root/usr/lib/sysctl.d" \
+		"$layout/usr/lib/sysctl.d/10-pve-ct-inotify-limits.conf" "$layout/usr/lib/sysctl.d/pve-firewall.conf"
+	;;
+*)
+	echo "make-image.sh: unknown release $release" >&2
+	exit 2
+	;;
+esac
 
 # Boot config: root on the virtio disk; no getty on the serial console (it
 # would hang up the console the check script writes to); services may start.

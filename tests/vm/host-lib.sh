@@ -1,0 +1,159 @@
+#!/bin/bash
+# What the host side of the VM proofs shares (run.sh: the reboot proof on
+# each release; upgrade.sh: the PVE 8 -> 9 upgrade proof): the gate, the
+# run's disk, the boot loop and the RESULT count. Sourced by those two,
+# which set here, repo, suite (the gate's name) and packages first.
+
+e2e=$repo/tests/e2e
+# shellcheck source=tests/common/gate.sh
+. "$repo/tests/common/gate.sh"
+skip() {
+	gate_skip "$suite" "$1"
+}
+die() {
+	echo "$suite: $*" >&2
+	exit 2
+}
+
+# Root, qemu with TCG, debootstrap and mkfs.ext4 (installed if missing),
+# or a skip saying what is missing (a failure with CI=true).
+vm_gate() {
+	[ "${PTH_VM:-1}" != 0 ] || skip "PTH_VM=0"
+	[ "$(id -u)" = 0 ] && ! gate_missing root || skip "not running as root (debootstrap and mkfs -d need it)"
+	local missing=()
+	command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+	command -v debootstrap >/dev/null || missing+=(debootstrap)
+	command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "$suite: installing ${missing[*]}" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null ||
+			skip "cannot install ${missing[*]} (apt-get failed)"
+	fi
+	{ qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg && ! gate_missing qemu-tcg; } ||
+		skip "qemu-system-x86_64 has no TCG accelerator"
+}
+
+# The run's root tree TREE from IMAGE.tar plus the packages of DEB_DIR, the
+# check scripts (SCRIPT runs at every boot as check.sh), the release files
+# and the finish step's units; RELEASE goes to /var/lib/pth-vm/release.
+vm_tree() { # TREE IMAGE DEB_DIR SCRIPT RELEASE
+	local tree=$1 image=$2 deb_dir=$3 script=$4 release=$5 pkg unit
+	mkdir "$tree"
+	tar --numeric-owner --xattrs -C "$tree" -xf "$image.tar"
+	install -d -m 0755 "$tree/var/lib/pth-vm/debs" "$tree/usr/local/lib/pth-vm/releases"
+	for pkg in "${packages[@]}"; do
+		install -m 0644 "$deb_dir/$pkg.deb" "$tree/var/lib/pth-vm/debs/"
+	done
+	printf '%s\n' "$release" >"$tree/var/lib/pth-vm/release"
+	install -m 0755 "$script" "$tree/usr/local/lib/pth-vm/check.sh"
+	install -m 0644 "$here/check-lib.sh" "$tree/usr/local/lib/pth-vm/check-lib.sh"
+	install -m 0644 "$here"/releases/*.env "$tree/usr/local/lib/pth-vm/releases/"
+	install -m 0644 "$here/pth-vm-check.service" "$tree/etc/systemd/system/"
+	ln -s ../pth-vm-check.service "$tree/etc/systemd/system/multi-user.target.wants/pth-vm-check.service"
+	# The finish step (issue 19): a mail-like daemon on 127.0.0.1 and [::1], a
+	# dual-stack wildcard listener and a stub corosync on [::1], at every boot.
+	install -m 0755 "$here/finish/listen.pl" "$tree/usr/local/lib/pth-vm/listen.pl"
+	for unit in "$here"/finish/*.service; do
+		install -m 0644 "$unit" "$tree/etc/systemd/system/"
+		ln -s "../${unit##*/}" "$tree/etc/systemd/system/multi-user.target.wants/${unit##*/}"
+	done
+}
+
+# Boot DISK again and again while the guest asks for a reboot, one qemu
+# process per boot (-no-reboot: the guest's `systemctl reboot` ends qemu
+# and we start it again on the same disk; rebooting inside one qemu process
+# made every boot slower than the one before under TCG: 16 s, 82 s,
+# 136 s). The kernel is IMAGE's, unless the guest left one in
+# /var/lib/pth-vm/kernel/{vmlinuz,initrd} (the upgrade proof: the new
+# release's kernel, read from the disk with debugfs, no mount). Console
+# lines get a host timestamp in CONSOLE. Sets qemu_rc (124: timeout) and
+# vm_s. no_timer_check: on a loaded host the emulated IO-APIC timer check
+# can fail and panic the guest at boot ("IO-APIC + timer doesn't work!").
+# loglevel=4: kernel messages below warning stay off the console, where
+# one (trixie's udev loading kvm_amd late) cut a RESULT line in two.
+vm_boot() { # IMAGE DISK CONSOLE TIMEOUT MAX-BOOTS
+	local image=$1 disk=$2 console=$3 timeout=$4 max=$5 n left kernel initrd
+	local vm_start=${EPOCHREALTIME/./} deadline=$((SECONDS + timeout))
+	kernel=$image.vmlinuz initrd=$image.initrd
+	qemu_rc=0
+	for ((n = 1; n <= max; n++)); do
+		left=$((deadline - SECONDS))
+		if [ "$left" -le 0 ]; then
+			qemu_rc=124
+			break
+		fi
+		set +e
+		timeout "$left" qemu-system-x86_64 \
+			-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+			-nodefaults -nic none -nographic -serial mon:stdio -no-reboot \
+			-kernel "$kernel" -initrd "$initrd" \
+			-append "root=/dev/vda rw console=ttyS0 no_timer_check loglevel=4" \
+			-drive "file=$disk,if=virtio,format=raw" </dev/null 2>&1 |
+			while IFS= read -r line; do
+				# Seconds since the first boot started, for the timings below.
+				ds=$(((${EPOCHREALTIME/./} - vm_start) / 100000))
+				printf '[%5d.%d] %s\n' $((ds / 10)) $((ds % 10)) "${line%$'\r'}"
+			done >>"$console"
+		qemu_rc=${PIPESTATUS[0]}
+		set -e
+		[ "$qemu_rc" = 0 ] || break
+		# Boot again only when the guest asked for a reboot.
+		grep -a 'PTH-VM BOOT [0-9]* end' "$console" | tail -n 1 | grep -q 'action=reboot' || break
+		if debugfs -R 'stat /var/lib/pth-vm/kernel/vmlinuz' "$disk" 2>/dev/null | grep -q '^Inode:'; then
+			kernel=${disk%/*}/vmlinuz initrd=${disk%/*}/initrd
+			debugfs -R "dump /var/lib/pth-vm/kernel/vmlinuz $kernel" "$disk" 2>/dev/null
+			debugfs -R "dump /var/lib/pth-vm/kernel/initrd $initrd" "$disk" 2>/dev/null
+		fi
+	done
+	vm_s=$(((${EPOCHREALTIME/./} - vm_start) / 1000000))
+}
+
+# Count the RESULT lines of CONSOLE, print the timings and the skips, and
+# append every failure (and a timeout, a qemu error, an unfinished
+# scenario) to the array failures. LABEL prefixes each line.
+vm_results() { # LABEL CONSOLE
+	local label=$1 console=$2 r pass=0 fail=0 skipped=0 results
+	mapfile -t results < <(sed -n 's/^\[[ 0-9.]*\] \(RESULT .*\)/\1/p' "$console")
+	for r in "${results[@]}"; do
+		case $r in
+		*" status=PASS "*) pass=$((pass + 1)) ;;
+		*" status=SKIP "*) skipped=$((skipped + 1)) ;;
+		*)
+			fail=$((fail + 1))
+			failures+=("$label: $r")
+			;;
+		esac
+	done
+	if [ "$qemu_rc" = 124 ]; then
+		failures+=("$label: TIMEOUT: the VM did not power off in time")
+	elif [ "$qemu_rc" != 0 ]; then
+		failures+=("$label: qemu exited with status $qemu_rc")
+	fi
+	grep -q '^\[[ 0-9.]*\] PTH-VM DONE' "$console" ||
+		failures+=("$label: INCOMPLETE: the scenario did not reach its end (last: $(grep -a 'PTH-VM BOOT' "$console" | tail -n 1))")
+	# Boot N "start" - previous "end": kernel + systemd; "end" - "start": the step.
+	sed -n 's/^\[ *\([0-9.]*\)\] PTH-VM BOOT \([0-9]*\) \([a-z]*\).*/\1 \2 \3/p' "$console" |
+		awk -v l="$label" '{ printf "%s:   boot %s %-5s at %6.1fs (+%.1fs)\n", l, $2, $3, $1, $1 - prev; prev = $1 }'
+	echo "$label: $pass passed, $fail failed, $skipped skipped"
+	for r in "${results[@]}"; do
+		case $r in *" status=SKIP "*)
+			echo "  $r"
+			# Under CI=true a check the VM could not make is a failure too.
+			if gate_in_ci; then
+				failures+=("$label: skipped in the VM (CI set): $r")
+			else
+				[ -z "${PTH_SKIP_LOG:-}" ] || echo "SKIPPED: $suite-check: $r" >>"$PTH_SKIP_LOG"
+			fi
+			;;
+		esac
+	done
+}
+
+# Keep CONSOLE under ARTIFACTS as NAME-<time>.log and say where.
+vm_keep_log() { # CONSOLE ARTIFACTS NAME
+	mkdir -p "$2"
+	local kept
+	kept=$2/$3-$(date +%Y%m%d-%H%M%S).log
+	cp "$1" "$kept"
+	echo "$suite: console log kept: $kept"
+}
