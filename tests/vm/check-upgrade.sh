@@ -26,23 +26,23 @@ repo=$state/trixie-repo
 install_timeout=2400
 
 # After the upgrade and its reboot: what `status` says on the upgraded node.
-# Today: it runs (exit 0 or 1, not an error), its JSON parses and every key
-# of the profile is in force ("ok"), apart from the admin's key, which is
-# recorded with its state. The part where status names the admin's key
-# abandoned in /etc/sysctl.conf.dpkg-bak (issue 27) extends this function.
+# Every key of the profile is in force ("ok"), also the admin's key, whose
+# line Debian 13 no longer reads: procps kept the modified sysctl.conf as
+# /etc/sysctl.conf.dpkg-bak and systemd 257 reads no sysctl.conf. status
+# reads the root with trixie's rules and names that line as a problem (exit
+# 1), in JSON `abandoned` and in the text with the fix.
 check_status_after_upgrade() { # STATUS-TEXT STATUS-JSON STATUS-EXIT
-	case $3 in
-	0 | 1) result status.upgraded.exit PASS "0 or 1" "$3" ;;
-	*) result status.upgraded.exit FAIL "0 or 1" "$3" ;;
-	esac
+	check status.upgraded.exit 1 "$3"
 	check status.upgraded.json valid "$(jq -e . "$2" >/dev/null 2>&1 && echo valid || echo invalid)"
+	check status.upgraded.release trixie "$(jq -r .release.codename "$2" 2>&1)"
 	while IFS="$tab" read -r key value; do
-		[ "$key" = "$admin_key" ] && continue
-		got=$(jq -r --arg k "$key" '[.. | objects | select(.key? == $k)][0].state' "$2" 2>&1)
+		got=$(jq -r --arg k "$key" '[.keys[] | select(.key == $k)][0].state' "$2" 2>&1)
 		check "status.upgraded.json.$key" ok "$got"
 	done <"$state/default.settings"
-	say "status of $admin_key after the upgrade: $(jq -c --arg k "$admin_key" \
-		'[.. | objects | select(.key? == $k)][0]' "$2" 2>&1)"
+	check status.upgraded.abandoned "$admin_key = $admin_value in /etc/sysctl.conf.dpkg-bak, lost" \
+		"$(jq -r --arg k "$admin_key" '.abandoned[] | select(.key == $k) |
+			"\(.key) = \(.value) in \(.file), \(if .lost then "lost" else "kept" end)"' "$2" 2>&1)"
+	check status.upgraded.text.fix yes "$(grep -q "^problem: $admin_key = $admin_value in /etc/sysctl.conf.dpkg-bak:[0-9]* is not applied at boot: .*To keep your value, move the line to a file in /etc/sysctl.d/" "$1" && echo yes || echo no)"
 }
 
 say "BOOT $boot start uptime=$(cut -d' ' -f1 /proc/uptime)"
