@@ -121,17 +121,18 @@ case $boot in
 	show "pve-tcp-hardening status --json after the upgrade" "$state/status.trixie.json"
 	check_status_after_upgrade "$state/status.trixie" "$state/status.trixie.json" "$status_rc"
 
+	dpkg-divert --list | LC_ALL=C sort >"$state/diversions.upgraded"
 	run_apt purge purge -y pve-tcp-hardening
 	while IFS="$tab" read -r key value; do
 		check "purged.$key" "$value" "$(live "$key")"
 	done <"$state/values.before"
 	record_host purged
 	check purged.etc-default-chrony "$(cat "$state/chrony.before")" "$(cat "$state/chrony.purged")"
-	# The upgrade itself adds other packages' diversions (t64 libraries'
-	# *.usr-is-merged): every diversion of before is still there, and none
-	# is the package's or of /etc/default/chrony.
-	check purged.diversions-kept "" \
-		"$(LC_ALL=C comm -23 "$state/diversions.before" "$state/diversions.purged")"
+	# The upgrade itself changes other packages' diversions (t64 libraries'
+	# *.usr-is-merged come, dash's /bin/sh goes): the purge leaves those of
+	# the upgraded node just before it, without the package's.
+	check purged.diversions "$(grep -v -e /etc/default/chrony -e 'by pve-tcp-hardening' "$state/diversions.upgraded")" \
+		"$(cat "$state/diversions.purged")"
 	check purged.no-diversion "" "$(grep -e /etc/default/chrony -e 'by pve-tcp-hardening' "$state/diversions.purged")"
 	check purged.no-state "" "$(ls -d /var/lib/pve-tcp-hardening 2>/dev/null)"
 	systemctl restart chrony
