@@ -684,3 +684,17 @@ fn an_abandoned_admin_key_is_a_warning_in_every_monitoring_format() {
         )
         .run();
 }
+
+#[test]
+fn the_package_version_and_the_release_facts_come_from_dpkg() {
+    let host = installed_pve9();
+    std::fs::write(
+        host.path("var/lib/dpkg/status"),
+        "Package: pve-tcp-hardening\nStatus: install ok installed\nVersion: 0.1.0-2\n\n\
+         Package: systemd\nStatus: install ok installed\nVersion: 257.13-1~deb13u1\n",
+    )
+    .unwrap();
+    let report = json(&host, 0);
+    assert_eq!(report["package_version"], "0.1.0-2");
+    assert_eq!(report["release"]["systemd_version"], "257.13-1~deb13u1");
+}

@@ -83,8 +83,9 @@ pub struct Detected {
 
 impl Detected {
     /// The release of the system under `root`: `/etc/os-release`, else
-    /// `/usr/lib/os-release` (os-release(5)), resolved inside the root.
-    pub fn of_root(root: &Path) -> Detected {
+    /// `/usr/lib/os-release` (os-release(5)), resolved inside the root;
+    /// `dpkg_status` is that root's [`dpkg_status`], read once by the caller.
+    pub fn of_root(root: &Path, dpkg_status: &str) -> Detected {
         let text = ["/etc/os-release", "/usr/lib/os-release"]
             .iter()
             .find_map(|p| {
@@ -92,8 +93,7 @@ impl Detected {
                 fs_err::read_to_string(path).ok()
             })
             .unwrap_or_default();
-        let dpkg = fs_err::read_to_string(root.join("var/lib/dpkg/status")).unwrap_or_default();
-        Detected::from_texts(&text, &dpkg)
+        Detected::from_texts(&text, dpkg_status)
     }
 
     /// [`Detected::of_root`] on the texts of os-release and dpkg's status file.
@@ -171,6 +171,13 @@ fn os_release_field(text: &str, name: &str) -> Option<String> {
             .unwrap_or(value);
         Some(unquoted.to_string())
     })
+}
+
+/// dpkg's status file under `root`; empty when it cannot be read (an image
+/// without dpkg). Spelled without the leading slash: lintian flags a binary
+/// holding the absolute path (uses-dpkg-database-directly).
+pub fn dpkg_status(root: &Path) -> String {
+    fs_err::read_to_string(root.join("var/lib/dpkg/status")).unwrap_or_default()
 }
 
 /// `Version:` of an installed package in dpkg's status file.

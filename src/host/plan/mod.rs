@@ -21,7 +21,7 @@ use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_F
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::adopt;
 use crate::host::chrony::ChronyDiversion;
-use crate::host::release::Detected;
+use crate::host::release::{dpkg_status, Detected};
 use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::abandoned::abandoned_settings;
 use crate::host::sysctl::apply::read_value;
@@ -134,7 +134,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
                 inputs.root.display()
             )
         })?;
-    let release = Detected::of_root(&inputs.root);
+    let release = Detected::of_root(&inputs.root, &dpkg_status(&inputs.root));
     let key_names: Vec<&str> = profile.settings.iter().map(|s| s.key.as_str()).collect();
     let abandoned = abandoned_settings(&inputs.root, &release.release, &boot, &key_names);
     let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));

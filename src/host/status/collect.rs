@@ -7,7 +7,7 @@ use super::problems::{problems, Problem};
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{as_chroot_sees, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
-use crate::host::release::{installed_version, Detected};
+use crate::host::release::{dpkg_status, installed_version, Detected};
 use crate::host::sockets::ipv6_listeners;
 use crate::host::sysctl::abandoned::abandoned_settings;
 use crate::host::sysctl::apply::read_value;
@@ -32,7 +32,10 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
             inputs.profile.display()
         )
     })?;
-    let release = Detected::of_root(&inputs.root);
+    // Read once: the release's facts and the package's version both come
+    // from it, and status runs every minute from the metrics timer.
+    let dpkg = dpkg_status(&inputs.root);
+    let release = Detected::of_root(&inputs.root, &dpkg);
     let systemd = read_tree(&inputs.root, MergeMode::SystemdSysctl)?;
     let procps = read_tree(&inputs.root, MergeMode::ProcpsSystem)?;
     let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
@@ -67,7 +70,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
             .collect();
     Ok(StatusReport {
         schema: JSON_SCHEMA_VERSION,
-        package_version: package_version(&inputs.root, &profile.package),
+        package_version: installed_version(&dpkg, &profile.package),
         package: profile.package.clone(),
         profile: profile.name.clone(),
         ok: problems.is_empty(),
@@ -198,12 +201,4 @@ fn chrony_report(root: &Path, profile: &Profile) -> Result<ChronyReport> {
         diverted_by,
         ipv4_only,
     })
-}
-
-/// `Version:` of the installed package in dpkg's status file.
-fn package_version(root: &Path, package: &str) -> Option<String> {
-    // Spelled without the leading slash: lintian flags a binary holding the
-    // absolute path (uses-dpkg-database-directly).
-    let text = fs_err::read_to_string(under_root(root, "var/lib/dpkg/status")).ok()?;
-    installed_version(&text, package)
 }
