@@ -49,12 +49,13 @@ pub fn chrony_installed_later(release: Release, name: &str, debs: impl FnOnce() 
     );
 }
 
-/// Scenario 4: upgrade to a rebuilt higher version keeps the saved state,
-/// one diversion, one `-4`; a purge afterwards still restores everything.
-pub fn upgrade(release: Release, name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
-    let Some(mut s) = Scenario::start(release, name) else {
-        return;
-    };
+/// A fresh scenario and the two packages of an upgrade, the second higher.
+fn start_upgrade(
+    release: Release,
+    name: &str,
+    debs: impl FnOnce() -> (Deb, Deb),
+) -> Option<(Scenario, Deb, Deb)> {
+    let s = Scenario::start(release, name)?;
     let (old, new) = debs();
     assert!(
         crate::harness::packages::version_gt(&new.version, &old.version),
@@ -62,6 +63,15 @@ pub fn upgrade(release: Release, name: &str, debs: impl FnOnce() -> (Deb, Deb)) 
         new.version,
         old.version
     );
+    Some((s, old, new))
+}
+
+/// Scenario 4: upgrade to a rebuilt higher version keeps the saved state,
+/// one diversion, one `-4`; a purge afterwards still restores everything.
+pub fn upgrade(release: Release, name: &str, debs: impl FnOnce() -> (Deb, Deb)) {
+    let Some((mut s, old, new)) = start_upgrade(release, name, debs) else {
+        return;
+    };
     s.baseline();
     s.apt_install(&[&old], "").expect_active(&old, &[]);
     let saved_before = state_files(&s.snapshot());
@@ -88,16 +98,9 @@ pub fn upgrade_moves_units_to_usr_lib(
     name: &str,
     debs: impl FnOnce() -> (Deb, Deb),
 ) {
-    let Some(mut s) = Scenario::start(release, name) else {
+    let Some((mut s, old, new)) = start_upgrade(release, name, debs) else {
         return;
     };
-    let (old, new) = debs();
-    assert!(
-        crate::harness::packages::version_gt(&new.version, &old.version),
-        "upgrade target {} is not higher than {}",
-        new.version,
-        old.version
-    );
     s.baseline();
     let boot_check = "pve-tcp-hardening-boot-check.service";
     let timer = "pve-tcp-hardening-prometheus.timer";
