@@ -16,24 +16,28 @@ mod flows;
 mod harness;
 mod lockout;
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
 
 use harness::fixture::Fixture;
 use harness::{Deb, Release, Variants};
 
+/// Each fixture is built once per run: the bookworm and trixie scenarios run
+/// in parallel and ask for the same .deb, and a second build would rewrite the
+/// file while another thread reads or installs it (a CI run failed so).
 fn fixture(kind: Fixture, version: &str) -> Deb {
-    let dir: &'static PathBuf = {
-        static DIR: OnceLock<PathBuf> = OnceLock::new();
-        DIR.get_or_init(|| {
-            let dir = harness::base::cache_dir()
-                .join("runs")
-                .join(format!("fixtures.{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("fixture dir");
-            dir
-        })
-    };
-    kind.build(version, &dir.join(format!("{kind:?}-{version}")))
+    static BUILT: Mutex<BTreeMap<String, Deb>> = Mutex::new(BTreeMap::new());
+    let name = format!("{kind:?}-{version}");
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(deb) = built.get(&name) {
+        return deb.clone();
+    }
+    let dir = harness::base::cache_dir()
+        .join("runs")
+        .join(format!("fixtures.{}", std::process::id()));
+    let deb = kind.build(version, &dir.join(&name));
+    built.insert(name, deb.clone());
+    deb
 }
 
 fn dist() -> &'static Variants {
