@@ -54,6 +54,7 @@ test: deps-test release debs
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo test --locked
+	tests/msrv.sh
 	tests/vm/run.sh '$(DIST)'
 	tests/vm/upgrade.sh '$(DIST)'
 	$(MAKE) --no-print-directory test-ansible-lint

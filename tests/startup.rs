@@ -63,8 +63,7 @@ fn runs_with_closed_standard_fds() {
 #[test]
 fn a_closed_pipe_ends_the_process_by_sigpipe_like_procps() {
     let dir = fixture();
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
+    let writer = pipe_without_reader();
     let status = apply(dir.path()).stdout(writer).status().unwrap();
     assert_eq!(status.signal(), Some(13), "{status:?}");
     // The keys were written before the output.
@@ -158,8 +157,7 @@ fn an_unpacked_package_runs_its_own_full_helper_with_the_same_arguments() {
 #[test]
 fn the_full_helper_also_ends_by_sigpipe() {
     let dir = fixture();
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
+    let writer = pipe_without_reader();
     // `--` is left to clap, so the full helper applies and prints.
     let status = Command::new(HELPER)
         .args(["apply", "--proc"])
@@ -171,4 +169,18 @@ fn the_full_helper_also_ends_by_sigpipe() {
         .unwrap();
     assert_eq!(status.signal(), Some(13), "{status:?}");
     assert_eq!(value(dir.path(), "tcp_sack"), "0\n");
+}
+
+/// The write end of a pipe whose read end is closed (std::io::pipe is newer
+/// than Debian 13's rustc 1.85).
+fn pipe_without_reader() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both descriptors on success; each is owned once.
+    let (reader, writer) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    drop(reader);
+    writer.into()
 }
