@@ -126,6 +126,26 @@ impl Node {
     /// dies: postfix with inet_interfaces = localhost), else `active`. A
     /// fake `journalctl` gives such a unit's last line.
     fn fake_systemctl(&self) {
+        // The daemons' own configuration tests (`finish` runs them before a
+        // restart): pass, unless FAKE_CHECK_FAILS names the program.
+        for program in ["postmulti", "sshd"] {
+            let path = self.bin.path().join(program);
+            std::fs::write(
+                &path,
+                format!(
+                    "#!/bin/sh\n\
+                     echo \"{program} $*\" >> {checks}\n\
+                     case \" $FAKE_CHECK_FAILS \" in *\" {program} \"*)\n\
+                     \techo \"postfix/postfix-script: warning: not owned by postfix: /var/spool/postfix/active\" >&2\n\
+                     \techo \"/usr/sbin/postconf: fatal: /etc/postfix/main.cf, line 12: missing '=' after attribute name: \\\"inet_interfaces localhost\\\"\" >&2\n\
+                     \texit 1 ;;\n\
+                     esac\n",
+                    checks = self.checks_path().display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let journal = self.bin.path().join("journalctl");
         std::fs::write(
             &journal,
@@ -164,6 +184,15 @@ impl Node {
 
     fn log_path(&self) -> PathBuf {
         self.bin.path().join("calls.log")
+    }
+
+    fn checks_path(&self) -> PathBuf {
+        self.bin.path().join("checks.log")
+    }
+
+    /// The configuration tests run, one a line.
+    fn checks(&self) -> String {
+        std::fs::read_to_string(self.checks_path()).unwrap_or_default()
     }
 
     /// What the fake systemctl was asked, one call a line.
@@ -451,4 +480,57 @@ fn a_unit_that_dies_after_its_restart_fails_finish_and_keeps_the_reboot_request(
         node.calls(),
         "try-restart chrony.service\ntry-restart postfix@-.service\n"
     );
+}
+
+#[test]
+fn a_daemon_whose_configuration_check_fails_is_not_restarted() {
+    // `postfix check` before the restart: a postfix that cannot start from
+    // its main.cf keeps running on ::1 rather than being stopped for good.
+    let node = Node::new(&[&CHRONY, &MAIL, &SSHD_WILDCARD]);
+    let out = node
+        .finish(&[])
+        .env("FAKE_CHECK_FAILS", "postmulti")
+        .status(1)
+        .stdout_contains(
+            "not restarting postfix@-.service: `postmulti -i - -p check` fails: \
+             /usr/sbin/postconf: fatal: /etc/postfix/main.cf, line 12: missing '=' after attribute name: \"inet_interfaces localhost\"\n",
+        )
+        .stdout_contains("restarted chrony.service\n")
+        .stdout_contains(
+            "reboot still needed for: postfix@-.service (`postmulti -i - -p check` fails: fix its configuration first)\n",
+        )
+        .run();
+    assert_lacks(
+        &String::from_utf8(out.stdout).unwrap(),
+        "nothing holds an IPv6 address any more",
+        "postfix still holds ::1",
+    );
+    assert_eq!(node.calls(), "try-restart chrony.service\n");
+    assert_eq!(node.checks(), "postmulti -i - -p check\n");
+    assert!(node.reboot_requested(), "the reboot request must stay");
+
+    // The dry run says the same and restarts nothing.
+    let node = Node::new(&[&CHRONY, &MAIL]);
+    node.finish(&["--dry-run"])
+        .env("FAKE_CHECK_FAILS", "postmulti")
+        .status(1)
+        .stdout_contains("dry run: would restart 1 service, one at a time: chrony.service\n")
+        .stdout_contains(
+            "dry run: a reboot would still be needed for: postfix@-.service (`postmulti -i - -p check` fails: fix its configuration first)\n",
+        )
+        .run();
+    assert_eq!(node.calls(), "");
+}
+
+#[test]
+fn a_passing_configuration_check_is_named_and_the_restart_goes_on() {
+    let node = Node::new(&[&MAIL]);
+    node.finish(&[])
+        .status(0)
+        .stdout_contains(
+            "postfix@-.service: `postmulti -i - -p check` passes\nrestarted postfix@-.service\n",
+        )
+        .run();
+    assert_eq!(node.checks(), "postmulti -i - -p check\n");
+    assert!(!node.reboot_requested());
 }

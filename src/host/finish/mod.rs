@@ -4,13 +4,15 @@
 //! restarts; the reboot the package asks for is what closes them. `finish`
 //! lists those sockets with the systemd unit of each owner ([`placement`]),
 //! restarts the units it may ([`policy`]: never the cluster stack, Ceph or
-//! guests, nor what the admin lists) one at a time, looks again, and when
+//! guests, nor what the admin lists; never one whose own configuration test
+//! fails, [`precheck`]) one at a time, looks again, and when
 //! nothing is left takes back the package's reboot request
 //! ([`reboot_request`]). Wildcard `[::]` listeners are not its business:
 //! they hold no IPv6 address (see `sockets::Listener::holds_ipv6_address`).
 
 mod placement;
 mod policy;
+mod precheck;
 mod systemctl;
 
 pub use policy::CONFIG_FILE;
@@ -124,15 +126,19 @@ fn units_to_restart(holders: &[Holder]) -> Vec<String> {
 }
 
 /// "corosync.service (why); VM 100 (why)": what a reboot is still needed
-/// for. `failed`: the units whose restart failed.
-fn reboot_needed_for(kept: &[&Holder], failed: &[String]) -> String {
+/// for. `not_restarted`: the units `finish` left running, and why (their
+/// configuration check or their restart failed).
+fn reboot_needed_for(kept: &[&Holder], not_restarted: &[(String, String)]) -> String {
     let mut owners: Vec<String> = kept
         .iter()
         .map(|h| {
             let why = match (&h.keep, h.placement.unit()) {
                 (Some(why), _) => why.as_str(),
-                (None, Some(unit)) if failed.iter().any(|f| f == unit) => "its restart failed",
-                (None, _) => "still bound after its restart",
+                (None, Some(unit)) => not_restarted
+                    .iter()
+                    .find(|(u, _)| u == unit)
+                    .map_or("still bound after its restart", |(_, why)| why.as_str()),
+                (None, None) => "still bound after its restart",
             };
             format!("{} ({why})", h.owner())
         })
@@ -283,17 +289,38 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
             render_holders(&before)
         ))?;
     }
+    // Each daemon's own configuration test first: a restart stops it, and
+    // one that cannot start again is worse than a socket on ::1.
+    let mut not_restarted: Vec<(String, String)> = Vec::new();
+    for unit in &units {
+        match precheck::check(unit) {
+            precheck::Verdict::Failed { command, said } => {
+                emit(&format!(
+                    "not restarting {unit}: `{command}` fails: {said}\n"
+                ))?;
+                not_restarted.push((
+                    unit.clone(),
+                    format!("`{command}` fails: fix its configuration first"),
+                ));
+            }
+            precheck::Verdict::Passed(command) => emit(&format!("{unit}: `{command}` passes\n"))?,
+            precheck::Verdict::Unchecked => {}
+        }
+    }
+    let units: Vec<String> = units
+        .into_iter()
+        .filter(|u| !not_restarted.iter().any(|(n, _)| n == u))
+        .collect();
     if args.dry_run {
-        return dry_run(&before, &units);
+        return dry_run(&before, &units, &not_restarted);
     }
 
-    let mut failed = Vec::new();
     for unit in &units {
         match systemctl::try_restart(unit) {
             Ok(()) => emit(&format!("restarted {unit}\n"))?,
             Err(e) => {
                 emit(&format!("could not restart {unit}: {e:#}\n"))?;
-                failed.push(unit.clone());
+                not_restarted.push((unit.clone(), "its restart failed".into()));
             }
         }
     }
@@ -324,7 +351,7 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
             let kept: Vec<&Holder> = after.iter().collect();
             emit(&format!(
                 "reboot still needed for: {}\n",
-                reboot_needed_for(&kept, &failed)
+                reboot_needed_for(&kept, &not_restarted)
             ))?;
         }
         for (unit, state) in &dead {
@@ -362,8 +389,9 @@ pub fn run_cli(args: &FinishArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `finish` would do, and its exit status.
-fn dry_run(before: &[Holder], units: &[String]) -> Result<ExitCode> {
+/// What `finish` would do, and its exit status. `refused`: the units whose
+/// configuration check fails, which `finish` would leave running.
+fn dry_run(before: &[Holder], units: &[String], refused: &[(String, String)]) -> Result<ExitCode> {
     if !units.is_empty() {
         emit(&format!(
             "dry run: would restart {} {}, one at a time: {}\n",
@@ -372,14 +400,22 @@ fn dry_run(before: &[Holder], units: &[String]) -> Result<ExitCode> {
             units.join(", ")
         ))?;
     }
-    let kept: Vec<&Holder> = before.iter().filter(|h| h.keep.is_some()).collect();
+    let kept: Vec<&Holder> = before
+        .iter()
+        .filter(|h| {
+            h.keep.is_some()
+                || h.placement
+                    .unit()
+                    .is_some_and(|u| refused.iter().any(|(r, _)| r == u))
+        })
+        .collect();
     if kept.is_empty() {
         emit("dry run: then no reboot would be needed for IPv6\n")?;
         Ok(ExitCode::SUCCESS)
     } else {
         emit(&format!(
             "dry run: a reboot would still be needed for: {}\n",
-            reboot_needed_for(&kept, &[])
+            reboot_needed_for(&kept, refused)
         ))?;
         Ok(ExitCode::from(1))
     }
