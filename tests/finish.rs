@@ -152,12 +152,16 @@ impl Node {
             "#!/bin/sh\n\
              for unit; do :; done\n\
              echo \"-- Boot 1 --\"\n\
+             case \" $FAKE_JOURNAL_UNRELATED \" in *\" $unit \"*) echo \"fatal: open /etc/postfix/main.cf: No such file or directory\"; exit 0 ;; esac\n\
              echo \"fatal: parameter inet_interfaces: no local interface found for ::1 ($unit)\"\n",
         )
         .unwrap();
         std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o755)).unwrap();
         let script = format!(
             "#!/bin/sh\n\
+             if [ \"$1\" = list-units ]; then\n\
+             \tfor u in $FAKE_SYSTEMCTL_DEAD; do echo \"$u loaded failed failed Some daemon\"; done; exit 0\n\
+             fi\n\
              if [ \"$1\" = is-active ]; then\n\
              \tcase \" $FAKE_SYSTEMCTL_DEAD \" in *\" $2 \"*) echo failed; exit 3 ;; esac\n\
              \techo active; exit 0\n\
@@ -221,6 +225,18 @@ impl Node {
             .args([self.host.dir.path()])
             .args(["--proc"])
             .args([self.proc()])
+    }
+
+    /// `status` on a node where systemd runs (`/run/systemd/system`), with
+    /// the fake systemctl and journalctl first on PATH.
+    fn status_with_systemd(&self) -> Run {
+        std::fs::create_dir_all(self.host.path("run/systemd/system")).unwrap();
+        let path = format!(
+            "{}:{}",
+            self.bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        self.status().env("PATH", &path)
     }
 
     fn reboot_requested(&self) -> bool {
@@ -533,4 +549,69 @@ fn a_passing_configuration_check_is_named_and_the_restart_goes_on() {
         .run();
     assert_eq!(node.checks(), "postmulti -i - -p check\n");
     assert!(!node.reboot_requested());
+}
+
+#[test]
+fn status_names_a_unit_that_failed_for_want_of_an_ipv6_address() {
+    // After `finish` restarted postfix into failure (or after the reboot),
+    // the node's mail is dead: status and the boot check say so.
+    let node = Node::new(&[&CHRONY, &MAIL]);
+    node.finish(&[])
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .status(1)
+        .run();
+    let line =
+        "postfix@-.service failed for want of an IPv6 address: fatal: parameter inet_interfaces: \
+                no local interface found for ::1 (postfix@-.service) (make it IPv4-only, then \
+                `systemctl restart postfix@-.service`)";
+    node.status_with_systemd()
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .status(1)
+        .stdout_contains(line)
+        .run();
+    let json = node
+        .status_with_systemd()
+        .args(["--json"])
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .status(1)
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["failed_units"][0]["unit"], "postfix@-.service");
+    assert_eq!(report["ok"], false);
+    node.status_with_systemd()
+        .args(["--format", "nagios"])
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .status(2)
+        .stdout_contains("postfix@-.service failed: no IPv6 address")
+        .run();
+    node.status_with_systemd()
+        .args(["--format", "journal"])
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .stdout_contains("postfix@-.service failed for want of an IPv6 address")
+        .run();
+
+    // A unit that failed for another reason is not ours to name; without a
+    // running systemd under the root nothing is asked.
+    let out = node
+        .status_with_systemd()
+        .args(["--json"])
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .env("FAKE_JOURNAL_UNRELATED", "postfix@-.service")
+        .status(1) // the reboot request stays
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed_units"], serde_json::json!([]));
+    std::fs::remove_dir(node.host.path("run/systemd/system")).unwrap();
+    let out = node
+        .status()
+        .args(["--json"])
+        .env("FAKE_SYSTEMCTL_DEAD", "postfix@-.service")
+        .env(
+            "PATH",
+            &format!("{}:/usr/bin:/bin", node.bin.path().display()),
+        )
+        .status(1)
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed_units"], serde_json::json!([]));
 }

@@ -22,3 +22,4 @@ pub mod startup;
 pub mod state;
 pub mod status;
 pub mod sysctl;
+pub mod units;

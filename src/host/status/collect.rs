@@ -13,6 +13,7 @@ use crate::host::sysctl::abandoned::abandoned_settings;
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree, Setter, SetterReport};
 use crate::host::sysctl::value::same_value;
+use crate::host::units::failed_for_want_of_ipv6;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -62,12 +63,22 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         (Some(proc), true) => ipv6_listeners(proc),
         _ => Vec::new(),
     };
+    let failed_units = match (&inputs.proc, profile.disable_ipv6) {
+        (Some(_), true) => failed_for_want_of_ipv6(&inputs.root),
+        _ => Vec::new(),
+    };
     // One string made per socket: a busy node has tens of thousands.
-    let problems: Vec<String> =
-        problems(&keys, &abandoned, &chrony, reboot_pending, &ipv6_listeners)
-            .iter()
-            .map(Problem::text)
-            .collect();
+    let problems: Vec<String> = problems(
+        &keys,
+        &abandoned,
+        &chrony,
+        reboot_pending,
+        &ipv6_listeners,
+        &failed_units,
+    )
+    .iter()
+    .map(Problem::text)
+    .collect();
     Ok(StatusReport {
         schema: JSON_SCHEMA_VERSION,
         package_version: installed_version(&dpkg, &profile.package),
@@ -80,6 +91,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         ipv6_listeners,
         release,
         abandoned,
+        failed_units,
         problems,
     })
 }

@@ -5,6 +5,7 @@ use crate::host::release::Detected;
 use crate::host::sockets::Listener;
 use crate::host::sysctl::abandoned::AbandonedSetting;
 use crate::host::sysctl::merge::SetterReport;
+use crate::host::units::FailedUnit;
 use serde::Serialize;
 
 /// Bumped when a field changes meaning or disappears (adding one does not).
@@ -111,6 +112,9 @@ pub struct StatusReport {
     /// The admin's settings of the profile's keys in files nothing applies
     /// at boot any more (`/etc/sysctl.conf` on Debian 13, its `.dpkg-bak`).
     pub abandoned: Vec<AbandonedSetting>,
+    /// Units that failed since boot for want of an IPv6 address (profiles
+    /// that turn IPv6 off, on a running system).
+    pub failed_units: Vec<FailedUnit>,
     /// One line per problem, for humans and monitoring.
     pub problems: Vec<String>,
 }

@@ -6,6 +6,7 @@ use super::model::{ChronyReport, KeyReport, KeyState};
 use crate::contract::SYSCTL_FILE_NAME;
 use crate::host::sockets::Listener;
 use crate::host::sysctl::abandoned::AbandonedSetting;
+use crate::host::units::FailedUnit;
 
 /// One thing that needs attention.
 #[derive(Debug, Clone, Copy)]
@@ -24,16 +25,19 @@ pub enum Problem<'a> {
     RebootPending,
     /// A socket bound to an IPv6 address while the profile turns IPv6 off.
     Ipv6Listener(&'a Listener),
+    /// A unit that failed since boot for want of an IPv6 address.
+    UnitFailed(&'a FailedUnit),
 }
 
 /// Every problem, in the report's order: keys (in the profile's order),
-/// the admin's abandoned settings, chrony, the reboot, sockets.
+/// the admin's abandoned settings, chrony, the reboot, sockets, failed units.
 pub fn problems<'a>(
     keys: &'a [KeyReport],
     abandoned: &'a [AbandonedSetting],
     chrony: &ChronyReport,
     reboot_pending: bool,
     listeners: &'a [Listener],
+    failed_units: &'a [FailedUnit],
 ) -> Vec<Problem<'a>> {
     let mut out: Vec<Problem> = keys
         .iter()
@@ -56,6 +60,7 @@ pub fn problems<'a>(
             .filter(|l| l.holds_ipv6_address())
             .map(Problem::Ipv6Listener),
     );
+    out.extend(failed_units.iter().map(Problem::UnitFailed));
     out
 }
 
@@ -101,6 +106,10 @@ impl Problem<'_> {
                     None => format!("listening on IPv6: {proto} [{address}]:{port}"),
                 }
             }
+            Problem::UnitFailed(f) => format!(
+                "{} failed for want of an IPv6 address: {} (make it IPv4-only, then `systemctl restart {}`)",
+                f.unit, f.line, f.unit
+            ),
         }
     }
 }

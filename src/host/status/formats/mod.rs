@@ -118,6 +118,7 @@ pub fn assess(report: &StatusReport) -> Assessment {
         &report.chrony,
         report.reboot_pending,
         &report.ipv6_listeners,
+        &report.failed_units,
     );
     let mut ranked: Vec<(Severity, u8, Finding)> = problems
         .iter()
@@ -161,6 +162,12 @@ pub fn assess(report: &StatusReport) -> Assessment {
                     (Severity::Warning, 2, "chronyd not IPv4-only (no -4)".into())
                 }
                 Problem::RebootPending => (Severity::Warning, 3, "reboot pending".into()),
+                // A service of the node is down: mail, a resolver, sshd.
+                Problem::UnitFailed(f) => (
+                    Severity::Critical,
+                    1,
+                    format!("{} failed: no IPv6 address", f.unit),
+                ),
             };
             (severity, rank, Finding { severity, text })
         })
