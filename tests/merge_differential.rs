@@ -170,6 +170,18 @@ fn generate_items(seed: u64) -> Items {
 /// Trees for the quirks random trees rarely hit: (host path, contents), a
 /// contents starting with `->` is a symlink.
 const HANDCRAFTED: &[&[(&str, &str)]] = &[
+    // Braces: systemd expands a glob with GLOB_BRACE (glob_extend); procps
+    // does not; without `*?[` it is no glob for either.
+    &[
+        (
+            "/etc/sysctl.d/10-a.conf",
+            "net.ipv4.conf.{a*,lo}.rp_filter = 2\nnet.ipv4.conf.{all,lo}.log_martians = 1\n",
+        ),
+        (
+            "/etc/sysctl.d/20-b.conf",
+            "net.ipv4.conf.{default,l?}.accept_redirects = 0\n",
+        ),
+    ],
     // systemd: a glob repeated with an equal value keeps its old place.
     &[
         (
@@ -269,6 +281,32 @@ const HANDCRAFTED: &[&[(&str, &str)]] = &[
         ("/etc/sysctl.d/40-d.conf", ""),
     ],
 ];
+
+/// systemd reads a line of at most 1 MiB (LONG_LINE_MAX) and stops reading
+/// the file at a longer one ("No buffer space available"); the settings
+/// before it stay. Around the limit, with LF and CRLF line ends.
+fn long_line_trees() -> Vec<(String, Items)> {
+    const LIMIT: usize = 1 << 20;
+    let mut trees = Vec::new();
+    for len in [LIMIT - 1, LIMIT, LIMIT + 1] {
+        // A comment: a long value would be cut in systemd's debug log, the
+        // oracle, not in what it writes.
+        let line = format!("#{}", "x".repeat(len - 1));
+        {
+            for eol in ["\n", "\r\n"] {
+                let file = "/etc/sysctl.d/20-long.conf";
+                let items = vec![
+                    format!("{file}\tnet.ipv4.tcp_sack = 0{eol}"),
+                    format!("{file}\t{line}{eol}"),
+                    format!("{file}\tnet.ipv4.tcp_dsack = 0{eol}"),
+                    format!("/etc/sysctl.d/30-next.conf\tnet.ipv4.tcp_timestamps = 0\n"),
+                ];
+                trees.push((format!("a comment line of {len} bytes, {eol:?}"), items));
+            }
+        }
+    }
+    trees
+}
 
 fn handcrafted_items(files: &[(&str, &str)]) -> Items {
     let mut items = Vec::new();
@@ -477,7 +515,8 @@ fn compare_with(oracle: Oracle) -> Vec<String> {
     let mut modes_differ = 0;
     let handcrafted = HANDCRAFTED
         .iter()
-        .map(|files| ("handcrafted".to_string(), handcrafted_items(files)));
+        .map(|files| ("handcrafted".to_string(), handcrafted_items(files)))
+        .chain(long_line_trees());
     let generated =
         sysctl_gen::seeds(1, 40).map(|seed| (format!("seed {seed}"), generate_items(seed)));
     let mut trees = 0;

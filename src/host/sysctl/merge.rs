@@ -24,14 +24,15 @@
 //!     spelled exactly like that match (so an exact key or exclusion
 //!     anywhere keeps globs off it; a glob exclusion excludes nothing).
 //!   - systemd-sysctl 252 reads lines its own way
-//!     ([`parse_systemd_bytes`]: CR and NUL end lines, `\v`/`\f` are not
+//!     ([`parse_systemd_bytes`]: CR and NUL end lines, a line of 1 MiB or
+//!     more ends the file, `\v`/`\f` are not
 //!     blanks, keys simplified so `net/./ipv4//tcp_sack.` is
 //!     `net/ipv4/tcp_sack`) into one ordered map keyed by the simplified
 //!     key: a repeat with the same value keeps its old place, another value
 //!     or an exclusion `-key` replaces the entry at the end (so `-glob`
 //!     spelled like an earlier glob cancels it). Then it writes map entries
 //!     in order; a glob match is skipped when the map has an entry of that
-//!     exact key; a key with `..` is refused.
+//!     exact key; a key with `..` is refused; globs expand braces.
 //!
 //! Globs are expanded by glibc's `glob(3)` over a file system holding only
 //! the key asked about ([`SingleKeyTree`]): the model assumes that key
@@ -285,8 +286,14 @@ impl MergedTree {
             MergeMode::ProcpsSystem => format!("/proc/sys/{}", line.path),
             MergeMode::SystemdSysctl => format!("/proc/sys/{}", line.path.trim_start_matches('/')),
         };
+        // systemd's glob_extend() adds GLOB_BRACE: `{a*,lo}` expands there,
+        // not in procps (a brace without `*?[` is no glob for either).
+        let flags = match self.mode {
+            MergeMode::ProcpsSystem => 0,
+            MergeMode::SystemdSysctl => libc::GLOB_BRACE,
+        };
         let candidates = if has_glob_chars(&line.path) {
-            tree.glob(&full, 0)
+            tree.glob(&full, flags)
         } else {
             vec![full]
         };

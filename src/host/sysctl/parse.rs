@@ -207,6 +207,10 @@ pub fn lossy(bytes: &[u8]) -> String {
 pub fn parse_systemd_bytes(data: &[u8]) -> Vec<SysctlLine> {
     systemd_lines(data)
         .into_iter()
+        // read_line(f, LONG_LINE_MAX): a line of 1 MiB or more fails with
+        // ENOBUFS and parse_file stops reading the file there ("Failed to
+        // read file ..., ignoring"); what it read before stays.
+        .take_while(|line| line.len() < SYSTEMD_LONG_LINE_MAX)
         .enumerate()
         .filter_map(|(i, raw)| {
             parse_systemd_line(raw).map(|kind| SysctlLine {
@@ -216,6 +220,10 @@ pub fn parse_systemd_bytes(data: &[u8]) -> Vec<SysctlLine> {
         })
         .collect()
 }
+
+/// systemd's LONG_LINE_MAX (src/basic/fileio.h), the longest line
+/// systemd-sysctl reads, EOL markers not counted.
+pub const SYSTEMD_LONG_LINE_MAX: usize = 1 << 20;
 
 /// systemd's `read_line`: a line ends at the first EOL marker (`\n`, `\r`,
 /// NUL) that is followed by an ordinary byte, by a marker of a kind already
