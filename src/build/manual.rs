@@ -15,7 +15,7 @@
 
 use crate::contract;
 use anyhow::{Context, Result};
-use clap::{Arg, Command};
+use clap::{Arg, ArgAction, Command};
 use clap_complete::Shell;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -38,8 +38,9 @@ pub fn completion(shell: Shell, command: &Command) -> Vec<u8> {
 }
 
 /// What a man page template is rendered with, on top of the package's own
-/// context: the paths of [`crate::contract`] (`paths.*`), the synopsis and
-/// the command reference of `command`, and the page's date.
+/// context: the paths of [`crate::contract`] (`paths.*`), the synopsis,
+/// the command's own options and the reference of its subcommands, and the
+/// page's date.
 pub fn insert_man_context(
     context: &mut tera::Context,
     command: &Command,
@@ -51,6 +52,7 @@ pub fn insert_man_context(
         .try_insert("paths", &roff_strings(paths))
         .and_then(|()| context.try_insert("synopsis", &synopsis(command)))
         .and_then(|()| context.try_insert("commands", &command_reference(command)))
+        .and_then(|()| context.try_insert("options", &option_list(command)))
         .and_then(|()| context.try_insert("man_date", date))
         .context("cannot build the man page's template context")
 }
@@ -154,10 +156,15 @@ fn roff_strings(value: serde_json::Value) -> serde_json::Value {
 /// The SYNOPSIS lines: one per visible subcommand.
 pub fn synopsis(command: &Command) -> String {
     let name = escape(command.get_name());
+    let options = if visible_args(command).next().is_some() {
+        " [\\fIOPTIONS\\fR]"
+    } else {
+        ""
+    };
     let mut out = String::new();
     for sub in visible_subcommands(command) {
         out.push_str(&format!(
-            ".br\n\\fB{name}\\fR \\fB{}\\fR",
+            ".br\n\\fB{name}\\fR{options} \\fB{}\\fR",
             escape(sub.get_name())
         ));
         for arg in visible_args(sub) {
@@ -180,21 +187,29 @@ pub fn command_reference(command: &Command) -> String {
         if let Some(about) = sub.get_long_about().or(sub.get_about()) {
             out.push_str(&paragraphs(&about.to_string()));
         }
-        for arg in visible_args(sub) {
-            out.push_str(&format!(".TP\n{}\n", option_head(arg)));
-            let mut help = arg
-                .get_long_help()
-                .or(arg.get_help())
-                .map(|h| h.to_string())
-                .unwrap_or_default();
-            if !help.is_empty() && !help.ends_with('.') {
-                help.push('.');
-            }
-            if arg.get_action().takes_values() {
-                help.push_str(&values_and_default(arg));
-            }
-            out.push_str(&paragraphs(help.trim()));
+        out.push_str(&option_list(sub));
+    }
+    out
+}
+
+/// A `.TP` per visible option and argument of `command` itself (for a
+/// command with subcommands: the global options).
+pub fn option_list(command: &Command) -> String {
+    let mut out = String::new();
+    for arg in visible_args(command) {
+        out.push_str(&format!(".TP\n{}\n", option_head(arg)));
+        let mut help = arg
+            .get_long_help()
+            .or(arg.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        if !help.is_empty() && !help.ends_with('.') {
+            help.push('.');
         }
+        if arg.get_action().takes_values() {
+            help.push_str(&values_and_default(arg));
+        }
+        out.push_str(&paragraphs(help.trim()));
     }
     out
 }
@@ -229,9 +244,14 @@ fn visible_subcommands(command: &Command) -> impl Iterator<Item = &Command> {
 }
 
 fn visible_args(command: &Command) -> impl Iterator<Item = &Arg> {
-    command
-        .get_arguments()
-        .filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+    command.get_arguments().filter(|a| {
+        // clap's own --help and --version, where the command was built.
+        let automatic = matches!(
+            a.get_action(),
+            ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+        );
+        !a.is_hide_set() && !automatic
+    })
 }
 
 /// `\fB\-q\fR, \fB\-\-quiet\fR` or `\fB\-\-root\fR \fIDIR\fR` or `\fIFILE\fR...`.
@@ -333,7 +353,6 @@ fn line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::ArgAction;
 
     fn sample() -> Command {
         Command::new("tool")
