@@ -13,6 +13,7 @@ use common::{assert_contains, assert_lacks, repo_root, stdout_of, Run};
 use pve_tcp_hardening::cli::{HelperCli, StatusFormat};
 use pve_tcp_hardening::contract::{self, ComplianceMaps};
 use pve_tcp_hardening::host::maint::APPLY_IN_CHROOT_VAR;
+use pve_tcp_hardening::host::status::formats::{checkmk, journal, nagios, prometheus, Severity};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -235,8 +236,22 @@ fn helper_man_page_has_every_section_command_option_and_path() {
         for value in format_names().iter().chain(&shipped_benchmarks(tree)) {
             assert_contains(commands, &format!("\\fB{}\\fR", roff(value)));
         }
-        for code in ["0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"] {
-            assert_contains(exit, code);
+        // The codes as the formats define them.
+        for severity in [
+            Severity::Ok,
+            Severity::Warning,
+            Severity::Critical,
+            Severity::Unknown,
+        ] {
+            let code = nagios::exit_status(severity);
+            assert_contains(exit, &format!("{code} {}", severity.label()));
+        }
+        for code in [
+            checkmk::EXIT_STATUS,
+            prometheus::EXIT_STATUS,
+            journal::EXIT_STATUS,
+        ] {
+            assert_contains(exit, &format!("{code} whenever the output was written"));
         }
         assert_contains(section(&all, "ENVIRONMENT"), &roff(APPLY_IN_CHROOT_VAR));
 
