@@ -360,6 +360,37 @@ mod tests {
     }
 
     #[test]
+    fn documented_command_hides_maint_and_offers_the_benchmarks() {
+        let benchmarks = vec!["one".to_string(), "two".to_string()];
+        let command = documented_command(&benchmarks);
+        let names: Vec<&str> = command.get_subcommands().map(|s| s.get_name()).collect();
+        assert_eq!(names, ["apply", "status", "plan", "finish"]);
+        let apply = command.find_subcommand("apply").unwrap();
+        assert!(apply.get_arguments().all(|a| a.get_id() != "proc_root"));
+        let status = command.find_subcommand("status").unwrap();
+        let values = |id: &str| -> Vec<String> {
+            let arg = status.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect()
+        };
+        assert_eq!(values("compliance"), benchmarks);
+        assert_eq!(values("format")[..2], ["text", "json"]);
+        // What it documents still parses as the helper parses it.
+        let line = [
+            "pve-tcp-hardening",
+            "status",
+            "--compliance",
+            "two",
+            "--format",
+            "nagios",
+        ];
+        command.clone().try_get_matches_from(line).unwrap();
+        HelperCli::try_parse_from(line).unwrap();
+    }
+
+    #[test]
     fn fast_apply_parse_cases() {
         let parse = |line: &[&str]| {
             let args: Vec<OsString> = line.iter().map(OsString::from).collect();
