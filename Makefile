@@ -4,6 +4,7 @@
 #   make deb PROFILE=strict  build one profile
 #   make debs                build every profile
 #   make repo                signed apt repository of them in dist/repo (SIGN_KEY=KEYID)
+#   make man                 the build tool's man page in target/man (no package ships it)
 #   make test                every test (root runs the chroot end-to-end tests too;
 #                            CI=true: a test that cannot run here fails the run)
 #   make bench               time apply, packaging and install; writes BENCHMARKS.md
@@ -28,11 +29,12 @@ CARGO_DEB_VERSION := 3.7.0
 BUILD_APT := dpkg-dev gcc
 REPO_APT  := apt-utils gnupg xz-utils
 TEST_APT  := $(BUILD_APT) $(REPO_APT) lintian debootstrap piuparts strace procps systemd util-linux iproute2 python3 python3-venv qemu-system-x86 e2fsprogs \
-             qemu-utils ansible-core ansible-lint openssh-client netcat-openbsd jq prometheus lynis
+             qemu-utils ansible-core ansible-lint openssh-client netcat-openbsd jq prometheus lynis \
+             man-db zsh fish
 BUILD_TOOL := target/release/pve-tcp-hardening-build
 BUILD_FLAGS = --out $(DIST) --version '$(VERSION)' --maintainer '$(MAINTAINER)'
 
-.PHONY: deb debs repo test deps-build deps-repo deps-test release clean
+.PHONY: deb debs repo man test deps-build deps-repo deps-test release clean
 
 deb: deps-build release
 	$(BUILD_TOOL) build $(PROFILE) $(BUILD_FLAGS)
@@ -42,6 +44,9 @@ debs: deps-build release
 
 repo: debs deps-repo
 	$(BUILD_TOOL) repo --debs $(DIST) --out $(DIST)/repo $(if $(SIGN_KEY),--sign-key '$(SIGN_KEY)')
+
+man: release
+	$(BUILD_TOOL) man --out target/man
 
 release:
 	cargo build --release --locked

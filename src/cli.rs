@@ -1,14 +1,15 @@
 //! Command line of the host helper `/usr/sbin/pve-tcp-hardening`: what each
 //! subcommand takes, and nothing of what it does. Shared by both sides: the
 //! helper parses its arguments with it, and the build tool renders the man
-//! page and bash completion from the same definition (clap_mangen,
-//! clap_complete) without importing any host code and without running the
+//! page and the bash, zsh and fish completions from the same definition
+//! ([`documented_command`], `build::manual`) without importing any host code and without running the
 //! helper it packages (which may be built for another architecture, and
 //! which this project never runs outside a sandbox). The host side turns
 //! each parsed command into its module's own options
 //! ([`crate::host::command`]).
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Args, Command, CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -74,14 +75,45 @@ pub struct StatusArgs {
     /// then a rename) instead of stdout, e.g. a node_exporter textfile.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also check the live values against a benchmark's network controls:
-    /// cis-debian12, anssi-bp28 or lynis (text and JSON).
+    /// Also check the live values against a benchmark's network controls
+    /// (text and JSON); NAME is one of the compliance maps the package ships.
     #[arg(long, value_name = "NAME")]
     pub compliance: Option<String>,
     /// The compliance maps (default: the installed ones,
     /// /usr/share/pve-tcp-hardening/compliance.json under --root).
     #[arg(long, value_name = "FILE", requires = "compliance")]
     pub compliance_maps: Option<PathBuf>,
+}
+
+/// The helper's command line as a package documents it (man page,
+/// completions): without the maintainer scripts' `maint` and the hidden
+/// options, and with `benchmarks`, the names of the compliance maps the
+/// package ships, as the values of `status --compliance`. The helper itself
+/// parses any NAME and checks it against the installed maps (so a map file
+/// given with `--compliance-maps` may name others).
+pub fn documented_command(benchmarks: &[String]) -> Command {
+    let public = HelperCli::command();
+    let benchmarks = PossibleValuesParser::new(benchmarks.iter().map(PossibleValue::new));
+    // clap has no way to take a subcommand or an argument out of a built
+    // command, so the documented one is put together from the visible parts.
+    let mut documented = Command::new(public.get_name().to_string())
+        .version(public.get_version().map(str::to_string).unwrap_or_default())
+        .about(public.get_about().cloned().unwrap_or_default())
+        .subcommand_required(true);
+    for sub in public.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let mut visible = Command::new(sub.get_name().to_string())
+            .about(sub.get_about().cloned().unwrap_or_default());
+        for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+            let arg = if arg.get_id() == "compliance" {
+                arg.clone().value_parser(benchmarks.clone())
+            } else {
+                arg.clone()
+            };
+            visible = visible.arg(arg);
+        }
+        documented = documented.subcommand(visible);
+    }
+    documented
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -325,6 +357,37 @@ mod tests {
         }
         // The fast path is not a path nobody takes.
         assert!(taken > 300, "fast path taken {taken} times");
+    }
+
+    #[test]
+    fn documented_command_hides_maint_and_offers_the_benchmarks() {
+        let benchmarks = vec!["one".to_string(), "two".to_string()];
+        let command = documented_command(&benchmarks);
+        let names: Vec<&str> = command.get_subcommands().map(|s| s.get_name()).collect();
+        assert_eq!(names, ["apply", "status", "plan", "finish"]);
+        let apply = command.find_subcommand("apply").unwrap();
+        assert!(apply.get_arguments().all(|a| a.get_id() != "proc_root"));
+        let status = command.find_subcommand("status").unwrap();
+        let values = |id: &str| -> Vec<String> {
+            let arg = status.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect()
+        };
+        assert_eq!(values("compliance"), benchmarks);
+        assert_eq!(values("format")[..2], ["text", "json"]);
+        // What it documents still parses as the helper parses it.
+        let line = [
+            "pve-tcp-hardening",
+            "status",
+            "--compliance",
+            "two",
+            "--format",
+            "nagios",
+        ];
+        command.clone().try_get_matches_from(line).unwrap();
+        HelperCli::try_parse_from(line).unwrap();
     }
 
     #[test]

@@ -99,8 +99,46 @@ pub const SYSTEMD_UNIT_DIR: &str = "/usr/lib/systemd/system";
 /// The helper's man page.
 pub const MAN_PAGE: &str = "/usr/share/man/man8/pve-tcp-hardening.8";
 
-/// The helper's bash completion.
+/// The helper's completions, where each shell's Debian package looks.
 pub const BASH_COMPLETION: &str = "/usr/share/bash-completion/completions/pve-tcp-hardening";
+pub const ZSH_COMPLETION: &str = "/usr/share/zsh/vendor-completions/_pve-tcp-hardening";
+pub const FISH_COMPLETION: &str = "/usr/share/fish/vendor_completions.d/pve-tcp-hardening.fish";
+
+// ---- Files of the host the helper reads or changes, but no package ships ----
+// Named here so the man page's FILES section is rendered from the same
+// constants the helper uses (tests/manual.rs checks it lists each).
+
+/// chrony's own defaults file; IPv6-off profiles divert it and write a copy
+/// with `-4` (`host::chrony`).
+pub const CHRONY_DEFAULT: &str = "/etc/default/chrony";
+/// Where the diversion keeps chrony's file.
+pub const CHRONY_DIVERTED: &str = "/etc/default/chrony.orig";
+/// The reboot request motd and unattended-upgrades read.
+pub const REBOOT_REQUIRED_FILE: &str = "/run/reboot-required";
+/// The packages that asked for the reboot, one a line.
+pub const REBOOT_REQUIRED_PKGS_FILE: &str = "/run/reboot-required.pkgs";
+/// The admin's list of units `finish` never restarts.
+pub const FINISH_CONFIG: &str = "/etc/pve-tcp-hardening/finish.conf";
+/// The admin's classic sysctl file (Debian 13's systemd no longer reads it).
+pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+/// Where dpkg keeps a modified /etc/sysctl.conf when procps drops it.
+pub const SYSCTL_CONF_DPKG_BAK: &str = "/etc/sysctl.conf.dpkg-bak";
+/// The sysctl.d directories systemd-sysctl reads at boot, highest
+/// precedence first (relative to the root; systemd 252 and 257).
+pub const SYSTEMD_SYSCTL_DIRS: &[&str] = &[
+    "etc/sysctl.d",
+    "run/sysctl.d",
+    "usr/local/lib/sysctl.d",
+    "usr/lib/sysctl.d",
+];
+/// The ones `sysctl --system` reads (procps adds /lib/sysctl.d).
+pub const PROCPS_SYSCTL_DIRS: &[&str] = &[
+    "etc/sysctl.d",
+    "run/sysctl.d",
+    "usr/local/lib/sysctl.d",
+    "usr/lib/sysctl.d",
+    "lib/sysctl.d",
+];
 
 /// A profile after inheritance: what its package ships.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -236,6 +274,11 @@ pub const RESTORE_FILE: &str = "restore.conf";
 pub const UNSAVED_FILE: &str = "unsaved";
 /// Present when restoring turns IPv6 back on (purge asks for a reboot).
 pub const REBOOT_AFTER_PURGE_FILE: &str = "reboot-after-purge";
+/// Which package configured last (purge removes it).
+pub const CONFIGURED_BY_FILE: &str = "configured-by";
+/// The directory below [`STATE_DIR`] that keeps the admin's own files the
+/// install took over, each at its own path below it.
+pub const ADOPTED_DIR: &str = "adopted";
 
 /// The last line of the state files the helper writes: one without it was
 /// cut short.

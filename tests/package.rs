@@ -127,6 +127,16 @@ fn every_profile_gets_a_complete_package() {
             ),
             (format!("{doc}/changelog.Debian.gz"), "-rw-r--r--"),
             (format!("{doc}/copyright"), "-rw-r--r--"),
+            (format!("{doc}/README.Debian"), "-rw-r--r--"),
+            (format!("{doc}/NEWS.Debian.gz"), "-rw-r--r--"),
+            (
+                "./usr/share/zsh/vendor-completions/_pve-tcp-hardening".to_string(),
+                "-rw-r--r--",
+            ),
+            (
+                "./usr/share/fish/vendor_completions.d/pve-tcp-hardening.fish".to_string(),
+                "-rw-r--r--",
+            ),
             (
                 "./usr/libexec/pve-tcp-hardening/pve-tcp-hardening-full".to_string(),
                 "-rwxr-xr-x",

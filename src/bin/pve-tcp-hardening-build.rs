@@ -3,14 +3,16 @@
 //! Debian package per profile, and publishes them as a signed apt repository.
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use pve_tcp_hardening::atomic::{write_atomic, NewFileMode};
 use pve_tcp_hardening::build::catalog::Catalog;
 use pve_tcp_hardening::build::compliance::load_compliance_maps;
+use pve_tcp_hardening::build::manual::insert_man_context;
 use pve_tcp_hardening::build::package::{build_package, BuildSettings};
 use pve_tcp_hardening::build::profile::{profile_names, ProfileLoader};
 use pve_tcp_hardening::build::render::Renderer;
 use pve_tcp_hardening::build::repo::{publish_repo, signing, RepoSettings};
+use pve_tcp_hardening::build::rfc2822::iso_date;
 use pve_tcp_hardening::contract::{Profile, FULL_HELPER_NAME};
 use pve_tcp_hardening::output::emit;
 use pve_tcp_hardening::output::render_table;
@@ -101,20 +103,38 @@ enum Command {
     List,
     /// Render a profile's sysctl.d file to stdout, or atomically to FILE.
     Render {
+        /// The profile's name (its file under the profiles directory
+        /// without `.toml`).
         profile: String,
+        /// Write to FILE atomically instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// Show every key of a profile: value, the profile that set it, why.
-    Explain { profile: String },
+    Explain {
+        /// The profile's name.
+        profile: String,
+    },
     /// Keys added, removed or changed from profile A to profile B.
-    Diff { a: String, b: String },
+    Diff {
+        /// The profile compared from.
+        a: String,
+        /// The profile compared to.
+        b: String,
+    },
     /// Validate every profile; lists all problems, exits 1 if any.
     Check,
     /// Build one Debian package per profile into the output directory.
     Build(BuildArgs),
     /// Publish the built packages as a signed apt repository directory.
     Repo(RepoArgs),
+    /// Write this tool's man page, pve-tcp-hardening-build(1), into DIR
+    /// (no package ships it; read it with `man -l`).
+    Man {
+        /// Directory the page is written to.
+        #[arg(long, value_name = "DIR", default_value = "target/man")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -129,9 +149,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    // Publishing reads only .debs: a broken profile must not block it.
-    if let Command::Repo(args) = &cli.command {
-        return repo(args);
+    // Publishing reads only .debs, the man page only templates: a broken
+    // profile must block neither.
+    match &cli.command {
+        Command::Repo(args) => return repo(args),
+        Command::Man { out } => return man(&cli.dirs, out),
+        _ => {}
     }
     let catalog = Catalog::load(&cli.dirs.catalog)?;
     let loader = ProfileLoader::new(&cli.dirs.profiles_dir, &catalog);
@@ -147,6 +170,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Check => check(&loader, &catalog, &cli.dirs),
         Command::Build(args) => build(&loader, &catalog, &cli.dirs, args),
         Command::Repo(args) => repo(args),
+        Command::Man { out } => man(&cli.dirs, out),
     }
 }
 
@@ -355,6 +379,60 @@ fn repo(args: &RepoArgs) -> Result<()> {
         published.out.join(signing::ARMORED_KEY_FILE).display()
     ));
     Ok(emit(&report)?)
+}
+
+/// The man page's template under the templates directory, and its name.
+const MAN_PAGE: &str = "pve-tcp-hardening-build.1";
+
+/// pve-tcp-hardening-build(1) from its template and this command line. The
+/// defaults under the source tree show as `<source>/...`, not as the path
+/// of the checkout the tool was built in.
+fn man(dirs: &DataDirs, out: &Path) -> Result<()> {
+    let renderer = Renderer::load(&dirs.templates_dir)?;
+    let source = env!("CARGO_MANIFEST_DIR");
+    let command = relative_defaults(Cli::command(), source);
+    let mut context = tera::Context::new();
+    context.insert("version", env!("CARGO_PKG_VERSION"));
+    insert_man_context(&mut context, &command, &iso_date(source_date_epoch()?))?;
+    let page = renderer.render(&format!("{MAN_PAGE}.tera"), &context)?;
+    fs_err::create_dir_all(out).context("cannot create the man page's directory")?;
+    let path = out.join(MAN_PAGE);
+    write_atomic(&path, page.as_bytes(), NewFileMode { mode: 0o644 })
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(emit(&format!("{}\n", path.display()))?)
+}
+
+/// `command` with every default value under `source` shown as `<source>`.
+fn relative_defaults(command: clap::Command, source: &str) -> clap::Command {
+    let relative = |arg: clap::Arg| {
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().replace(source, "<source>"))
+            .collect();
+        match defaults.as_slice() {
+            [one] => arg.default_value(one.clone()),
+            _ => arg,
+        }
+    };
+    let ids = |c: &clap::Command| -> Vec<String> {
+        c.get_arguments().map(|a| a.get_id().to_string()).collect()
+    };
+    let mut command = ids(&command)
+        .into_iter()
+        .fold(command, |c, id| c.mut_arg(id, relative));
+    let subs: Vec<String> = command
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subs {
+        command = command.mut_subcommand(name, |sub| {
+            ids(&sub)
+                .into_iter()
+                .fold(sub, |s, id| s.mut_arg(id, relative))
+        });
+    }
+    command
 }
 
 /// SOURCE_DATE_EPOCH if set.

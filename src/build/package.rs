@@ -9,19 +9,20 @@
 
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::build::catalog::Catalog;
+use crate::build::manual::{completion, insert_man_context, ManPaths, COMPLETIONS};
 use crate::build::render::Renderer;
+use crate::build::rfc2822::iso_date;
 use crate::build::rfc2822::rfc2822;
-use crate::cli::HelperCli;
+use crate::cli::documented_command;
 use crate::contract::{
-    ComplianceMaps, Profile, BASE_PACKAGE, BASH_COMPLETION, COMPLIANCE_JSON, ENABLED_UNITS,
-    FULL_HELPER, HELPER, HELPER_NAME, IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME,
-    IPV6_IN_USE_SCRIPT_PATH, MAN_PAGE, METRICS_SERVICE_UNIT, METRICS_TIMER_UNIT, OVERRIDE_QUESTION,
-    PROFILE_JSON, REBOOT_AFTER_PURGE_FILE, RESTORE_FILE, STATE_DIR, STATE_END_LINE, SYSCTL_FILE,
+    ComplianceMaps, Profile, BASE_PACKAGE, COMPLIANCE_JSON, ENABLED_UNITS, FULL_HELPER, HELPER,
+    HELPER_NAME, IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, IPV6_IN_USE_SCRIPT_PATH, MAN_PAGE,
+    METRICS_SERVICE_UNIT, METRICS_TIMER_UNIT, OVERRIDE_QUESTION, PROFILE_JSON,
+    REBOOT_AFTER_PURGE_FILE, RESTORE_FILE, STATE_DIR, STATE_END_LINE, SYSCTL_FILE,
     SYSCTL_FILE_NAME, SYSTEMD_UNITS, SYSTEMD_UNIT_DIR, UNSAVED_FILE,
 };
 use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
-use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -164,8 +165,26 @@ fn stage_crate(
     for unit in SYSTEMD_UNITS {
         write(unit, renderer.render(unit, &context)?.as_bytes())?;
     }
-    write("pve-tcp-hardening.8", &man_page()?)?;
-    write("pve-tcp-hardening.bash", &bash_completion())?;
+    let documented = documented_command(&benchmark_names(&settings.compliance));
+    let mut man_context = context.clone();
+    insert_man_context(
+        &mut man_context,
+        &documented,
+        &iso_date(settings.source_date_epoch),
+    )?;
+    write(
+        MAN_PAGE_NAME,
+        renderer.render(MAN_PAGE_NAME, &man_context)?.as_bytes(),
+    )?;
+    for (shell, _) in COMPLETIONS {
+        write(&completion_file(shell), &completion(shell, &documented))?;
+    }
+    write(
+        "README.Debian",
+        renderer.render("README.Debian", &context)?.as_bytes(),
+    )?;
+    let news = renderer.render("NEWS.Debian", &context)?;
+    write("NEWS.Debian.gz", &gzip(news.as_bytes())?)?;
     write(
         "copyright",
         renderer.render("copyright", &context)?.as_bytes(),
@@ -203,6 +222,8 @@ fn package_context(profile: &Profile, settings: &BuildSettings) -> Result<tera::
         .try_insert("version", &settings.version)
         .and_then(|()| context.try_insert("maintainer", &settings.maintainer))
         .and_then(|()| context.try_insert("date", &rfc2822(settings.source_date_epoch)))
+        // README.Debian and NEWS.Debian name the paths of contract too.
+        .and_then(|()| context.try_insert("paths", &ManPaths::new()))
         .context("cannot build the template context")?;
     Ok(context)
 }
@@ -232,24 +253,37 @@ pub fn maintainer_script_context(profile: &Profile) -> Result<tera::Context> {
     Ok(context)
 }
 
-fn man_page() -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(HelperCli::command())
-        .section("8")
-        .render(&mut out)
-        .context("cannot render the man page")?;
-    Ok(out)
+/// The man page's template in `debian/`, and its name in the staging crate.
+const MAN_PAGE_NAME: &str = "pve-tcp-hardening.8";
+
+/// The benchmarks `status --compliance` takes: the maps the package ships.
+fn benchmark_names(maps: &ComplianceMaps) -> Vec<String> {
+    maps.maps.iter().map(|m| m.name.clone()).collect()
 }
 
-fn bash_completion() -> Vec<u8> {
-    let mut out = Vec::new();
-    clap_complete::generate(
-        clap_complete::Shell::Bash,
-        &mut HelperCli::command(),
-        HELPER_NAME,
-        &mut out,
-    );
-    out
+/// A completion's file name in the staging crate.
+fn completion_file(shell: clap_complete::Shell) -> String {
+    format!("{HELPER_NAME}.{shell}")
+}
+
+/// `gzip -9n`, as dh_compress does for NEWS.Debian: no name, no time
+/// stamp, so builds stay reproducible.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .args(["-9n", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run gzip")?;
+    let mut stdin = child.stdin.take().context("gzip has no stdin")?;
+    stdin.write_all(bytes).context("cannot write to gzip")?;
+    drop(stdin);
+    let out = child.wait_with_output().context("gzip did not finish")?;
+    if !out.status.success() {
+        bail!("gzip failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout)
 }
 
 fn utf8_path(path: &Path) -> Result<&str> {
@@ -287,13 +321,14 @@ fn manifest(profile: &Profile, settings: &BuildSettings, description: &str) -> R
     for unit in SYSTEMD_UNITS {
         assets.push([unit.into(), unit_dir.clone(), "644".into()]);
     }
+    let doc = |name: &str| format!("usr/share/doc/{}/{name}", profile.package);
+    assets.push([MAN_PAGE_NAME.into(), target(MAN_PAGE), "644".into()]);
+    for (shell, path) in COMPLETIONS {
+        assets.push([completion_file(shell), target(path), "644".into()]);
+    }
     assets.extend([
-        ["pve-tcp-hardening.8".into(), target(MAN_PAGE), "644".into()],
-        [
-            "pve-tcp-hardening.bash".into(),
-            target(BASH_COMPLETION),
-            "644".into(),
-        ],
+        ["README.Debian".into(), doc("README.Debian"), "644".into()],
+        ["NEWS.Debian.gz".into(), doc("NEWS.Debian.gz"), "644".into()],
         ["copyright".into(), copyright, "644".into()],
         ["lintian-overrides".into(), overrides, "644".into()],
     ]);

@@ -1,5 +1,5 @@
 //! Dates as Debian changelogs and apt Release files want them (RFC 2822,
-//! always UTC), from a `SOURCE_DATE_EPOCH`, without a date crate.
+//! always UTC) and as man pages do (ISO 8601), from a `SOURCE_DATE_EPOCH`, without a date crate.
 
 /// `Tue, 24 Nov 2026 20:00:00 +0000`, as Debian changelogs want it.
 pub fn rfc2822(epoch: u64) -> String {
@@ -18,6 +18,12 @@ pub fn rfc2822(epoch: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// `2026-11-24`, as man pages date themselves (`.TH`).
+pub fn iso_date(epoch: u64) -> String {
+    let (y, m, d) = civil_from_days((epoch / 86_400) as i64);
+    format!("{y}-{m:02}-{d:02}")
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
@@ -42,5 +48,12 @@ mod tests {
         assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc2822(1_795_550_400), "Tue, 24 Nov 2026 20:00:00 +0000");
         assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn man_page_dates() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(1_795_550_400), "2026-11-24");
+        assert_eq!(iso_date(951_782_400), "2000-02-29");
     }
 }

@@ -23,7 +23,7 @@
 //! already), so their halves are sh, in one file both include:
 //! `debian/adoption.sh`.
 
-use crate::contract::{Profile, SYSCTL_FILE_NAME};
+use crate::contract::{Profile, ADOPTED_DIR, SYSCTL_FILE_NAME};
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::chrony::{add_ipv4_only, ChronyDiversion};
 use crate::host::state::STATE_DIR;
@@ -39,12 +39,12 @@ use std::process::{Command, Stdio};
 
 /// Where the admin's file that stood at `abs` is kept.
 pub fn adopted_path(root: &Path, abs: &str) -> PathBuf {
-    under_root(root, format!("/{STATE_DIR}/adopted{abs}"))
+    under_root(root, format!("/{STATE_DIR}/{ADOPTED_DIR}{abs}"))
 }
 
 /// The same, as the admin sees it on the host.
 pub fn adopted_path_shown(abs: &str) -> String {
-    format!("/{STATE_DIR}/adopted{abs}")
+    format!("/{STATE_DIR}/{ADOPTED_DIR}{abs}")
 }
 
 /// Move the admin's file at `abs` aside, if there is one. Returns whether
@@ -94,8 +94,8 @@ fn move_keeping_metadata(from: &Path, to: &Path) -> Result<()> {
     }
 }
 
-const CHRONY_DEFAULT: &str = "/etc/default/chrony";
-const CHRONY_BACKUP: &str = "/etc/default/chrony.orig";
+const CHRONY_DEFAULT: &str = crate::contract::CHRONY_DEFAULT;
+const CHRONY_BACKUP: &str = crate::contract::CHRONY_DIVERTED;
 
 /// Everything of the admin's that an install would adopt.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

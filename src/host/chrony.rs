@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CONFFILE: &str = "/etc/default/chrony";
-const DIVERTED_TO: &str = "/etc/default/chrony.orig";
+const CONFFILE: &str = crate::contract::CHRONY_DEFAULT;
+const DIVERTED_TO: &str = crate::contract::CHRONY_DIVERTED;
 
 /// Add `-4` once to the `DAEMON_OPTS` assignment that takes effect (the last
 /// active one: the file is sourced by sh), keeping every other byte.

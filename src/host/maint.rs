@@ -366,7 +366,7 @@ fn finish_choice(host: &Host, profile: &Profile, reboot_due: bool) -> Option<Str
 }
 
 /// Which package configured last, in the state directory (purge removes it).
-const CONFIGURED_BY: &str = "configured-by";
+const CONFIGURED_BY: &str = crate::contract::CONFIGURED_BY_FILE;
 
 fn configured_by_path(host: &Host) -> PathBuf {
     host.path(&format!("/{STATE_DIR}/{CONFIGURED_BY}"))
@@ -562,7 +562,7 @@ fn sync_chrony(host: &Host, profile: &Profile) -> Result<ChronyChange> {
     }
 }
 
-const CHRONY_ORIG: &str = "/etc/default/chrony.orig";
+const CHRONY_ORIG: &str = crate::contract::CHRONY_DIVERTED;
 
 /// Undo our diversion (or a leftover sibling's). Returns whether chronyd
 /// must restart.

@@ -17,8 +17,8 @@ use crate::files::{if_exists, read_to_string_if_exists, under_root};
 use anyhow::{Context, Result};
 use std::path::Path;
 
-const FLAG: &str = "/run/reboot-required";
-const PKGS: &str = "/run/reboot-required.pkgs";
+const FLAG: &str = crate::contract::REBOOT_REQUIRED_FILE;
+const PKGS: &str = crate::contract::REBOOT_REQUIRED_PKGS_FILE;
 const HEADER: &str = "*** System restart required ***\n";
 
 fn is_ours(line: &str) -> bool {

@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 /// The admin's list of units never to restart (absolute host path).
-pub const CONFIG_FILE: &str = "/etc/pve-tcp-hardening/finish.conf";
+pub const CONFIG_FILE: &str = crate::contract::FINISH_CONFIG;
 
 /// Built in, not configurable: restarting these on a PVE node costs the
 /// cluster its quorum or HA state, Ceph its storage, or a guest its uptime.

@@ -21,9 +21,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The admin's sysctl.conf, which Debian 12's boot reader reads through a link.
-pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+pub use crate::contract::SYSCTL_CONF;
 /// What dpkg keeps of a modified sysctl.conf that procps no longer ships.
-pub const SYSCTL_CONF_DPKG_BAK: &str = "/etc/sysctl.conf.dpkg-bak";
+pub use crate::contract::SYSCTL_CONF_DPKG_BAK;
 
 /// One line of such a file setting a key (as `status --json` and `plan
 /// --json` show it).

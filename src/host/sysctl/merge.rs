@@ -45,6 +45,7 @@ use super::parse::{
     swap_separators, systemd_normalize_key, LineKind,
 };
 use super::value::same_value;
+use crate::contract::{PROCPS_SYSCTL_DIRS, SYSTEMD_SYSCTL_DIRS};
 use crate::files::{if_exists, resolve_in_root};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -157,20 +158,6 @@ enum Outcome {
     Cancelled(Setter),
     Unset,
 }
-
-const SYSTEMD_DIRS: &[&str] = &[
-    "etc/sysctl.d",
-    "run/sysctl.d",
-    "usr/local/lib/sysctl.d",
-    "usr/lib/sysctl.d",
-];
-const PROCPS_DIRS: &[&str] = &[
-    "etc/sysctl.d",
-    "run/sysctl.d",
-    "usr/local/lib/sysctl.d",
-    "usr/lib/sysctl.d",
-    "lib/sysctl.d",
-];
 
 /// Read every sysctl.d file under `root` the way `mode` does.
 pub fn read_tree(root: &Path, mode: MergeMode) -> Result<MergedTree> {
@@ -390,8 +377,8 @@ fn tree_lines(file: &Path, data: &[u8], mode: MergeMode) -> Vec<TreeLine> {
 /// The winning `*.conf` of every name, sorted by name, as host paths.
 fn winning_files(root: &Path, mode: MergeMode) -> Result<Vec<PathBuf>> {
     let dirs = match mode {
-        MergeMode::SystemdSysctl => SYSTEMD_DIRS,
-        MergeMode::ProcpsSystem => PROCPS_DIRS,
+        MergeMode::SystemdSysctl => SYSTEMD_SYSCTL_DIRS,
+        MergeMode::ProcpsSystem => PROCPS_SYSCTL_DIRS,
     };
     let mut by_name: Vec<(Vec<u8>, PathBuf)> = Vec::new();
     for dir in dirs {
