@@ -698,3 +698,68 @@ fn the_package_version_and_the_release_facts_come_from_dpkg() {
     assert_eq!(report["package_version"], "0.1.0-2");
     assert_eq!(report["release"]["systemd_version"], "257.13-1~deb13u1");
 }
+
+#[test]
+fn a_sysctl_d_directory_that_cannot_be_opened_is_skipped_as_systemd_skips_it() {
+    // systemd-sysctl and `sysctl --system` skip a directory they cannot
+    // open and apply the others; status says so instead of failing.
+    let host = FakeHost::installed("default");
+    std::fs::remove_dir_all(host.path("run/sysctl.d")).ok();
+    std::fs::create_dir_all(host.path("run")).unwrap();
+    // A symlink loop, and a later file in /usr/lib that still counts.
+    std::os::unix::fs::symlink("sysctl.d", host.path("run/sysctl.d")).unwrap();
+    std::fs::create_dir_all(host.path("usr/lib/sysctl.d")).unwrap();
+    std::fs::write(
+        host.path("usr/lib/sysctl.d/90-late.conf"),
+        "net.ipv4.tcp_sack = 1\n",
+    )
+    .unwrap();
+    let out = status(&host, &[])
+        .status(1)
+        .stdout_contains("note: /run/sysctl.d cannot be read (Too many levels of symbolic links (os error 40)): skipped, as systemd-sysctl and `sysctl --system` skip it\n")
+        .run();
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        "net.ipv4.tcp_sack is shadowed: at boot /usr/lib/sysctl.d/90-late.conf:1 sets 1",
+    );
+
+    // /etc/sysctl.d a regular file: our own file is gone with it.
+    let host = FakeHost::installed("default");
+    std::fs::remove_dir_all(host.path("etc/sysctl.d")).unwrap();
+    std::fs::write(host.path("etc/sysctl.d"), "not a directory\n").unwrap();
+    let report = json(&host, 1);
+    assert_eq!(report["unread"][0]["path"], "/etc/sysctl.d");
+    assert_eq!(report["unread"][0]["why"], "Not a directory (os error 20)");
+    assert_eq!(report["unread"][0]["denied"], false);
+    assert_eq!(
+        report_key(&report, "net.ipv4.tcp_sack")["state"],
+        "shadowed"
+    );
+}
+
+#[test]
+fn an_unreadable_file_as_a_user_is_named_and_the_rest_still_reported() {
+    if gate::skipped(&[gate::Need::Root, gate::Need::Tool("/usr/bin/setpriv")]) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let host = FakeHost::installed("default");
+    // nobody may walk the tree, not read the one file.
+    for dir in [host.dir.path(), host.proc.path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let secret = host.path("etc/sysctl.d/99-secret.conf");
+    std::fs::write(&secret, "net.ipv4.tcp_sack = 1\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Run::program("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args([env!("CARGO_BIN_EXE_pve-tcp-hardening")])
+        .args(["status", "--root"])
+        .args([host.dir.path()])
+        .args(["--proc"])
+        .args([host.proc.path()])
+        .stdout_contains("note: /etc/sysctl.d/99-secret.conf cannot be read here (Permission denied (os error 13)): run as root; systemd-sysctl reads it at boot, so its settings are missing from this report\n")
+        .stdout_contains("net.ipv4.tcp_fin_timeout ")
+        .run();
+    assert_eq!(out.status.code(), Some(0), "the rest is in force");
+}

@@ -11,7 +11,7 @@ use crate::host::release::{dpkg_status, installed_version, Detected};
 use crate::host::sockets::ipv6_listeners;
 use crate::host::sysctl::abandoned::abandoned_settings;
 use crate::host::sysctl::apply::read_value;
-use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree, Setter, SetterReport};
+use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree, Setter, SetterReport, Unread};
 use crate::host::sysctl::value::same_value;
 use crate::host::units::failed_for_want_of_ipv6;
 use anyhow::{Context, Result};
@@ -63,6 +63,12 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         (Some(proc), true) => ipv6_listeners(proc),
         _ => Vec::new(),
     };
+    let mut unread: Vec<Unread> = systemd.unread().to_vec();
+    for u in procps.unread() {
+        if !unread.iter().any(|seen| seen.path == u.path) {
+            unread.push(u.clone());
+        }
+    }
     let failed_units = match (&inputs.proc, profile.disable_ipv6) {
         (Some(_), true) => failed_for_want_of_ipv6(&inputs.root),
         _ => Vec::new(),
@@ -92,6 +98,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         release,
         abandoned,
         failed_units,
+        unread,
         problems,
     })
 }

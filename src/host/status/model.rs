@@ -4,7 +4,7 @@
 use crate::host::release::Detected;
 use crate::host::sockets::Listener;
 use crate::host::sysctl::abandoned::AbandonedSetting;
-use crate::host::sysctl::merge::SetterReport;
+use crate::host::sysctl::merge::{SetterReport, Unread};
 use crate::host::units::FailedUnit;
 use serde::Serialize;
 
@@ -115,6 +115,8 @@ pub struct StatusReport {
     /// Units that failed since boot for want of an IPv6 address (profiles
     /// that turn IPv6 off, on a running system).
     pub failed_units: Vec<FailedUnit>,
+    /// sysctl.d directories and files that could not be read (skipped).
+    pub unread: Vec<Unread>,
     /// One line per problem, for humans and monitoring.
     pub problems: Vec<String>,
 }

@@ -60,6 +60,9 @@ pub fn render_text(report: &StatusReport, colour: bool) -> String {
     });
     let mut lines = table.lines();
     let mut out = format!("{} (profile {})\n", report.package, report.profile);
+    for unread in &report.unread {
+        out.push_str(&format!("note: {}\n", unread.note()));
+    }
     if let Some(note) = &report.release.note {
         out.push_str(&format!("note: {note}\n"));
     }

@@ -46,7 +46,7 @@ use super::parse::{
 };
 use super::value::same_value;
 use crate::contract::{PROCPS_SYSCTL_DIRS, SYSTEMD_SYSCTL_DIRS};
-use crate::files::{if_exists, resolve_in_root};
+use crate::files::resolve_in_root;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -103,6 +103,47 @@ impl From<Setter> for SetterReport {
     }
 }
 
+/// A sysctl.d directory or file that could not be read. systemd-sysctl
+/// (conf_files_list: "Failed to search for files in ..., ignoring") and
+/// `sysctl --system` skip a directory they cannot open and read the others;
+/// a file systemd cannot read it skips too ("Failed to open ..., ignoring").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unread {
+    /// As named on the host.
+    pub path: PathBuf,
+    pub why: String,
+    /// Permission denied: the boot-time programs run as root and read it;
+    /// only this reader could not, so the model may miss its settings.
+    pub denied: bool,
+}
+
+impl Unread {
+    fn of(path: &Path, e: &std::io::Error) -> Unread {
+        Unread {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+            denied: e.kind() == std::io::ErrorKind::PermissionDenied,
+        }
+    }
+
+    /// The report's note for it.
+    pub fn note(&self) -> String {
+        if self.denied {
+            format!(
+                "{} cannot be read here ({}): run as root; systemd-sysctl reads it at boot, so its settings are missing from this report",
+                self.path.display(),
+                self.why
+            )
+        } else {
+            format!(
+                "{} cannot be read ({}): skipped, as systemd-sysctl and `sysctl --system` skip it",
+                self.path.display(),
+                self.why
+            )
+        }
+    }
+}
+
 /// Everything the tree says about one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyMerge {
@@ -119,6 +160,9 @@ pub struct KeyMerge {
 pub struct MergedTree {
     mode: MergeMode,
     files: Vec<PathBuf>,
+    /// Directories and files that could not be read, skipped as both
+    /// programs skip them.
+    unread: Vec<Unread>,
     /// Every setting line in file order (for [`KeyMerge::setters`]).
     read: Vec<TreeLine>,
     /// What the program writes from, in order: procps keeps every line,
@@ -180,7 +224,7 @@ pub fn read_tree_placing(
     mode: MergeMode,
     placed: Option<&PlacedFile>,
 ) -> Result<MergedTree> {
-    let mut files = winning_files(root, mode)?;
+    let (mut files, mut unread) = winning_files(root, mode);
     let placed_path = placed.map(|p| Path::new("/etc/sysctl.d").join(&p.name));
     if let (Some(p), Some(path)) = (placed, &placed_path) {
         files.retain(|f| f.file_name() != Some(std::ffi::OsStr::new(&p.name)));
@@ -194,7 +238,13 @@ pub fn read_tree_placing(
     for file in &files {
         let data = match placed {
             Some(p) if placed_path.as_ref() == Some(file) => p.text.as_bytes().to_vec(),
-            _ => read_config(root, file)?,
+            _ => match read_config(root, file) {
+                Ok(data) => data,
+                Err(e) => {
+                    unread.push(Unread::of(file, &e));
+                    continue;
+                }
+            },
         };
         read.extend(tree_lines(file, &data, mode));
     }
@@ -206,6 +256,7 @@ pub fn read_tree_placing(
     Ok(MergedTree {
         mode,
         files,
+        unread,
         read,
         kept,
     })
@@ -231,6 +282,11 @@ impl MergedTree {
     /// The files read, in order, as named on the host.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+
+    /// What could not be read and was skipped.
+    pub fn unread(&self) -> &[Unread] {
+        &self.unread
     }
 
     /// Who sets `key` (dot or slash form), glob lines included; `None` when
@@ -374,17 +430,25 @@ fn tree_lines(file: &Path, data: &[u8], mode: MergeMode) -> Vec<TreeLine> {
         .collect()
 }
 
-/// The winning `*.conf` of every name, sorted by name, as host paths.
-fn winning_files(root: &Path, mode: MergeMode) -> Result<Vec<PathBuf>> {
+/// The winning `*.conf` of every name, sorted by name, as host paths, and
+/// the directories that could not be listed (skipped).
+fn winning_files(root: &Path, mode: MergeMode) -> (Vec<PathBuf>, Vec<Unread>) {
     let dirs = match mode {
         MergeMode::SystemdSysctl => SYSTEMD_SYSCTL_DIRS,
         MergeMode::ProcpsSystem => PROCPS_SYSCTL_DIRS,
     };
     let mut by_name: Vec<(Vec<u8>, PathBuf)> = Vec::new();
+    let mut unread = Vec::new();
     for dir in dirs {
-        let real_dir = resolve_in_root(root, dir)
-            .with_context(|| format!("cannot follow the symlinks of /{dir}"))?;
-        for name in conf_names(&real_dir, mode)? {
+        let names = resolve_in_root(root, dir).and_then(|real| conf_names(&real, mode));
+        let names = match names {
+            Ok(names) => names,
+            Err(e) => {
+                unread.push(Unread::of(&Path::new("/").join(dir), &e));
+                continue;
+            }
+        };
+        for name in names {
             if !by_name.iter().any(|(n, _)| *n == name) {
                 let host = Path::new("/")
                     .join(dir)
@@ -395,18 +459,19 @@ fn winning_files(root: &Path, mode: MergeMode) -> Result<Vec<PathBuf>> {
     }
     // Byte order is strcmp order; a stable sort is not needed, names are unique.
     by_name.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(by_name.into_iter().map(|(_, p)| p).collect())
+    (by_name.into_iter().map(|(_, p)| p).collect(), unread)
 }
 
-fn conf_names(dir: &Path, mode: MergeMode) -> Result<Vec<Vec<u8>>> {
-    let Some(entries) =
-        if_exists(fs_err::read_dir(dir)).context("cannot list a sysctl.d directory")?
-    else {
-        return Ok(Vec::new());
+/// The `*.conf` names in `dir`; none when it does not exist.
+fn conf_names(dir: &Path, mode: MergeMode) -> std::io::Result<Vec<Vec<u8>>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let entry = entry?;
         let name = entry.file_name().as_bytes().to_vec();
         let hidden = name.first() == Some(&b'.');
         if name.ends_with(b".conf") && !(hidden && mode == MergeMode::SystemdSysctl) {
@@ -419,11 +484,11 @@ fn conf_names(dir: &Path, mode: MergeMode) -> Result<Vec<Vec<u8>>> {
 /// The bytes of a winning file; anything that cannot be read as a regular
 /// file (a `/dev/null` link, a dangling link, a directory) reads as empty,
 /// which is how both programs end up treating it.
-fn read_config(root: &Path, host_file: &Path) -> Result<Vec<u8>> {
+fn read_config(root: &Path, host_file: &Path) -> std::io::Result<Vec<u8>> {
     let Some(real) = resolve_under_root(root, host_file)? else {
         return Ok(Vec::new());
     };
-    fs_err::read(&real).with_context(|| format!("cannot read {}", host_file.display()))
+    std::fs::read(real)
 }
 
 /// Resolve the entry as a chroot into `root` would (a Debian host has
@@ -431,16 +496,16 @@ fn read_config(root: &Path, host_file: &Path) -> Result<Vec<u8>> {
 /// must not reach this machine's files). Returns the regular file to read,
 /// or `None` when the entry sets nothing: a link to `/dev/null` (it masks
 /// the name), a dangling link, a loop, an empty file, a directory.
-fn resolve_under_root(root: &Path, host_file: &Path) -> Result<Option<PathBuf>> {
+fn resolve_under_root(root: &Path, host_file: &Path) -> std::io::Result<Option<PathBuf>> {
     let path = match resolve_in_root(root, host_file) {
         Ok(path) => path,
         Err(e) if e.raw_os_error() == Some(40) => return Ok(None), // ELOOP
-        Err(e) => return Err(e).context("cannot follow a sysctl.d symlink"),
+        Err(e) => return Err(e),
     };
-    let meta = match fs_err::symlink_metadata(&path) {
+    let meta = match std::fs::symlink_metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).context("cannot inspect a sysctl.d entry"),
+        Err(e) => return Err(e),
     };
     Ok((meta.is_file() && meta.len() > 0).then_some(path))
 }
