@@ -341,7 +341,9 @@ fn pve_firewall_beats_our_rp_filter() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .to_vec();
     assert_eq!(
-        later_overrides(t.root(), "80_tcp_hardening.conf", &wanted).unwrap(),
+        later_overrides(t.root(), "80_tcp_hardening.conf", &wanted)
+            .unwrap()
+            .found,
         [Override {
             key: "net.ipv4.conf.all.rp_filter".into(),
             ours: "1".into(),
@@ -377,7 +379,9 @@ fn later_overrides_ignores_earlier_files_equal_values_and_globs() {
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .to_vec();
-    let got = later_overrides(t.root(), "80_tcp_hardening.conf", &wanted).unwrap();
+    let got = later_overrides(t.root(), "80_tcp_hardening.conf", &wanted)
+        .unwrap()
+        .found;
     // Only the exclusion line, which makes systemd drop our syncookies.
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].file, PathBuf::from("/etc/sysctl.d/96-exclude.conf"));

@@ -619,7 +619,11 @@ fn try_warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
         .iter()
         .map(|s| (s.key.clone(), s.value.clone()))
         .collect();
-    for o in later_overrides(&host.root, SYSCTL_FILE_NAME, &wanted)? {
+    let overrides = later_overrides(&host.root, SYSCTL_FILE_NAME, &wanted)?;
+    for unread in &overrides.unread {
+        tell_admin(&format!("warning: {}", unread.note()));
+    }
+    for o in overrides.found {
         let theirs = if o.value.is_empty() {
             "excludes it".to_string()
         } else {

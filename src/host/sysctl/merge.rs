@@ -535,7 +535,7 @@ pub fn later_overrides(
     root: &Path,
     our_file_name: &str,
     wanted: &[(String, String)],
-) -> Result<Vec<Override>> {
+) -> Result<Overrides> {
     let tree = read_tree(root, MergeMode::SystemdSysctl)
         .with_context(|| format!("cannot read the sysctl.d files under {}", root.display()))?;
     let sorts_after = |file: &Path| {
@@ -559,5 +559,16 @@ pub fn later_overrides(
             });
         }
     }
-    Ok(overrides)
+    Ok(Overrides {
+        found: overrides,
+        unread: tree.unread,
+    })
+}
+
+/// [`later_overrides`]' answer, and what it could not read (skipped, as
+/// systemd-sysctl skips it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrides {
+    pub found: Vec<Override>,
+    pub unread: Vec<Unread>,
 }
