@@ -46,6 +46,8 @@ struct Case {
     unprivileged: bool,
     /// Run it with `/proc/sys` bind-mounted read-only (EROFS).
     read_only_proc: bool,
+    /// Run it with stdout closed (`>&-`).
+    stdout_closed: bool,
 }
 
 const CASE: Case = Case {
@@ -55,6 +57,7 @@ const CASE: Case = Case {
     stdin: "",
     unprivileged: false,
     read_only_proc: false,
+    stdout_closed: false,
 };
 
 const CASES: &[Case] = &[
@@ -151,6 +154,19 @@ const CASES: &[Case] = &[
         name: "permission denied (nobody)",
         files: &["unprivileged.conf"],
         unprivileged: true,
+        ..CASE
+    },
+    Case {
+        name: "stdout closed: write error at exit, exit 1",
+        files: &["ok.conf"],
+        stdout_closed: true,
+        ..CASE
+    },
+    Case {
+        name: "stdout closed with -q: nothing to write, exit 0",
+        flags: &["-q"],
+        files: &["ok.conf"],
+        stdout_closed: true,
         ..CASE
     },
     Case {
@@ -430,8 +446,18 @@ fn observe_in(case: &Case, argv: &[String], release_root: Option<(&Path, &[&Path
     } else {
         ""
     };
+    let stdout = if case.stdout_closed {
+        ": >\"$T/out\"; exec 1>&-; "
+    } else {
+        ""
+    };
+    let to_out = if case.stdout_closed {
+        ""
+    } else {
+        " >\"$T/out\""
+    };
     script.push_str(&format!(
-        "{chroot}{runner}\"$@\" >\"$T/out\" 2>\"$T/err\" <\"$T/in\"; echo $? >\"$T/rc\"\n"
+        "{stdout}{chroot}{runner}\"$@\"{to_out} 2>\"$T/err\" <\"$T/in\"; echo $? >\"$T/rc\"\n"
     ));
     script.push_str("cd /proc/sys/net && grep -r . . 2>/dev/null | sort >\"$T/values\"\nexit 0\n");
     // A private mount namespace: the read-only remounts stay in it.

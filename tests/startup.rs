@@ -51,13 +51,52 @@ fn runs_with_closed_standard_fds() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    // The key directory's descriptor would otherwise be fd 1 (std drops
-    // writes to a bad stdout silently, so this only shows that a start with
-    // closed fds applies everything, prints nothing and exits 0).
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
-    assert_eq!(out.status.code(), Some(0));
+    // The key directory's descriptor would otherwise be fd 1; /dev/null
+    // stands in, and the printed lines fail as procps' do on a closed
+    // stdout: `write error` at exit, exit 1, every key written first.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "sysctl: write error: Bad file descriptor\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
     assert_eq!(value(dir.path(), "tcp_sack"), "0\n");
     assert_eq!(value(dir.path(), "tcp_syncookies"), "2\n");
+}
+
+#[test]
+fn a_closed_stdout_with_nothing_to_print_is_no_error_in_either_binary() {
+    let dir = fixture();
+    for program in [HELPER, FULL_HELPER] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$@" >&-"#)
+            .arg("sh")
+            .arg(program)
+            .args(["apply", "-q", "--proc"])
+            .arg(dir.path())
+            .arg(dir.path().join("t.conf"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{program}");
+        assert_eq!(out.status.code(), Some(0), "{program}");
+        // Without -q the full helper fails as the front does.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$@" >&-"#)
+            .arg("sh")
+            .arg(program)
+            .args(["apply", "--proc"])
+            .arg(dir.path())
+            .arg(dir.path().join("t.conf"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "sysctl: write error: Bad file descriptor\n",
+            "{program}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{program}");
+    }
 }
 
 #[test]

@@ -14,14 +14,16 @@ use std::process::ExitCode;
 /// The C entry point (see `host::startup`).
 #[no_mangle]
 extern "C" fn main(_argc: c_int, argv: *const *const c_char) -> c_int {
-    startup::open_closed_standard_fds();
     let args: Vec<OsString> = std::env::args_os().collect();
     let Some(apply_args) = parse_apply_fast(&args) else {
+        // The full helper sees the descriptors as given (a closed stdout
+        // included) and opens /dev/null on them itself.
         // SAFETY: `argv` is the vector C `main` was given.
         let why = unsafe { startup::exec_full_helper(argv) };
         eprintln!("pve-tcp-hardening: error: {why}");
         startup::exit(ExitCode::from(2));
     };
+    startup::open_closed_standard_fds();
     match command::run_apply(&apply_args) {
         Ok(code) => startup::exit(code),
         Err(err) => {

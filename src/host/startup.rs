@@ -33,10 +33,17 @@ use std::os::fd::{AsFd, BorrowedFd, IntoRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether this process started with fd 1 closed (see
+/// [`open_closed_standard_fds`]).
+static STDOUT_WAS_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// What std's runtime does for a closed fd 0, 1 or 2: open /dev/null on it
 /// (the lowest free number), so a key file opened later cannot become the
-/// helper's stdout.
+/// helper's stdout. A closed stdout is remembered ([`stdout_was_closed`]):
+/// procps' `sysctl` then fails its first write with EBADF and says `write
+/// error` at exit, and `apply` does the same.
 pub fn open_closed_standard_fds() {
     let closed = |fd: BorrowedFd| rustix::io::fcntl_getfd(fd).is_err();
     let standard = [
@@ -44,12 +51,18 @@ pub fn open_closed_standard_fds() {
         closed(io::stdout().as_fd()),
         closed(io::stderr().as_fd()),
     ];
+    STDOUT_WAS_CLOSED.store(standard[1], Ordering::Relaxed);
     for _ in standard.iter().filter(|&&is_closed| is_closed) {
         if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
             // Kept open for the life of the process, as the fd it stands in for.
             let _ = null.into_raw_fd();
         }
     }
+}
+
+/// Whether fd 1 was closed when the process started.
+pub fn stdout_was_closed() -> bool {
+    STDOUT_WAS_CLOSED.load(Ordering::Relaxed)
 }
 
 /// End the process with `code`'s status; `std::process::exit` flushes stdout.

@@ -207,10 +207,15 @@ pub fn run_files(files: &[String], opts: &ApplyOptions) -> Result<ExitCode> {
     // With `-q` nothing is printed on it, and std's stdout and the buffer
     // are not set up; std's stdin (an 8 KiB buffer) only at a `-` file. Each
     // buffer made at start-up costs fresh heap pages (issue 18).
-    let (mut buffered, mut sink);
+    let (mut buffered, mut sink, mut closed);
     let out: &mut dyn Write = if opts.quiet {
         sink = io::sink();
         &mut sink
+    } else if crate::host::startup::stdout_was_closed() {
+        // fd 1 is /dev/null standing in for a closed stdout: fail as a
+        // write to the closed descriptor fails (procps: `write error`).
+        closed = BufWriter::with_capacity(64 * 1024, ClosedStdout);
+        &mut closed
     } else {
         buffered = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
         &mut buffered
@@ -218,6 +223,20 @@ pub fn run_files(files: &[String], opts: &ApplyOptions) -> Result<ExitCode> {
     let mut err = io::stderr().lock();
     let report = apply(files, opts, &mut StdinAtFirstRead, out, &mut err, false);
     Ok(ExitCode::from(report.exit_status))
+}
+
+/// A stdout that was closed when the process started: every write fails
+/// with EBADF, as `write(1, ...)` would have.
+struct ClosedStdout;
+
+impl Write for ClosedStdout {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::from_raw_os_error(libc::EBADF))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The process's stdin, set up by std at the first read.
