@@ -202,6 +202,73 @@ fn nagios_exit_codes() {
     }
 }
 
+/// In Nagios mode every exit that is not a verdict is UNKNOWN (3) with a
+/// plugin line on stdout: a command line clap refuses, an option the
+/// format does not take, a --root that is not there, an --output that
+/// cannot be written. Outside it a usage error stays clap's 2, and
+/// `--help` 0.
+#[test]
+fn nagios_mode_exits_unknown_for_anything_but_a_verdict() {
+    let host = state("ok");
+    let unwritable = host.path("no-such-dir/out.txt");
+    for args in [
+        &["--format", "nagios", "--bogus"][..],
+        &["--bogus", "--format=nagios"],
+        &["--format", "nagios", "--compliance", "lynis"],
+        &[
+            "--format",
+            "nagios",
+            "--output",
+            unwritable.to_str().unwrap(),
+        ],
+        &["--format", "nagios", "--json"],
+    ] {
+        let (code, stdout, stderr) = run_status(&host, args);
+        assert_eq!(code, 3, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.starts_with("PVE-TCP-HARDENING UNKNOWN - ") && stdout.lines().count() == 1,
+            "{args:?}: one plugin line: {stdout}"
+        );
+        assert!(!stderr.is_empty(), "{args:?}: the error on stderr too");
+    }
+    let (code, stdout, _) = run_status(&host, &["--format", "nagios", "--bogus"]);
+    assert_eq!(code, 3);
+    assert!(
+        stdout.contains("invalid command line: unexpected argument '--bogus'"),
+        "{stdout}"
+    );
+    let missing_root = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
+        .args(["status", "--format", "nagios", "--root", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(missing_root.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&missing_root.stdout);
+    assert!(
+        stdout.starts_with("PVE-TCP-HARDENING UNKNOWN - --root /nonexistent"),
+        "{stdout}"
+    );
+    // Other formats and commands keep clap's usage status 2, and help is 0.
+    for args in [
+        &["status", "--bogus"][..],
+        &["status", "--format", "text", "--bogus"],
+        &["status", "--format", "nagio"],
+        &["plan", "--bogus"],
+        &["status", "--format", "prometheus", "--compliance", "lynis"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
+        .args(["status", "--format", "nagios", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+}
+
 /// A host with `name` installed, the reboot done, and the live values of a
 /// stock Debian 12 kernel for the keys the benchmarks check beyond the
 /// catalog; pve-firewall.conf sets all.rp_filter = 2 as on Proxmox VE.

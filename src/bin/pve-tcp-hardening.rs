@@ -19,8 +19,7 @@ extern "C" fn main(_argc: c_int, argv: *const *const c_char) -> c_int {
     let Some(apply_args) = parse_apply_fast(&args) else {
         // SAFETY: `argv` is the vector C `main` was given.
         let why = unsafe { startup::exec_full_helper(argv) };
-        eprintln!("pve-tcp-hardening: error: {why}");
-        startup::exit(ExitCode::from(2));
+        startup::exit(command::error_exit(&anyhow::anyhow!(why), &args));
     };
     match command::run_apply(&apply_args) {
         Ok(code) => startup::exit(code),

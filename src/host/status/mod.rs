@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Entry point of `pve-tcp-hardening status`. Each format says its exit
-/// status (text and JSON: [`exit_status`]; `formats::*`); 2 on error
-/// (from main).
+/// status (text and JSON: [`exit_status`]; `formats::*`); an error is 2,
+/// or UNKNOWN (3) in Nagios mode ([`crate::host::command::error_exit`]).
 pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let format = if args.json {
