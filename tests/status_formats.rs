@@ -87,6 +87,32 @@ fn state(name: &str) -> FakeHost {
             host
         }
         "nothing-installed" => FakeHost::new(),
+        // Something of each kind: drift, a shadowing file, an admin's edit,
+        // a socket on an IPv6 address and one on [::].
+        "several" => {
+            let host = state("local");
+            host.set_live("net.ipv4.tcp_fin_timeout", "60");
+            std::fs::write(
+                host.path("etc/sysctl.d/90-local.conf"),
+                "net.ipv4.tcp_sack = 1\n",
+            )
+            .unwrap();
+            std::fs::create_dir_all(host.path("proc/net")).unwrap();
+            let text = format!(
+                "{UDP6_HEADER}{}{}",
+                udp6_line(&proc_hex(std::net::Ipv6Addr::LOCALHOST), 323, 4242),
+                udp6_line(&proc_hex(std::net::Ipv6Addr::UNSPECIFIED), 111, 4343)
+            );
+            std::fs::write(host.path("proc/net/udp6"), text).unwrap();
+            host
+        }
+        // `strict` unpacked and not applied: every key it changes drifted
+        // (a 2630-byte Nagios line before issue 31).
+        "strict-unapplied" => {
+            let host = FakeHost::new();
+            host.unpack(&profile("strict"));
+            host
+        }
         other => panic!("no state {other}"),
     }
 }
@@ -183,6 +209,70 @@ fn nothing_installed() {
     golden_state("nothing-installed");
 }
 
+#[test]
+fn several() {
+    golden_state("several");
+}
+
+#[test]
+fn strict_unapplied() {
+    golden_state("strict-unapplied");
+}
+
+const STATES: [&str; 10] = [
+    "ok",
+    "drift",
+    "shadowed",
+    "local",
+    "missing",
+    "ipv6-listener",
+    "reboot-pending",
+    "nothing-installed",
+    "several",
+    "strict-unapplied",
+];
+
+/// Nagios and Checkmk say the same: a short first line, then the long
+/// output one finding a line (Nagios: lines after the first; Checkmk: the
+/// two characters `\n` inside its one line). No `|` after Nagios's
+/// perfdata separator, no line break inside Checkmk's line.
+#[test]
+fn long_output_follows_the_first_line() {
+    // nothing-installed: no report, one UNKNOWN line without perfdata.
+    for name in STATES.iter().filter(|&&n| n != "nothing-installed") {
+        let host = state(name);
+        let (_, nagios, _) = run_status(&host, &["--format", "nagios"]);
+        let (_, checkmk, _) = run_status(&host, &["--format", "checkmk"]);
+        let mut nagios_lines = nagios.lines();
+        let first = nagios_lines.next().unwrap();
+        let long: Vec<&str> = nagios_lines.collect();
+        assert_eq!(first.matches('|').count(), 1, "{name}: {first}");
+        assert!(
+            first.len() < 400,
+            "{name}: first line {} bytes",
+            first.len()
+        );
+        assert!(long.iter().all(|l| !l.contains('|')), "{name}: {nagios}");
+        let (status_text, _) = first.split_once(" | ").unwrap();
+        let headline = status_text.split_once(" - ").unwrap().1;
+
+        assert_eq!(checkmk.lines().count(), 1, "{name}: {checkmk}");
+        // STATUS "SERVICE" PERFDATA TEXT
+        let after_service = checkmk
+            .trim_end()
+            .split_once("\" ")
+            .map(|(_, rest)| rest)
+            .unwrap();
+        let (_perfdata, text) = after_service.split_once(' ').unwrap();
+        let parts: Vec<&str> = text.split("\\n").collect();
+        assert_eq!(parts[0], headline, "{name}");
+        assert_eq!(parts[1..], long[..], "{name}");
+    }
+    // A state with findings of every kind has a line for each.
+    let (_, nagios, _) = run_status(&state("several"), &["--format", "nagios"]);
+    assert_eq!(nagios.lines().count(), 6, "{nagios}");
+}
+
 /// The Nagios exit codes: the plugin API's 0/1/2/3 per state.
 #[test]
 fn nagios_exit_codes() {
@@ -198,7 +288,11 @@ fn nagios_exit_codes() {
     ] {
         let (code, stdout, _) = run_status(&state(name), &["--format", "nagios"]);
         assert_eq!(code, want, "{name}: {stdout}");
-        assert_eq!(stdout.lines().count(), 1, "{name}: one line: {stdout}");
+        let label = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][want as usize];
+        assert!(
+            stdout.starts_with(&format!("PVE-TCP-HARDENING {label} - ")),
+            "{name}: {stdout}"
+        );
     }
 }
 

@@ -188,27 +188,70 @@ fn shadowed_text(k: &KeyReport) -> String {
     }
 }
 
-/// The one-line summary shared by Nagios and Checkmk.
-pub fn summary(report: &StatusReport, assessment: &Assessment) -> String {
+/// What Nagios and Checkmk show of a report: a headline for the first
+/// line (the status text of service lists and notifications), and the long
+/// output on the lines after it: one line per finding, most severe first,
+/// then the information (`local` and `missing` keys, `[::]` listeners).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lines {
+    pub headline: String,
+    pub details: Vec<String>,
+}
+
+/// The [`Lines`] of a report and its assessment.
+pub fn lines(report: &StatusReport, assessment: &Assessment) -> Lines {
     let counts = Counts::of(report);
-    if assessment.findings.is_empty() {
-        let mut text = format!(
-            "{} of {} keys in force (profile {})",
-            counts.in_force, counts.keys, report.profile
-        );
-        for (n, what) in [(counts.local, "local"), (counts.missing, "missing")] {
-            if n > 0 {
-                text.push_str(&format!(", {n} {what}"));
+    let headline = match assessment.findings.as_slice() {
+        [] => {
+            let mut text = format!(
+                "{} of {} keys in force (profile {})",
+                counts.in_force, counts.keys, report.profile
+            );
+            for (n, what) in [(counts.local, "local"), (counts.missing, "missing")] {
+                if n > 0 {
+                    text.push_str(&format!(", {n} {what}"));
+                }
             }
+            text
         }
-        return text;
-    }
-    let texts: Vec<&str> = assessment
+        [only] => format!("profile {}: {}", report.profile, only.text),
+        [first, rest @ ..] => format!(
+            "profile {}: {} and {} more",
+            report.profile,
+            first.text,
+            rest.len()
+        ),
+    };
+    let mut details: Vec<String> = assessment
         .findings
         .iter()
-        .map(|f| f.text.as_str())
+        .map(|f| format!("{}: {}", f.severity.label(), f.text))
         .collect();
-    format!("profile {}: {}", report.profile, texts.join("; "))
+    for k in &report.keys {
+        match k.state {
+            KeyState::Local => details.push(format!(
+                "local: {} is the admin's value {} (the profile's is {})",
+                k.key,
+                k.boot.as_deref().unwrap_or("?"),
+                k.desired
+            )),
+            KeyState::Missing => details.push(format!("missing: {} is not in this kernel", k.key)),
+            KeyState::Ok | KeyState::Drift | KeyState::Shadowed => {}
+        }
+    }
+    details.extend(
+        report
+            .ipv6_listeners
+            .iter()
+            .filter(|l| !l.holds_ipv6_address())
+            .map(|l| {
+                format!(
+                    "info: wildcard listener {} (no IPv6 address to be reached on)",
+                    l.describe_short()
+                )
+            }),
+    );
+    Lines { headline, details }
 }
 
 /// One line of an error for a one-line format.
