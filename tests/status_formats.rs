@@ -541,13 +541,7 @@ fn promtool_accepts_the_metrics() {
         panic!("promtool is missing: apt-get install prometheus (make deps-test installs it)");
     };
     assert!(probe.status.success());
-    for name in [
-        "ok",
-        "shadowed",
-        "local",
-        "ipv6-listener",
-        "nothing-installed",
-    ] {
+    for name in STATES {
         let host = state(name);
         let (_, metrics, _) = run_status(&host, &["--format", "prometheus"]);
         let mut child = Command::new("promtool")
@@ -572,6 +566,92 @@ fn promtool_accepts_the_metrics() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The series (metric name and label set) of a metrics text, without the
+/// values.
+fn series(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+        .collect()
+}
+
+/// Label sets are stable: every state a `default` node can be in (each
+/// key state, listeners, a pending reboot) writes the same series, only
+/// the values differ; no label is ever empty; each key has one
+/// `key_state` series per state, exactly one of them 1.
+#[test]
+fn metric_label_sets_do_not_change_with_the_state() {
+    let (_, reference, _) = run_status(&state("ok"), &["--format", "prometheus"]);
+    let reference_series = series(&reference);
+    for name in [
+        "drift",
+        "shadowed",
+        "local",
+        "missing",
+        "ipv6-listener",
+        "reboot-pending",
+        "several",
+    ] {
+        let (_, metrics, _) = run_status(&state(name), &["--format", "prometheus"]);
+        assert_eq!(series(&metrics), reference_series, "{name}:\n{metrics}");
+        assert!(
+            !metrics.contains("=\"\""),
+            "{name}: an empty label:\n{metrics}"
+        );
+        let key_states: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("pve_tcp_hardening_key_state{"))
+            .collect();
+        let keys = metrics
+            .lines()
+            .filter(|l| l.starts_with("pve_tcp_hardening_key_in_force{"))
+            .count();
+        assert_eq!(keys, 16, "{name}: the default profile's keys");
+        assert_eq!(key_states.len(), keys * 5, "{name}");
+        let current = key_states.iter().filter(|l| l.ends_with(" 1")).count();
+        assert_eq!(current, keys, "{name}: one current state per key");
+    }
+    // The values do change: drift is seen.
+    let (_, drift, _) = run_status(&state("drift"), &["--format", "prometheus"]);
+    assert!(drift.contains(
+        "pve_tcp_hardening_key_state{key=\"net.ipv4.tcp_fin_timeout\",state=\"drift\"} 1\n"
+    ));
+    assert!(drift.contains("pve_tcp_hardening_key_in_force{key=\"net.ipv4.tcp_fin_timeout\"} 0\n"));
+}
+
+/// Every metric has a HELP line and a row in the README's table, and the
+/// table lists no metric that is not written.
+#[test]
+fn every_metric_is_documented() {
+    let (_, metrics, _) = run_status(&state("several"), &["--format", "prometheus"]);
+    let written: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE pve_tcp_hardening_"))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    for name in &written {
+        let help = format!("# HELP pve_tcp_hardening_{name} ");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(&help) && l.len() > help.len() + 10),
+            "{name}: no HELP text"
+        );
+    }
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let (_, table) = readme
+        .split_once("| metric | labels | value |")
+        .expect("the README's table of metrics");
+    let documented: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| l.trim_start_matches("| `").split('`').next().unwrap())
+        .collect();
+    assert_eq!(documented, written);
 }
 
 /// `--output` replaces the textfile atomically: a reader polling it during
