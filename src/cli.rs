@@ -75,7 +75,8 @@ pub struct StatusArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Also check the live values against a benchmark's network controls:
-    /// cis-debian12, anssi-bp28 or lynis (text and JSON).
+    /// cis-debian12, anssi-bp28 or lynis (every format but journal; a
+    /// failing control makes the exit status 1, in Nagios mode WARNING).
     #[arg(long, value_name = "NAME")]
     pub compliance: Option<String>,
     /// The compliance maps (default: the installed ones,

@@ -308,7 +308,7 @@ fn nagios_mode_exits_unknown_for_anything_but_a_verdict() {
     for args in [
         &["--format", "nagios", "--bogus"][..],
         &["--bogus", "--format=nagios"],
-        &["--format", "nagios", "--compliance", "lynis"],
+        &["--format", "nagios", "--compliance", "no-such-benchmark"],
         &[
             "--format",
             "nagios",
@@ -347,7 +347,7 @@ fn nagios_mode_exits_unknown_for_anything_but_a_verdict() {
         &["status", "--format", "text", "--bogus"],
         &["status", "--format", "nagio"],
         &["plan", "--bogus"],
-        &["status", "--format", "prometheus", "--compliance", "lynis"],
+        &["status", "--format", "journal", "--compliance", "lynis"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
             .args(args)
@@ -459,6 +459,61 @@ fn compliance_maps_golden() {
     }
 }
 
+/// `--compliance` in the monitoring formats: Nagios and Checkmk add each
+/// failing control as a WARNING line and the counts as perfdata,
+/// Prometheus the counts and a per-control metric; the counts are the
+/// JSON's (the same control results), and promtool accepts the metrics.
+#[test]
+fn compliance_in_the_monitoring_formats() {
+    for profile_name in ["default", "strict"] {
+        let host = node_with(profile_name);
+        let mut all = String::new();
+        for map in MAPS {
+            let json = compliance_json(&host, map);
+            let fail = json["compliance"]["fail"].as_u64().unwrap();
+            for format in ["nagios", "checkmk", "prometheus"] {
+                let (code, stdout, stderr) =
+                    run_status(&host, &["--format", format, "--compliance", map]);
+                assert!(stderr.is_empty(), "{map} {format}: {stderr}");
+                all.push_str(&format!(
+                    "=== --format {format} --compliance {map}: exit {code}\n{}",
+                    normalize(&stdout, host.dir.path())
+                ));
+                match format {
+                    "nagios" => {
+                        assert!(stdout.contains(&format!(" compliance_fail={fail};0;;0;")));
+                        let failing = stdout
+                            .lines()
+                            .filter(|l| l.starts_with(&format!("WARNING: {map} ")))
+                            .count();
+                        assert_eq!(failing as u64, fail, "{map}: {stdout}");
+                        assert_eq!(code, if fail > 0 { 1 } else { 0 }, "{stdout}");
+                    }
+                    "prometheus" => {
+                        assert!(stdout.contains(&format!(
+                            "pve_tcp_hardening_compliance_controls{{benchmark=\"{map}\",result=\"fail\"}} {fail}\n"
+                        )));
+                        let failing = stdout
+                            .lines()
+                            .filter(|l| {
+                                l.starts_with("pve_tcp_hardening_compliance_control_failed{")
+                                    && l.ends_with(" 1")
+                            })
+                            .count();
+                        assert_eq!(failing as u64, fail, "{map}");
+                        promtool_check(&stdout, &format!("{profile_name} {map}"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_golden(
+            &format!("status/compliance-monitoring-{profile_name}.txt"),
+            &all,
+        );
+    }
+}
+
 /// Under `strict` nothing fails in any map: what differs is a documented
 /// waiver, and the waivers are exactly these.
 #[test]
@@ -544,28 +599,33 @@ fn promtool_accepts_the_metrics() {
     for name in STATES {
         let host = state(name);
         let (_, metrics, _) = run_status(&host, &["--format", "prometheus"]);
-        let mut child = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(metrics.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-            "{name}: promtool: {}{}\n{metrics}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        promtool_check(&metrics, name);
     }
+}
+
+/// `promtool check metrics` prints nothing and exits 0 for `metrics`.
+fn promtool_check(metrics: &str, name: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (apt-get install prometheus; make deps-test installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{name}: promtool: {}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The series (metric name and label set) of a metrics text, without the
@@ -626,7 +686,10 @@ fn metric_label_sets_do_not_change_with_the_state() {
 /// table lists no metric that is not written.
 #[test]
 fn every_metric_is_documented() {
-    let (_, metrics, _) = run_status(&state("several"), &["--format", "prometheus"]);
+    let (_, metrics, _) = run_status(
+        &state("several"),
+        &["--format", "prometheus", "--compliance", "lynis"],
+    );
     let written: Vec<&str> = metrics
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE pve_tcp_hardening_"))

@@ -19,7 +19,8 @@
 //! printf '#!/bin/sh\nexec /usr/sbin/pve-tcp-hardening status --format checkmk\n' | install -D -m 755 /dev/stdin /usr/lib/check_mk_agent/local/pve-tcp-hardening
 //! ```
 
-use super::{assess, lines, one_line, Counts, Severity};
+use super::{assess, compliance_perfdata, lines, one_line, Counts, Severity};
+use crate::host::status::compliance::ComplianceReport;
 use crate::host::status::model::StatusReport;
 
 const SERVICE: &str = "\"PVE TCP hardening\"";
@@ -27,11 +28,13 @@ const SERVICE: &str = "\"PVE TCP hardening\"";
 /// The agent reads the state from the line: 0 whenever one was written.
 pub const EXIT_STATUS: u8 = 0;
 
-pub fn render(report: &StatusReport) -> String {
-    let assessment = assess(report);
+/// The local check line (with a benchmark's verdict when `--compliance`
+/// asked for one).
+pub fn render(report: &StatusReport, compliance: Option<&ComplianceReport>) -> String {
+    let assessment = assess(report, compliance);
     let c = Counts::of(report);
     let n = c.keys;
-    let perf = [
+    let mut perf = vec![
         format!("keys_in_force={};;;0;{n}", c.in_force),
         format!("drift={};1;;0;{n}", c.drift),
         format!("shadowed={};;1;0;{n}", c.shadowed),
@@ -41,7 +44,10 @@ pub fn render(report: &StatusReport) -> String {
         format!("ipv6_wildcard_listeners={};;;0", c.ipv6_wildcard_listeners),
         format!("reboot_pending={};1;;0;1", u8::from(c.reboot_pending)),
     ];
-    let lines = lines(report, &assessment);
+    if let Some(c) = compliance {
+        perf.extend(compliance_perfdata(c, "1;"));
+    }
+    let lines = lines(report, &assessment, compliance);
     let text: Vec<String> = std::iter::once(&lines.headline)
         .chain(&lines.details)
         .map(|line| line.replace('\n', " "))

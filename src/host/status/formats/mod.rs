@@ -20,12 +20,18 @@
 //!   are information.
 //! - UNKNOWN: the report could not be made (no profile installed, unreadable
 //!   files).
+//! - With `--compliance NAME`, each control of that benchmark that fails is
+//!   a WARNING finding too (as in the text format, where it makes the exit
+//!   status 1), from the same control results the text and JSON formats
+//!   show; the counts of pass, fail, waived and n/a go to perfdata and
+//!   metrics.
 
 pub mod checkmk;
 pub mod journal;
 pub mod nagios;
 pub mod prometheus;
 
+use super::compliance::{ComplianceReport, ControlOutcome};
 use super::model::{KeyReport, KeyState, StatusReport};
 use super::problems::{problems, Problem};
 
@@ -110,8 +116,9 @@ impl Counts {
 }
 
 /// Decide the service state (see the module documentation), from the
-/// report's one list of problems.
-pub fn assess(report: &StatusReport) -> Assessment {
+/// report's one list of problems and, when checked, the benchmark's
+/// failing controls.
+pub fn assess(report: &StatusReport, compliance: Option<&ComplianceReport>) -> Assessment {
     let problems = problems(
         &report.keys,
         &report.abandoned,
@@ -165,7 +172,36 @@ pub fn assess(report: &StatusReport) -> Assessment {
             (severity, rank, Finding { severity, text })
         })
         .collect();
-    // Most severe first; then keys, sockets, chrony, the reboot.
+    for c in compliance.iter().flat_map(|c| {
+        c.controls
+            .iter()
+            .filter(|control| control.result == ControlOutcome::Fail)
+            .map(move |control| (c, control))
+    }) {
+        let (report, control) = c;
+        let text = format!(
+            "{} {} fails: {} = {} (expected {})",
+            report.map,
+            control.id,
+            control.key,
+            control
+                .live
+                .as_deref()
+                .or(control.boot.as_deref())
+                .unwrap_or("unset"),
+            control.expected.join(" or ")
+        );
+        ranked.push((
+            Severity::Warning,
+            1,
+            Finding {
+                severity: Severity::Warning,
+                text,
+            },
+        ));
+    }
+    // Most severe first; then keys, sockets and benchmark controls,
+    // chrony, the reboot.
     ranked.sort_by_key(|(severity, rank, _)| (std::cmp::Reverse(*severity), *rank));
     let findings: Vec<Finding> = ranked.into_iter().map(|(_, _, f)| f).collect();
     Assessment {
@@ -198,8 +234,13 @@ pub struct Lines {
     pub details: Vec<String>,
 }
 
-/// The [`Lines`] of a report and its assessment.
-pub fn lines(report: &StatusReport, assessment: &Assessment) -> Lines {
+/// The [`Lines`] of a report and its assessment (and the benchmark's
+/// counts, when checked).
+pub fn lines(
+    report: &StatusReport,
+    assessment: &Assessment,
+    compliance: Option<&ComplianceReport>,
+) -> Lines {
     let counts = Counts::of(report);
     let headline = match assessment.findings.as_slice() {
         [] => {
@@ -251,7 +292,26 @@ pub fn lines(report: &StatusReport, assessment: &Assessment) -> Lines {
                 )
             }),
     );
+    if let Some(c) = compliance {
+        details.push(format!(
+            "compliance {}: {} pass, {} fail, {} waived, {} n/a",
+            c.map, c.pass, c.fail, c.waived, c.not_applicable
+        ));
+    }
     Lines { headline, details }
+}
+
+/// Perfdata of a benchmark's counts; `fail_thresholds` is the
+/// `WARN;CRIT` part of `compliance_fail` (Nagios warns above 0, Checkmk
+/// from 1).
+pub fn compliance_perfdata(c: &ComplianceReport, fail_thresholds: &str) -> Vec<String> {
+    let n = c.controls.len();
+    vec![
+        format!("compliance_pass={};;;0;{n}", c.pass),
+        format!("compliance_fail={};{fail_thresholds};0;{n}", c.fail),
+        format!("compliance_waived={};;;0;{n}", c.waived),
+        format!("compliance_na={};;;0;{n}", c.not_applicable),
+    ]
 }
 
 /// One line of an error for a one-line format.

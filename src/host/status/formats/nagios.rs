@@ -9,17 +9,19 @@
 //! plugin turns WARNING (`;0;`) or CRITICAL (`;;0`), as [`super::assess`]
 //! decides.
 
-use super::{assess, lines, one_line, Counts, Severity};
+use super::{assess, compliance_perfdata, lines, one_line, Counts, Severity};
+use crate::host::status::compliance::ComplianceReport;
 use crate::host::status::model::StatusReport;
 
 const SERVICE: &str = "PVE-TCP-HARDENING";
 
-/// The plugin line and its exit status.
-pub fn render(report: &StatusReport) -> (String, Severity) {
-    let assessment = assess(report);
+/// The plugin output and its exit status (with a benchmark's verdict when
+/// `--compliance` asked for one).
+pub fn render(report: &StatusReport, compliance: Option<&ComplianceReport>) -> (String, Severity) {
+    let assessment = assess(report, compliance);
     let c = Counts::of(report);
     let n = c.keys;
-    let perf = [
+    let mut perf = vec![
         format!("keys_in_force={};;;0;{n}", c.in_force),
         format!("drift={};0;;0;{n}", c.drift),
         format!("shadowed={};;0;0;{n}", c.shadowed),
@@ -29,7 +31,10 @@ pub fn render(report: &StatusReport) -> (String, Severity) {
         format!("ipv6_wildcard_listeners={};;;0", c.ipv6_wildcard_listeners),
         format!("reboot_pending={};0;;0;1", u8::from(c.reboot_pending)),
     ];
-    let lines = lines(report, &assessment);
+    if let Some(c) = compliance {
+        perf.extend(compliance_perfdata(c, "0;"));
+    }
+    let lines = lines(report, &assessment, compliance);
     let mut out = format!(
         "{SERVICE} {} - {} | {}\n",
         assessment.severity.label(),

@@ -15,6 +15,7 @@
 //! package. Every metric is listed in the README ("Prometheus metrics").
 
 use super::Counts;
+use crate::host::status::compliance::{ComplianceReport, ControlOutcome};
 use crate::host::status::model::{KeyState, StatusReport};
 use std::fmt::Write;
 
@@ -24,8 +25,9 @@ pub const EXIT_STATUS: u8 = 0;
 
 const UP_HELP: &str = "1 when the installed profile was read and the host inspected, 0 when the check failed (then only this and the time are written).";
 
-/// Metrics of a report checked at `now` (seconds since the epoch).
-pub fn render(report: &StatusReport, now: f64) -> String {
+/// Metrics of a report checked at `now` (seconds since the epoch), with a
+/// benchmark's verdict when `--compliance` asked for one.
+pub fn render(report: &StatusReport, compliance: Option<&ComplianceReport>, now: f64) -> String {
     let mut out = String::new();
     gauge(&mut out, "up", UP_HELP, &[(String::new(), 1.0)]);
     let info = format!(
@@ -118,8 +120,60 @@ pub fn render(report: &StatusReport, now: f64) -> String {
         "Findings that make `pve-tcp-hardening status` exit 1.",
         &[(String::new(), report.problems.len() as f64)],
     );
+    if let Some(c) = compliance {
+        compliance_metrics(&mut out, c);
+    }
     last_check(&mut out, now);
     out
+}
+
+/// A benchmark's verdict: the controls in each result (every result always
+/// written), and per control whether it fails (the label set of a control
+/// is its benchmark, id and key: stable).
+fn compliance_metrics(out: &mut String, c: &ComplianceReport) {
+    let benchmark = format!("benchmark=\"{}\"", escape(&c.map));
+    let results = [
+        (ControlOutcome::Pass, c.pass),
+        (ControlOutcome::Fail, c.fail),
+        (ControlOutcome::Waived, c.waived),
+        (ControlOutcome::NotApplicable, c.not_applicable),
+    ];
+    let by_result: Vec<(String, f64)> = results
+        .iter()
+        .map(|(result, n)| {
+            let name = match result {
+                ControlOutcome::NotApplicable => "not_applicable",
+                other => other.as_str(),
+            };
+            (format!("{{{benchmark},result=\"{name}\"}}"), *n as f64)
+        })
+        .collect();
+    gauge(
+        out,
+        "compliance_controls",
+        "Controls of the benchmark checked with --compliance in each result (pass, fail, waived, not_applicable; every result is always written).",
+        &by_result,
+    );
+    let failing: Vec<(String, f64)> = c
+        .controls
+        .iter()
+        .map(|control| {
+            (
+                format!(
+                    "{{{benchmark},control=\"{}\",key=\"{}\"}}",
+                    escape(&control.id),
+                    escape(&control.key)
+                ),
+                f64::from(u8::from(control.result == ControlOutcome::Fail)),
+            )
+        })
+        .collect();
+    gauge(
+        out,
+        "compliance_control_failed",
+        "1 when the benchmark's control fails on this node, else 0 (pass, waived or not applicable).",
+        &failing,
+    );
 }
 
 /// Metrics when no report could be made: `up` 0 and the time of the try.
