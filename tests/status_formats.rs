@@ -33,6 +33,27 @@ fn proc_hex(addr: std::net::Ipv6Addr) -> String {
         .collect()
 }
 
+/// A later-sorting file that sets tcp_sack back to 1 at boot.
+fn shadow_tcp_sack(host: &FakeHost) {
+    std::fs::write(
+        host.path("etc/sysctl.d/90-local.conf"),
+        "net.ipv4.tcp_sack = 1\n",
+    )
+    .unwrap();
+}
+
+/// chronyd's socket on [::1]:323 (a problem under an IPv6-off profile) and
+/// rpcbind's on [::]:111 (information).
+fn add_ipv6_listeners(host: &FakeHost) {
+    std::fs::create_dir_all(host.path("proc/net")).unwrap();
+    let text = format!(
+        "{UDP6_HEADER}{}{}",
+        udp6_line(&proc_hex(std::net::Ipv6Addr::LOCALHOST), 323, 4242),
+        udp6_line(&proc_hex(std::net::Ipv6Addr::UNSPECIFIED), 111, 4343)
+    );
+    std::fs::write(host.path("proc/net/udp6"), text).unwrap();
+}
+
 fn state(name: &str) -> FakeHost {
     match name {
         "ok" => FakeHost::installed("default"),
@@ -43,11 +64,7 @@ fn state(name: &str) -> FakeHost {
         }
         "shadowed" => {
             let host = FakeHost::installed("default");
-            std::fs::write(
-                host.path("etc/sysctl.d/90-local.conf"),
-                "net.ipv4.tcp_sack = 1\n",
-            )
-            .unwrap();
+            shadow_tcp_sack(&host);
             host
         }
         "local" => {
@@ -72,13 +89,7 @@ fn state(name: &str) -> FakeHost {
         }
         "ipv6-listener" => {
             let host = FakeHost::installed("default");
-            std::fs::create_dir_all(host.path("proc/net")).unwrap();
-            let text = format!(
-                "{UDP6_HEADER}{}{}",
-                udp6_line(&proc_hex(std::net::Ipv6Addr::LOCALHOST), 323, 4242),
-                udp6_line(&proc_hex(std::net::Ipv6Addr::UNSPECIFIED), 111, 4343)
-            );
-            std::fs::write(host.path("proc/net/udp6"), text).unwrap();
+            add_ipv6_listeners(&host);
             host
         }
         "reboot-pending" => {
@@ -92,18 +103,8 @@ fn state(name: &str) -> FakeHost {
         "several" => {
             let host = state("local");
             host.set_live("net.ipv4.tcp_fin_timeout", "60");
-            std::fs::write(
-                host.path("etc/sysctl.d/90-local.conf"),
-                "net.ipv4.tcp_sack = 1\n",
-            )
-            .unwrap();
-            std::fs::create_dir_all(host.path("proc/net")).unwrap();
-            let text = format!(
-                "{UDP6_HEADER}{}{}",
-                udp6_line(&proc_hex(std::net::Ipv6Addr::LOCALHOST), 323, 4242),
-                udp6_line(&proc_hex(std::net::Ipv6Addr::UNSPECIFIED), 111, 4343)
-            );
-            std::fs::write(host.path("proc/net/udp6"), text).unwrap();
+            shadow_tcp_sack(&host);
+            add_ipv6_listeners(&host);
             host
         }
         // `strict` unpacked and not applied: every key it changes drifted

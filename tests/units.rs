@@ -126,6 +126,15 @@ fn kept_capabilities() -> String {
     first
 }
 
+/// What [`status_in_netns`] needs of this machine.
+const NETNS_NEEDS: &[Need] = &[
+    Need::Root,
+    Need::NetNamespace,
+    Need::Tool("setpriv"),
+    Need::Tool("/usr/bin/python3"),
+    Need::Tool("ip"),
+];
+
 /// Run `status ARGS` (`$ROOT` in them is the fake root) as root with only
 /// the capabilities `caps` (setpriv `--bounding-set -all,CAPS`, no new
 /// privileges), under `strace -f -o TRACE` when `trace` is given, in a
@@ -193,14 +202,7 @@ fn owner_seen_with(caps: &str) -> String {
 /// holds another user's socket, and each of them is needed.
 #[test]
 fn the_kept_capabilities_name_another_users_socket() {
-    let needs = [
-        Need::Root,
-        Need::NetNamespace,
-        Need::Tool("setpriv"),
-        Need::Tool("/usr/bin/python3"),
-        Need::Tool("ip"),
-    ];
-    if gate::skipped(&needs) {
+    if gate::skipped(NETNS_NEEDS) {
         return;
     }
     let kept = kept_capabilities();
@@ -273,16 +275,8 @@ fn filter_allows() -> std::collections::BTreeSet<String> {
 /// capabilities only the report is the same as root's.
 #[test]
 fn the_units_system_call_filter_allows_what_status_does() {
-    let needs = [
-        Need::Root,
-        Need::NetNamespace,
-        Need::Tool("setpriv"),
-        Need::Tool("strace"),
-        Need::Tool("systemd-analyze"),
-        Need::Tool("/usr/bin/python3"),
-        Need::Tool("ip"),
-    ];
-    if gate::skipped(&needs) {
+    let tools = [Need::Tool("strace"), Need::Tool("systemd-analyze")];
+    if gate::skipped(&[NETNS_NEEDS, &tools].concat()) {
         return;
     }
     let allowed = filter_allows();
