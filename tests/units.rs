@@ -271,8 +271,9 @@ fn filter_allows() -> std::collections::BTreeSet<String> {
 
 /// Every system call `status` makes for the two units (the metrics file
 /// replaced, the journal lines; sock_diag, the /proc walk and dpkg-query
-/// included) passes the units' `SystemCallFilter=`, and with the kept
-/// capabilities only the report is the same as root's.
+/// included) passes the units' `SystemCallFilter=` and
+/// `MemoryDenyWriteExecute=`, and with the kept capabilities only the
+/// report is the same as root's.
 #[test]
 fn the_units_system_call_filter_allows_what_status_does() {
     let tools = [Need::Tool("strace"), Need::Tool("systemd-analyze")];
@@ -305,6 +306,15 @@ fn the_units_system_call_filter_allows_what_status_does() {
                 .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
             if let Some(name) = call {
                 used.insert(name.to_string());
+                // MemoryDenyWriteExecute=: no mapping both writable and
+                // executable, none made executable afterwards.
+                let exec = line.contains("PROT_EXEC");
+                let w_and_x = name.starts_with("mmap") && exec && line.contains("PROT_WRITE");
+                let made_exec = name.ends_with("mprotect") && exec;
+                assert!(
+                    !w_and_x && !made_exec,
+                    "MemoryDenyWriteExecute= stops: {line}"
+                );
             }
         }
     }
