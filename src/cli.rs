@@ -27,7 +27,9 @@ pub enum HelperCommand {
     Apply(ApplyArgs),
     /// What is really in force: per key, the boot-time winner and the live
     /// value; chrony; pending reboot; sockets still on IPv6. Exit status:
-    /// 0 all in force, 1 something needs attention, 2 error.
+    /// 0 all in force, 1 something needs attention, 2 error; with
+    /// `--format nagios` the plugin's 0 OK, 1 WARNING, 2 CRITICAL and 3
+    /// UNKNOWN, also for a usage error.
     Status(StatusArgs),
     /// What installing, or switching to, a profile will do on this host,
     /// before it does it: values now, after install and after the next
