@@ -41,8 +41,16 @@ pub fn write_atomic(path: &Path, contents: &[u8], new: NewFileMode) -> Result<()
         Some(meta) => {
             file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
                 .context("cannot copy the mode of the file being replaced")?;
-            std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
-                .context("cannot copy the owner of the file being replaced")?;
+            // Only when it differs: the metrics unit runs without CAP_CHOWN
+            // and with chown(2) filtered out (its sandbox), and the file it
+            // replaces is the one it made.
+            let made = file
+                .metadata()
+                .context("cannot inspect the temporary file")?;
+            if (made.uid(), made.gid()) != (meta.uid(), meta.gid()) {
+                std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
+                    .context("cannot copy the owner of the file being replaced")?;
+            }
         }
         None => file
             .set_permissions(std::fs::Permissions::from_mode(new.mode))

@@ -28,7 +28,9 @@ pub enum HelperCommand {
     Apply(ApplyArgs),
     /// What is really in force: per key, the boot-time winner and the live
     /// value; chrony; pending reboot; sockets still on IPv6. Exit status:
-    /// 0 all in force, 1 something needs attention, 2 error.
+    /// 0 all in force, 1 something needs attention, 2 error; with
+    /// `--format nagios` the plugin's 0 OK, 1 WARNING, 2 CRITICAL and 3
+    /// UNKNOWN, also for a usage error.
     Status(StatusArgs),
     /// What installing, or switching to, a profile will do on this host,
     /// before it does it: values now, after install and after the next
@@ -76,7 +78,9 @@ pub struct StatusArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Also check the live values against a benchmark's network controls
-    /// (text and JSON); NAME is one of the compliance maps the package ships.
+    /// (every format but journal; a failing control makes the exit status
+    /// 1, in Nagios mode WARNING); NAME is one of the compliance maps the
+    /// package ships.
     #[arg(long, value_name = "NAME")]
     pub compliance: Option<String>,
     /// The compliance maps (default: the installed ones,
@@ -291,6 +295,40 @@ pub fn parse_apply_fast(args: &[OsString]) -> Option<ApplyArgs> {
     })
 }
 
+/// The output format a `status` command line asks for, read without clap,
+/// for the exits that come before or without clap's parse: a usage error
+/// (clap exits 2, which a Nagios plugin must not: 2 is CRITICAL) and the
+/// front's failure to start the full helper. `--json`, `--format X` and
+/// `--format=X` after `status` (the helper has no options before its
+/// subcommand but `--help` and `--version`); `None` for any other command,
+/// an unknown format name, or none given (the text default).
+pub fn requested_status_format(args: &[OsString]) -> Option<StatusFormat> {
+    use clap::ValueEnum;
+    let mut rest = args.get(1..)?.iter().map(|a| a.to_str());
+    if rest.next()?? != "status" {
+        return None;
+    }
+    let mut found = None;
+    while let Some(arg) = rest.next() {
+        let value = match arg {
+            Some("--") => break,
+            // `--json` with a `--format` is a usage error: the format
+            // named is the mode the caller runs in.
+            Some("--json") => {
+                found = found.or(Some(StatusFormat::Json));
+                continue;
+            }
+            Some("--format") => rest.next().flatten(),
+            Some(other) => other.strip_prefix("--format="),
+            None => None,
+        };
+        if let Some(format) = value.and_then(|v| StatusFormat::from_str(v, false).ok()) {
+            found = Some(format);
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +426,43 @@ mod tests {
         ];
         command.clone().try_get_matches_from(line).unwrap();
         HelperCli::try_parse_from(line).unwrap();
+    }
+
+    #[test]
+    fn the_status_format_is_read_from_a_line_clap_refuses() {
+        let format = |line: &[&str]| {
+            let args: Vec<OsString> = line.iter().map(OsString::from).collect();
+            requested_status_format(&args)
+        };
+        let nagios = Some(StatusFormat::Nagios);
+        assert_eq!(
+            format(&["x", "status", "--format", "nagios", "--bogus"]),
+            nagios
+        );
+        assert_eq!(
+            format(&["x", "status", "--bogus", "--format=nagios"]),
+            nagios
+        );
+        assert_eq!(format(&["x", "status", "--json"]), Some(StatusFormat::Json));
+        assert_eq!(
+            format(&["x", "status", "--format", "nagios", "--json"]),
+            nagios
+        );
+        assert_eq!(
+            format(&["x", "status", "--json", "--format", "nagios"]),
+            nagios
+        );
+        for line in [
+            &["x", "status"][..],
+            &["x", "status", "--format", "nagio"],
+            &["x", "status", "--format"],
+            &["x", "status", "--", "--format", "nagios"],
+            &["x", "plan", "--format", "nagios"],
+            &["x", "--format", "nagios", "status"],
+            &["x"],
+        ] {
+            assert_eq!(format(line), None, "{line:?}");
+        }
     }
 
     #[test]

@@ -164,6 +164,17 @@ fn the_front_applies_alone_and_names_a_missing_full_helper() {
         );
     }
     assert!(stderr.starts_with("pve-tcp-hardening: error: cannot run the full helper"));
+    // In Nagios mode that is UNKNOWN, with the plugin line on stdout.
+    let out = Command::new(&front)
+        .args(["status", "--format", "nagios"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("PVE-TCP-HARDENING UNKNOWN - cannot run the full helper"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -33,6 +33,27 @@ fn proc_hex(addr: std::net::Ipv6Addr) -> String {
         .collect()
 }
 
+/// A later-sorting file that sets tcp_sack back to 1 at boot.
+fn shadow_tcp_sack(host: &FakeHost) {
+    std::fs::write(
+        host.path("etc/sysctl.d/90-local.conf"),
+        "net.ipv4.tcp_sack = 1\n",
+    )
+    .unwrap();
+}
+
+/// chronyd's socket on [::1]:323 (a problem under an IPv6-off profile) and
+/// rpcbind's on [::]:111 (information).
+fn add_ipv6_listeners(host: &FakeHost) {
+    std::fs::create_dir_all(host.path("proc/net")).unwrap();
+    let text = format!(
+        "{UDP6_HEADER}{}{}",
+        udp6_line(&proc_hex(std::net::Ipv6Addr::LOCALHOST), 323, 4242),
+        udp6_line(&proc_hex(std::net::Ipv6Addr::UNSPECIFIED), 111, 4343)
+    );
+    std::fs::write(host.path("proc/net/udp6"), text).unwrap();
+}
+
 fn state(name: &str) -> FakeHost {
     match name {
         "ok" => FakeHost::installed("default"),
@@ -43,11 +64,7 @@ fn state(name: &str) -> FakeHost {
         }
         "shadowed" => {
             let host = FakeHost::installed("default");
-            std::fs::write(
-                host.path("etc/sysctl.d/90-local.conf"),
-                "net.ipv4.tcp_sack = 1\n",
-            )
-            .unwrap();
+            shadow_tcp_sack(&host);
             host
         }
         "local" => {
@@ -72,13 +89,7 @@ fn state(name: &str) -> FakeHost {
         }
         "ipv6-listener" => {
             let host = FakeHost::installed("default");
-            std::fs::create_dir_all(host.path("proc/net")).unwrap();
-            let text = format!(
-                "{UDP6_HEADER}{}{}",
-                udp6_line(&proc_hex(std::net::Ipv6Addr::LOCALHOST), 323, 4242),
-                udp6_line(&proc_hex(std::net::Ipv6Addr::UNSPECIFIED), 111, 4343)
-            );
-            std::fs::write(host.path("proc/net/udp6"), text).unwrap();
+            add_ipv6_listeners(&host);
             host
         }
         "reboot-pending" => {
@@ -87,6 +98,22 @@ fn state(name: &str) -> FakeHost {
             host
         }
         "nothing-installed" => FakeHost::new(),
+        // Something of each kind: drift, a shadowing file, an admin's edit,
+        // a socket on an IPv6 address and one on [::].
+        "several" => {
+            let host = state("local");
+            host.set_live("net.ipv4.tcp_fin_timeout", "60");
+            shadow_tcp_sack(&host);
+            add_ipv6_listeners(&host);
+            host
+        }
+        // `strict` unpacked and not applied: every key it changes drifted
+        // (a 2630-byte Nagios line before issue 31).
+        "strict-unapplied" => {
+            let host = FakeHost::new();
+            host.unpack(&profile("strict"));
+            host
+        }
         other => panic!("no state {other}"),
     }
 }
@@ -183,6 +210,70 @@ fn nothing_installed() {
     golden_state("nothing-installed");
 }
 
+#[test]
+fn several() {
+    golden_state("several");
+}
+
+#[test]
+fn strict_unapplied() {
+    golden_state("strict-unapplied");
+}
+
+const STATES: [&str; 10] = [
+    "ok",
+    "drift",
+    "shadowed",
+    "local",
+    "missing",
+    "ipv6-listener",
+    "reboot-pending",
+    "nothing-installed",
+    "several",
+    "strict-unapplied",
+];
+
+/// Nagios and Checkmk say the same: a short first line, then the long
+/// output one finding a line (Nagios: lines after the first; Checkmk: the
+/// two characters `\n` inside its one line). No `|` after Nagios's
+/// perfdata separator, no line break inside Checkmk's line.
+#[test]
+fn long_output_follows_the_first_line() {
+    // nothing-installed: no report, one UNKNOWN line without perfdata.
+    for name in STATES.iter().filter(|&&n| n != "nothing-installed") {
+        let host = state(name);
+        let (_, nagios, _) = run_status(&host, &["--format", "nagios"]);
+        let (_, checkmk, _) = run_status(&host, &["--format", "checkmk"]);
+        let mut nagios_lines = nagios.lines();
+        let first = nagios_lines.next().unwrap();
+        let long: Vec<&str> = nagios_lines.collect();
+        assert_eq!(first.matches('|').count(), 1, "{name}: {first}");
+        assert!(
+            first.len() < 400,
+            "{name}: first line {} bytes",
+            first.len()
+        );
+        assert!(long.iter().all(|l| !l.contains('|')), "{name}: {nagios}");
+        let (status_text, _) = first.split_once(" | ").unwrap();
+        let headline = status_text.split_once(" - ").unwrap().1;
+
+        assert_eq!(checkmk.lines().count(), 1, "{name}: {checkmk}");
+        // STATUS "SERVICE" PERFDATA TEXT
+        let after_service = checkmk
+            .trim_end()
+            .split_once("\" ")
+            .map(|(_, rest)| rest)
+            .unwrap();
+        let (_perfdata, text) = after_service.split_once(' ').unwrap();
+        let parts: Vec<&str> = text.split("\\n").collect();
+        assert_eq!(parts[0], headline, "{name}");
+        assert_eq!(parts[1..], long[..], "{name}");
+    }
+    // A state with findings of every kind has a line for each.
+    let (_, nagios, _) = run_status(&state("several"), &["--format", "nagios"]);
+    assert_eq!(nagios.lines().count(), 6, "{nagios}");
+}
+
 /// The Nagios exit codes: the plugin API's 0/1/2/3 per state.
 #[test]
 fn nagios_exit_codes() {
@@ -198,8 +289,79 @@ fn nagios_exit_codes() {
     ] {
         let (code, stdout, _) = run_status(&state(name), &["--format", "nagios"]);
         assert_eq!(code, want, "{name}: {stdout}");
-        assert_eq!(stdout.lines().count(), 1, "{name}: one line: {stdout}");
+        let label = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][want as usize];
+        assert!(
+            stdout.starts_with(&format!("PVE-TCP-HARDENING {label} - ")),
+            "{name}: {stdout}"
+        );
     }
+}
+
+/// In Nagios mode every exit that is not a verdict is UNKNOWN (3) with a
+/// plugin line on stdout: a command line clap refuses, an option the
+/// format does not take, a --root that is not there, an --output that
+/// cannot be written. Outside it a usage error stays clap's 2, and
+/// `--help` 0.
+#[test]
+fn nagios_mode_exits_unknown_for_anything_but_a_verdict() {
+    let host = state("ok");
+    let unwritable = host.path("no-such-dir/out.txt");
+    for args in [
+        &["--format", "nagios", "--bogus"][..],
+        &["--bogus", "--format=nagios"],
+        &["--format", "nagios", "--compliance", "no-such-benchmark"],
+        &[
+            "--format",
+            "nagios",
+            "--output",
+            unwritable.to_str().unwrap(),
+        ],
+        &["--format", "nagios", "--json"],
+    ] {
+        let (code, stdout, stderr) = run_status(&host, args);
+        assert_eq!(code, 3, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.starts_with("PVE-TCP-HARDENING UNKNOWN - ") && stdout.lines().count() == 1,
+            "{args:?}: one plugin line: {stdout}"
+        );
+        assert!(!stderr.is_empty(), "{args:?}: the error on stderr too");
+    }
+    let (code, stdout, _) = run_status(&host, &["--format", "nagios", "--bogus"]);
+    assert_eq!(code, 3);
+    assert!(
+        stdout.contains("invalid command line: unexpected argument '--bogus'"),
+        "{stdout}"
+    );
+    let missing_root = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
+        .args(["status", "--format", "nagios", "--root", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(missing_root.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&missing_root.stdout);
+    assert!(
+        stdout.starts_with("PVE-TCP-HARDENING UNKNOWN - --root /nonexistent"),
+        "{stdout}"
+    );
+    // Other formats and commands keep clap's usage status 2, and help is 0.
+    for args in [
+        &["status", "--bogus"][..],
+        &["status", "--format", "text", "--bogus"],
+        &["status", "--format", "nagio"],
+        &["plan", "--bogus"],
+        &["status", "--format", "journal", "--compliance", "lynis"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
+        .args(["status", "--format", "nagios", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
 }
 
 /// A host with `name` installed, the reboot done, and the live values of a
@@ -298,6 +460,61 @@ fn compliance_maps_golden() {
     }
 }
 
+/// `--compliance` in the monitoring formats: Nagios and Checkmk add each
+/// failing control as a WARNING line and the counts as perfdata,
+/// Prometheus the counts and a per-control metric; the counts are the
+/// JSON's (the same control results), and promtool accepts the metrics.
+#[test]
+fn compliance_in_the_monitoring_formats() {
+    for profile_name in ["default", "strict"] {
+        let host = node_with(profile_name);
+        let mut all = String::new();
+        for map in MAPS {
+            let json = compliance_json(&host, map);
+            let fail = json["compliance"]["fail"].as_u64().unwrap();
+            for format in ["nagios", "checkmk", "prometheus"] {
+                let (code, stdout, stderr) =
+                    run_status(&host, &["--format", format, "--compliance", map]);
+                assert!(stderr.is_empty(), "{map} {format}: {stderr}");
+                all.push_str(&format!(
+                    "=== --format {format} --compliance {map}: exit {code}\n{}",
+                    normalize(&stdout, host.dir.path())
+                ));
+                match format {
+                    "nagios" => {
+                        assert!(stdout.contains(&format!(" compliance_fail={fail};0;;0;")));
+                        let failing = stdout
+                            .lines()
+                            .filter(|l| l.starts_with(&format!("WARNING: {map} ")))
+                            .count();
+                        assert_eq!(failing as u64, fail, "{map}: {stdout}");
+                        assert_eq!(code, if fail > 0 { 1 } else { 0 }, "{stdout}");
+                    }
+                    "prometheus" => {
+                        assert!(stdout.contains(&format!(
+                            "pve_tcp_hardening_compliance_controls{{benchmark=\"{map}\",result=\"fail\"}} {fail}\n"
+                        )));
+                        let failing = stdout
+                            .lines()
+                            .filter(|l| {
+                                l.starts_with("pve_tcp_hardening_compliance_control_failed{")
+                                    && l.ends_with(" 1")
+                            })
+                            .count();
+                        assert_eq!(failing as u64, fail, "{map}");
+                        promtool_check(&stdout, &format!("{profile_name} {map}"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_golden(
+            &format!("status/compliance-monitoring-{profile_name}.txt"),
+            &all,
+        );
+    }
+}
+
 /// Under `strict` nothing fails in any map: what differs is a documented
 /// waiver, and the waivers are exactly these.
 #[test]
@@ -380,37 +597,125 @@ fn promtool_accepts_the_metrics() {
         panic!("promtool is missing: apt-get install prometheus (make deps-test installs it)");
     };
     assert!(probe.status.success());
-    for name in [
-        "ok",
-        "shadowed",
-        "local",
-        "ipv6-listener",
-        "nothing-installed",
-    ] {
+    for name in STATES {
         let host = state(name);
         let (_, metrics, _) = run_status(&host, &["--format", "prometheus"]);
-        let mut child = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(metrics.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        promtool_check(&metrics, name);
+    }
+}
+
+/// `promtool check metrics` prints nothing and exits 0 for `metrics`.
+fn promtool_check(metrics: &str, name: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (apt-get install prometheus; make deps-test installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{name}: promtool: {}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The series (metric name and label set) of a metrics text, without the
+/// values.
+fn series(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+        .collect()
+}
+
+/// Label sets are stable: every state a `default` node can be in (each
+/// key state, listeners, a pending reboot) writes the same series, only
+/// the values differ; no label is ever empty; each key has one
+/// `key_state` series per state, exactly one of them 1.
+#[test]
+fn metric_label_sets_do_not_change_with_the_state() {
+    let (_, reference, _) = run_status(&state("ok"), &["--format", "prometheus"]);
+    let reference_series = series(&reference);
+    for name in [
+        "drift",
+        "shadowed",
+        "local",
+        "missing",
+        "ipv6-listener",
+        "reboot-pending",
+        "several",
+    ] {
+        let (_, metrics, _) = run_status(&state(name), &["--format", "prometheus"]);
+        assert_eq!(series(&metrics), reference_series, "{name}:\n{metrics}");
         assert!(
-            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-            "{name}: promtool: {}{}\n{metrics}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            !metrics.contains("=\"\""),
+            "{name}: an empty label:\n{metrics}"
+        );
+        let key_states: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("pve_tcp_hardening_key_state{"))
+            .collect();
+        let keys = metrics
+            .lines()
+            .filter(|l| l.starts_with("pve_tcp_hardening_key_in_force{"))
+            .count();
+        assert_eq!(keys, 16, "{name}: the default profile's keys");
+        assert_eq!(key_states.len(), keys * 5, "{name}");
+        let current = key_states.iter().filter(|l| l.ends_with(" 1")).count();
+        assert_eq!(current, keys, "{name}: one current state per key");
+    }
+    // The values do change: drift is seen.
+    let (_, drift, _) = run_status(&state("drift"), &["--format", "prometheus"]);
+    assert!(drift.contains(
+        "pve_tcp_hardening_key_state{key=\"net.ipv4.tcp_fin_timeout\",state=\"drift\"} 1\n"
+    ));
+    assert!(drift.contains("pve_tcp_hardening_key_in_force{key=\"net.ipv4.tcp_fin_timeout\"} 0\n"));
+}
+
+/// Every metric has a HELP line and a row in the README's table, and the
+/// table lists no metric that is not written.
+#[test]
+fn every_metric_is_documented() {
+    let (_, metrics, _) = run_status(
+        &state("several"),
+        &["--format", "prometheus", "--compliance", "lynis"],
+    );
+    let written: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE pve_tcp_hardening_"))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    for name in &written {
+        let help = format!("# HELP pve_tcp_hardening_{name} ");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(&help) && l.len() > help.len() + 10),
+            "{name}: no HELP text"
         );
     }
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let (_, table) = readme
+        .split_once("| metric | labels | value |")
+        .expect("the README's table of metrics");
+    let documented: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| l.trim_start_matches("| `").split('`').next().unwrap())
+        .collect();
+    assert_eq!(documented, written);
 }
 
 /// `--output` replaces the textfile atomically: a reader polling it during

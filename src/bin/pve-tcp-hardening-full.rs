@@ -9,7 +9,7 @@
 use clap::Parser;
 use pve_tcp_hardening::cli::HelperCli;
 use pve_tcp_hardening::host::{command, startup};
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, OsString};
 use std::process::ExitCode;
 
 /// The C entry point, as the front's (see `host::startup`).
@@ -19,12 +19,16 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     startup::exit(run())
 }
 
+/// Exit status 2 on an error, 3 (UNKNOWN) in Nagios mode
+/// ([`command::error_exit`]).
 fn run() -> ExitCode {
-    match command::run(&HelperCli::parse().command) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match HelperCli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => return command::usage_error(err, &args),
+    };
+    match command::run(&cli.command) {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("pve-tcp-hardening: error: {err:#}");
-            ExitCode::from(2)
-        }
+        Err(err) => command::error_exit(&err, &args),
     }
 }

@@ -20,8 +20,7 @@ extern "C" fn main(_argc: c_int, argv: *const *const c_char) -> c_int {
         // included) and opens /dev/null on them itself.
         // SAFETY: `argv` is the vector C `main` was given.
         let why = unsafe { startup::exec_full_helper(argv) };
-        eprintln!("pve-tcp-hardening: error: {why}");
-        startup::exit(ExitCode::from(2));
+        startup::exit(command::error_exit(&anyhow::anyhow!(why), &args));
     };
     startup::open_closed_standard_fds();
     match command::run_apply(&apply_args) {

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Entry point of `pve-tcp-hardening status`. Each format says its exit
-/// status (text and JSON: [`exit_status`]; `formats::*`); 2 on error
-/// (from main).
+/// status (text and JSON: [`exit_status`]; `formats::*`); an error is 2,
+/// or UNKNOWN (3) in Nagios mode ([`crate::host::command::error_exit`]).
 pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let format = if args.json {
@@ -34,8 +34,8 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
     } else {
         args.format
     };
-    if args.compliance.is_some() && !matches!(format, StatusFormat::Text | StatusFormat::Json) {
-        bail!("--compliance goes with the text or JSON format");
+    if args.compliance.is_some() && format == StatusFormat::Journal {
+        bail!("--compliance goes with the text, JSON, Nagios, Checkmk or Prometheus format");
     }
     let proc = match &args.proc {
         Some(p) => Some(p.clone()),
@@ -57,20 +57,22 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
         proc: proc.clone(),
         profile,
     });
+    // Checked only with a report: without one there is nothing to weigh
+    // the benchmark against (and the format says why).
+    let compliance = match (&report, &args.compliance) {
+        (Ok(_), Some(name)) => {
+            let maps_path = args
+                .compliance_maps
+                .clone()
+                .unwrap_or_else(|| under_root(&args.root, COMPLIANCE_JSON));
+            let maps = ComplianceMaps::load(&maps_path)?;
+            Some(compliance::check(&maps, name, &args.root, proc.as_deref())?)
+        }
+        _ => None,
+    };
     let code = match format {
         StatusFormat::Text | StatusFormat::Json => {
             let report = report?;
-            let compliance = match &args.compliance {
-                Some(name) => {
-                    let maps_path = args
-                        .compliance_maps
-                        .clone()
-                        .unwrap_or_else(|| under_root(&args.root, COMPLIANCE_JSON));
-                    let maps = ComplianceMaps::load(&maps_path)?;
-                    Some(compliance::check(&maps, name, &args.root, proc.as_deref())?)
-                }
-                None => None,
-            };
             let text = if format == StatusFormat::Json {
                 let mut text = serde_json::to_string_pretty(&WithCompliance {
                     report: &report,
@@ -92,7 +94,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
         }
         StatusFormat::Nagios => {
             let (line, severity) = match &report {
-                Ok(r) => formats::nagios::render(r),
+                Ok(r) => formats::nagios::render(r, compliance.as_ref()),
                 Err(e) => formats::nagios::render_error(e),
             };
             write_output(args, &line)?;
@@ -100,7 +102,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
         }
         StatusFormat::Checkmk => {
             let line = match &report {
-                Ok(r) => formats::checkmk::render(r),
+                Ok(r) => formats::checkmk::render(r, compliance.as_ref()),
                 Err(e) => formats::checkmk::render_error(e),
             };
             write_output(args, &line)?;
@@ -112,7 +114,7 @@ pub fn run_cli(args: &StatusArgs) -> Result<ExitCode> {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
             let text = match &report {
-                Ok(r) => formats::prometheus::render(r, now),
+                Ok(r) => formats::prometheus::render(r, compliance.as_ref(), now),
                 Err(e) => {
                     eprintln!("pve-tcp-hardening: error: {e:#}");
                     formats::prometheus::render_error(now)

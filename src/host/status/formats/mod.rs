@@ -20,12 +20,18 @@
 //!   are information.
 //! - UNKNOWN: the report could not be made (no profile installed, unreadable
 //!   files).
+//! - With `--compliance NAME`, each control of that benchmark that fails is
+//!   a WARNING finding too (as in the text format, where it makes the exit
+//!   status 1), from the same control results the text and JSON formats
+//!   show; the counts of pass, fail, waived and n/a go to perfdata and
+//!   metrics.
 
 pub mod checkmk;
 pub mod journal;
 pub mod nagios;
 pub mod prometheus;
 
+use super::compliance::{ComplianceReport, ControlOutcome};
 use super::model::{KeyReport, KeyState, StatusReport};
 use super::problems::{problems, Problem};
 
@@ -110,8 +116,9 @@ impl Counts {
 }
 
 /// Decide the service state (see the module documentation), from the
-/// report's one list of problems.
-pub fn assess(report: &StatusReport) -> Assessment {
+/// report's one list of problems and, when checked, the benchmark's
+/// failing controls.
+pub fn assess(report: &StatusReport, compliance: Option<&ComplianceReport>) -> Assessment {
     let problems = problems(
         &report.keys,
         &report.abandoned,
@@ -172,7 +179,36 @@ pub fn assess(report: &StatusReport) -> Assessment {
             (severity, rank, Finding { severity, text })
         })
         .collect();
-    // Most severe first; then keys, sockets, chrony, the reboot.
+    for c in compliance.iter().flat_map(|c| {
+        c.controls
+            .iter()
+            .filter(|control| control.result == ControlOutcome::Fail)
+            .map(move |control| (c, control))
+    }) {
+        let (report, control) = c;
+        let text = format!(
+            "{} {} fails: {} = {} (expected {})",
+            report.map,
+            control.id,
+            control.key,
+            control
+                .live
+                .as_deref()
+                .or(control.boot.as_deref())
+                .unwrap_or("unset"),
+            control.expected.join(" or ")
+        );
+        ranked.push((
+            Severity::Warning,
+            1,
+            Finding {
+                severity: Severity::Warning,
+                text,
+            },
+        ));
+    }
+    // Most severe first; then keys, sockets and benchmark controls,
+    // chrony, the reboot.
     ranked.sort_by_key(|(severity, rank, _)| (std::cmp::Reverse(*severity), *rank));
     let findings: Vec<Finding> = ranked.into_iter().map(|(_, _, f)| f).collect();
     Assessment {
@@ -195,27 +231,94 @@ fn shadowed_text(k: &KeyReport) -> String {
     }
 }
 
-/// The one-line summary shared by Nagios and Checkmk.
-pub fn summary(report: &StatusReport, assessment: &Assessment) -> String {
+/// What Nagios and Checkmk show of a report: a headline for the first
+/// line (the status text of service lists and notifications), and the long
+/// output on the lines after it: one line per finding, most severe first,
+/// then the information (`local` and `missing` keys, `[::]` listeners).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lines {
+    pub headline: String,
+    pub details: Vec<String>,
+}
+
+/// The [`Lines`] of a report and its assessment (and the benchmark's
+/// counts, when checked).
+pub fn lines(
+    report: &StatusReport,
+    assessment: &Assessment,
+    compliance: Option<&ComplianceReport>,
+) -> Lines {
     let counts = Counts::of(report);
-    if assessment.findings.is_empty() {
-        let mut text = format!(
-            "{} of {} keys in force (profile {})",
-            counts.in_force, counts.keys, report.profile
-        );
-        for (n, what) in [(counts.local, "local"), (counts.missing, "missing")] {
-            if n > 0 {
-                text.push_str(&format!(", {n} {what}"));
+    let headline = match assessment.findings.as_slice() {
+        [] => {
+            let mut text = format!(
+                "{} of {} keys in force (profile {})",
+                counts.in_force, counts.keys, report.profile
+            );
+            for (n, what) in [(counts.local, "local"), (counts.missing, "missing")] {
+                if n > 0 {
+                    text.push_str(&format!(", {n} {what}"));
+                }
             }
+            text
         }
-        return text;
-    }
-    let texts: Vec<&str> = assessment
+        [only] => format!("profile {}: {}", report.profile, only.text),
+        [first, rest @ ..] => format!(
+            "profile {}: {} and {} more",
+            report.profile,
+            first.text,
+            rest.len()
+        ),
+    };
+    let mut details: Vec<String> = assessment
         .findings
         .iter()
-        .map(|f| f.text.as_str())
+        .map(|f| format!("{}: {}", f.severity.label(), f.text))
         .collect();
-    format!("profile {}: {}", report.profile, texts.join("; "))
+    for k in &report.keys {
+        match k.state {
+            KeyState::Local => details.push(format!(
+                "local: {} is the admin's value {} (the profile's is {})",
+                k.key,
+                k.boot.as_deref().unwrap_or("?"),
+                k.desired
+            )),
+            KeyState::Missing => details.push(format!("missing: {} is not in this kernel", k.key)),
+            KeyState::Ok | KeyState::Drift | KeyState::Shadowed => {}
+        }
+    }
+    details.extend(
+        report
+            .ipv6_listeners
+            .iter()
+            .filter(|l| !l.holds_ipv6_address())
+            .map(|l| {
+                format!(
+                    "info: wildcard listener {} (no IPv6 address to be reached on)",
+                    l.describe_short()
+                )
+            }),
+    );
+    if let Some(c) = compliance {
+        details.push(format!(
+            "compliance {}: {} pass, {} fail, {} waived, {} n/a",
+            c.map, c.pass, c.fail, c.waived, c.not_applicable
+        ));
+    }
+    Lines { headline, details }
+}
+
+/// Perfdata of a benchmark's counts; `fail_thresholds` is the
+/// `WARN;CRIT` part of `compliance_fail` (Nagios warns above 0, Checkmk
+/// from 1).
+pub fn compliance_perfdata(c: &ComplianceReport, fail_thresholds: &str) -> Vec<String> {
+    let n = c.controls.len();
+    vec![
+        format!("compliance_pass={};;;0;{n}", c.pass),
+        format!("compliance_fail={};{fail_thresholds};0;{n}", c.fail),
+        format!("compliance_waived={};;;0;{n}", c.waived),
+        format!("compliance_na={};;;0;{n}", c.not_applicable),
+    ]
 }
 
 /// One line of an error for a one-line format.

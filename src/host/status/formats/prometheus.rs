@@ -3,8 +3,19 @@
 //! `pve-tcp-hardening-prometheus.timer` writes it every minute with
 //! `--output`, atomically (a temp file in that directory, then a rename), so
 //! the collector never reads half a file.
+//!
+//! Label sets are stable, as the Prometheus naming and instrumentation
+//! guides and node_exporter do it: a series' labels say *which* thing it
+//! is (a key, a state, a kind of socket), never *how* it is, so a change
+//! on the node changes values, not series. A key's state is an enum
+//! metric (`key_state`: one series per possible state, 1 for the current
+//! one, every state always written); the file that wins a key at boot
+//! changes with the state, so it is not a label here (the text and JSON
+//! formats name it). What the package is (`info`) changes only with the
+//! package. Every metric is listed in the README ("Prometheus metrics").
 
 use super::Counts;
+use crate::host::status::compliance::{ComplianceReport, ControlOutcome};
 use crate::host::status::model::{KeyState, StatusReport};
 use std::fmt::Write;
 
@@ -12,15 +23,13 @@ use std::fmt::Write;
 /// whenever the file was written, so the timer's unit does not fail.
 pub const EXIT_STATUS: u8 = 0;
 
-/// Metrics of a report checked at `now` (seconds since the epoch).
-pub fn render(report: &StatusReport, now: f64) -> String {
+const UP_HELP: &str = "1 when the installed profile was read and the host inspected, 0 when the check failed (then only this and the time are written).";
+
+/// Metrics of a report checked at `now` (seconds since the epoch), with a
+/// benchmark's verdict when `--compliance` asked for one.
+pub fn render(report: &StatusReport, compliance: Option<&ComplianceReport>, now: f64) -> String {
     let mut out = String::new();
-    gauge(
-        &mut out,
-        "up",
-        "1 when the installed profile was read and the host inspected.",
-        &[("", 1.0)],
-    );
+    gauge(&mut out, "up", UP_HELP, &[(String::new(), 1.0)]);
     let info = format!(
         "{{package=\"{}\",profile=\"{}\",version=\"{}\"}}",
         escape(&report.package),
@@ -30,36 +39,46 @@ pub fn render(report: &StatusReport, now: f64) -> String {
     gauge(
         &mut out,
         "info",
-        "The installed package, its version and profile.",
-        &[(&info, 1.0)],
+        "The installed package, its version and profile (always 1; the labels change only with the package).",
+        &[(info, 1.0)],
     );
-    let keys: Vec<(String, f64)> = report
+    let key_label = |key: &str| format!("key=\"{}\"", escape(key));
+    let in_force: Vec<(String, f64)> = report
         .keys
         .iter()
         .map(|k| {
-            let labels = format!(
-                "{{key=\"{}\",profile=\"{}\",state=\"{}\",winner=\"{}\"}}",
-                escape(&k.key),
-                escape(&report.profile),
-                k.state.as_str(),
-                escape(
-                    &k.winner
-                        .as_ref()
-                        .map(|w| w.file.display().to_string())
-                        .unwrap_or_default()
-                )
-            );
-            (labels, f64::from(u8::from(k.state == KeyState::Ok)))
+            (
+                format!("{{{}}}", key_label(&k.key)),
+                f64::from(u8::from(k.state == KeyState::Ok)),
+            )
         })
         .collect();
     gauge(
         &mut out,
         "key_in_force",
-        "1 when the key's wanted value wins at boot and is live (state ok); winner is the file that wins at boot.",
-        &keys.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>(),
+        "1 when the key of the installed profile has its wanted value at boot and live (state ok), else 0.",
+        &in_force,
+    );
+    let states: Vec<(String, f64)> = report
+        .keys
+        .iter()
+        .flat_map(|k| {
+            KeyState::ALL.iter().map(move |s| {
+                (
+                    format!("{{{},state=\"{}\"}}", key_label(&k.key), s.as_str()),
+                    f64::from(u8::from(k.state == *s)),
+                )
+            })
+        })
+        .collect();
+    gauge(
+        &mut out,
+        "key_state",
+        "1 for the key's current state, 0 for the others (ok, drift, shadowed, local, missing; every state is always written).",
+        &states,
     );
     let counts = Counts::of(report);
-    let states: Vec<(String, f64)> = KeyState::ALL
+    let by_state: Vec<(String, f64)> = KeyState::ALL
         .iter()
         .map(|s| {
             (
@@ -71,11 +90,8 @@ pub fn render(report: &StatusReport, now: f64) -> String {
     gauge(
         &mut out,
         "keys",
-        "Keys of the installed profile by state (ok, drift, shadowed, local, missing).",
-        &states
-            .iter()
-            .map(|(l, v)| (l.as_str(), *v))
-            .collect::<Vec<_>>(),
+        "Keys of the installed profile in each state (ok, drift, shadowed, local, missing; every state is always written).",
+        &by_state,
     );
     gauge(
         &mut out,
@@ -83,11 +99,11 @@ pub fn render(report: &StatusReport, now: f64) -> String {
         "Sockets listening on IPv6 under an IPv6-off profile: bound=\"address\" ones are problems, bound=\"wildcard\" ([::]) ones information.",
         &[
             (
-                "{bound=\"address\"}",
+                "{bound=\"address\"}".to_string(),
                 counts.ipv6_address_listeners as f64,
             ),
             (
-                "{bound=\"wildcard\"}",
+                "{bound=\"wildcard\"}".to_string(),
                 counts.ipv6_wildcard_listeners as f64,
             ),
         ],
@@ -96,27 +112,74 @@ pub fn render(report: &StatusReport, now: f64) -> String {
         &mut out,
         "reboot_pending",
         "1 when /run/reboot-required.pkgs lists the package.",
-        &[("", f64::from(u8::from(report.reboot_pending)))],
+        &[(String::new(), f64::from(u8::from(report.reboot_pending)))],
     );
     gauge(
         &mut out,
         "problems",
         "Findings that make `pve-tcp-hardening status` exit 1.",
-        &[("", report.problems.len() as f64)],
+        &[(String::new(), report.problems.len() as f64)],
     );
+    if let Some(c) = compliance {
+        compliance_metrics(&mut out, c);
+    }
     last_check(&mut out, now);
     out
+}
+
+/// A benchmark's verdict: the controls in each result (every result always
+/// written), and per control whether it fails (the label set of a control
+/// is its benchmark, id and key: stable).
+fn compliance_metrics(out: &mut String, c: &ComplianceReport) {
+    let benchmark = format!("benchmark=\"{}\"", escape(&c.map));
+    let results = [
+        (ControlOutcome::Pass, c.pass),
+        (ControlOutcome::Fail, c.fail),
+        (ControlOutcome::Waived, c.waived),
+        (ControlOutcome::NotApplicable, c.not_applicable),
+    ];
+    let by_result: Vec<(String, f64)> = results
+        .iter()
+        .map(|(result, n)| {
+            let name = match result {
+                ControlOutcome::NotApplicable => "not_applicable",
+                other => other.as_str(),
+            };
+            (format!("{{{benchmark},result=\"{name}\"}}"), *n as f64)
+        })
+        .collect();
+    gauge(
+        out,
+        "compliance_controls",
+        "Controls of the benchmark checked with --compliance in each result (pass, fail, waived, not_applicable; every result is always written).",
+        &by_result,
+    );
+    let failing: Vec<(String, f64)> = c
+        .controls
+        .iter()
+        .map(|control| {
+            (
+                format!(
+                    "{{{benchmark},control=\"{}\",key=\"{}\"}}",
+                    escape(&control.id),
+                    escape(&control.key)
+                ),
+                f64::from(u8::from(control.result == ControlOutcome::Fail)),
+            )
+        })
+        .collect();
+    gauge(
+        out,
+        "compliance_control_failed",
+        "1 when the benchmark's control fails on this node, else 0 (pass, waived or not applicable).",
+        &failing,
+    );
 }
 
 /// Metrics when no report could be made: `up` 0 and the time of the try.
 pub fn render_error(now: f64) -> String {
     let mut out = String::new();
-    gauge(
-        &mut out,
-        "up",
-        "1 when the installed profile was read and the host inspected.",
-        &[("", 0.0)],
-    );
+    gauge(&mut out, "up", UP_HELP, &[(String::new(), 0.0)]);
     last_check(&mut out, now);
     out
 }
@@ -126,11 +189,13 @@ fn last_check(out: &mut String, now: f64) {
         out,
         "last_check_timestamp_seconds",
         "When these metrics were written (Unix time).",
-        &[("", now)],
+        &[(String::new(), now)],
     );
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, samples: &[(&str, f64)]) {
+/// One gauge: `# HELP`, `# TYPE` and a sample per label set (`{...}`, or
+/// empty for none).
+fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, f64)]) {
     let name = format!("pve_tcp_hardening_{name}");
     // writeln! to a String cannot fail.
     let _ = writeln!(out, "# HELP {name} {}", help.replace('\\', "\\\\"));
