@@ -237,6 +237,14 @@ pub const UNSAVED_FILE: &str = "unsaved";
 /// Present when restoring turns IPv6 back on (purge asks for a reboot).
 pub const REBOOT_AFTER_PURGE_FILE: &str = "reboot-after-purge";
 
+/// postfix's main.cf as the helper changed it (src/host/postfix.rs), in
+/// this directory below the state dir: its bytes before and after the
+/// change, and the explicit `inet_protocols` value it replaced, if any.
+pub const POSTFIX_RECORD_DIR: &str = "postfix";
+pub const POSTFIX_BEFORE_FILE: &str = "main.cf.before";
+pub const POSTFIX_OURS_FILE: &str = "main.cf.ours";
+pub const POSTFIX_EXPLICIT_BEFORE_FILE: &str = "inet_protocols.before";
+
 /// The last line of the state files the helper writes: one without it was
 /// cut short.
 pub const STATE_END_LINE: &str = "# end";
