@@ -1488,3 +1488,22 @@ fn postrm_gives_postfix_back_exactly_as_the_helper_does() {
         assert!(!by_postrm.path(POSTFIX_RECORD).exists(), "{name}");
     }
 }
+
+#[test]
+fn postfix_whose_postconf_fails_stops_the_install_before_anything_changes() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    std::fs::write(
+        host.path("usr/sbin/postconf"),
+        "#!/bin/sh\necho 'postconf: fatal: bad main.cf' >&2\nexit 1\n",
+    )
+    .unwrap();
+    host.unpack(&profile("default"));
+    host.maint("postinst", &["configure"])
+        .status(2)
+        .stderr_contains("cannot read postfix's inet_protocols: postconf -h inet_protocols failed")
+        .run();
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1");
+    assert_eq!(host.read("etc/postfix/main.cf"), PVE_MAIN_CF);
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
+    assert!(!host.path("run/reboot-required").exists());
+}

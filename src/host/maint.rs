@@ -122,6 +122,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
     // What can fail on the admin's input is checked before anything changes.
     if profile.disable_ipv6 {
         ChronyDiversion::new(&host.root, &profile.package, BASE_PACKAGE).check_transform()?;
+        Postfix::new(&host.root).assess()?;
     }
     let occasion = last_configured(host, profile)?;
     let file = host.sysctl_file();

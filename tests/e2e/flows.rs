@@ -1058,3 +1058,90 @@ pub fn reboot_note_on_a_terminal(release: Release, name: &str, debs: impl FnOnce
     s.apt_purge(&[&deb.package])
         .expect_pristine("after the terminal-less install");
 }
+
+/// The path of postfix's main.cf, and the line that makes it bind ::1.
+const MAIN_CF: &str = "/etc/postfix/main.cf";
+
+/// `postconf -h inet_protocols` in the chroot.
+fn inet_protocols(s: &mut Scenario) -> String {
+    s.run("postconf -h inet_protocols")
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// Issue 28: Debian's real postfix with `inet_interfaces = localhost` and
+/// its own `inet_protocols = all`. The install sets `ipv4` with postconf
+/// (postfix could not start with IPv6 off) and `postfix check` passes; a
+/// reinstall of postfix in between runs our trigger and postfix stays
+/// IPv4-only; purge gives main.cf back byte for byte.
+pub fn postfix_localhost_stays_startable(
+    release: Release,
+    name: &str,
+    debs: impl FnOnce() -> (Deb, std::path::PathBuf),
+) {
+    let Some(mut s) = Scenario::start_with_packages(release, name, "postfix", &["postfix"]) else {
+        return;
+    };
+    let (deb, postfix_deb) = debs();
+    s.run("postconf -e inet_interfaces=localhost");
+    let original = s.chroot.read(MAIN_CF).expect("postfix's main.cf");
+    assert_eq!(
+        inet_protocols(&mut s),
+        "all",
+        "Debian's postfix on a dual-stack host"
+    );
+
+    let ran = s.run(&format!(
+        "apt-get install -y {} 2>&1",
+        s.chroot.copy_in(&deb.path)
+    ));
+    assert!(
+        ran.stdout.contains(
+            "postfix: inet_protocols set to ipv4 (was all) in /etc/postfix/main.cf with postconf: \
+             with IPv6 off, postfix with inet_interfaces = localhost cannot start"
+        ),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(inet_protocols(&mut s), "ipv4");
+    assert_eq!(s.run("postconf -nh inet_protocols").stdout.trim(), "ipv4");
+    s.run("postfix check");
+    let ours = s.chroot.read(MAIN_CF).expect("main.cf");
+
+    // postfix's own reinstall: its postinst runs postconf on main.cf again,
+    // and dpkg runs our trigger on /usr/sbin/postconf.
+    let ran = s.run(&format!("dpkg -i {} 2>&1", s.chroot.copy_in(&postfix_deb)));
+    assert!(
+        ran.stdout
+            .contains("Processing triggers for pve-tcp-hardening"),
+        "our trigger on /usr/sbin/postconf did not run: {}",
+        ran.stdout
+    );
+    assert_eq!(inet_protocols(&mut s), "ipv4", "after postfix's reinstall");
+    s.run("postfix check");
+    let after_reinstall = s.chroot.read(MAIN_CF).expect("main.cf");
+
+    let ran = s.run(&format!("apt-get purge -y {} 2>&1", deb.package));
+    if after_reinstall == ours {
+        assert_eq!(
+            s.chroot.read(MAIN_CF).expect("main.cf"),
+            original,
+            "main.cf not given back byte for byte: {}",
+            ran.stdout
+        );
+    } else {
+        // postfix's reinstall rewrote main.cf: only our key goes back.
+        assert!(
+            ran.stdout.contains("main.cf was edited since the install"),
+            "{}",
+            ran.stdout
+        );
+        assert_eq!(inet_protocols(&mut s), "all");
+    }
+    s.run("postfix check");
+    assert!(
+        !s.chroot.path(STATE_DIR).exists(),
+        "{STATE_DIR} left after purge"
+    );
+}
