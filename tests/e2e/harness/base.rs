@@ -71,8 +71,8 @@ pub fn ensure_base(release: Release) -> Result<Base, String> {
 
 /// `base` with `packages` installed on top (add-packages.sh), cached next
 /// to it as `base-<release>-<key>+<name>.tar`: tools the scenarios do not
-/// need, such as trixie's lintian, and daemons a scenario runs against,
-/// such as postfix.
+/// need, such as trixie's lintian.
+#[allow(dead_code)] // used by tests/package.rs, not by the scenarios
 pub fn ensure_with_packages(base: &Base, name: &str, packages: &[&str]) -> Result<PathBuf, String> {
     let script = e2e_dir().join("add-packages.sh");
     let mut recipe = std::fs::read(&script).map_err(|e| format!("{}: {e}", script.display()))?;

@@ -76,31 +76,6 @@ impl Scenario {
         })
     }
 
-    /// [`Scenario::start`] from the base with Debian's own `packages`
-    /// installed on top (cached as `base-...+<tag>-<key>.tar`).
-    pub fn start_with_packages(
-        release: Release,
-        name: &str,
-        tag: &str,
-        packages: &[&str],
-    ) -> Option<Scenario> {
-        let name = format!("{release}-{name}");
-        if gate::skipped(&name) {
-            return None;
-        }
-        let tar = base::ensure_with_packages(base(release)?, tag, packages)
-            .unwrap_or_else(|e| panic!("cannot add {packages:?} to the {release} base: {e}"));
-        let chroot = Chroot::fresh(&tar, &name);
-        let chrony_original = chroot.read(CHRONY_DEFAULT);
-        Some(Scenario {
-            release,
-            chroot,
-            before: None,
-            chrony_original,
-            reboot_expected: true,
-        })
-    }
-
     /// Records the state a full purge must return to; call after any setup.
     pub fn baseline(&mut self) -> &mut Self {
         self.chrony_original = self.chroot.read(CHRONY_DEFAULT);
