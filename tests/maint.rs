@@ -1507,3 +1507,19 @@ fn postfix_whose_postconf_fails_stops_the_install_before_anything_changes() {
     assert!(!host.path("var/lib/pve-tcp-hardening").exists());
     assert!(!host.path("run/reboot-required").exists());
 }
+
+#[test]
+fn postfix_installed_after_the_package_gets_ipv4_through_the_trigger() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    // dpkg unpacks postfix (its /usr/sbin/postconf), configures it, then
+    // runs our trigger.
+    let host = host.with_postfix(&debian_main_cf());
+    host.maint("postinst", &["triggered", "/usr/sbin/postconf"])
+        .stderr_contains("postfix: inet_protocols set to ipv4 (was all)")
+        .run();
+    assert_contains(&host.read("etc/postfix/main.cf"), "inet_protocols = ipv4\n");
+    run_postrm(&host, &p, "purge");
+    assert_eq!(host.read("etc/postfix/main.cf"), debian_main_cf());
+}
