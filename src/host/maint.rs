@@ -599,21 +599,11 @@ fn sync_postfix(host: &Host, profile: &Profile) -> Result<()> {
         )),
         Some(Decision::SetIpv4 { was }) => {
             pf.set_ipv4_only()?;
-            tell_admin(&postfix_change_note(&was));
+            tell_admin(&postfix::change_note(&was));
             restart_postfix(host);
         }
     }
     Ok(())
-}
-
-/// What the install says (and `plan` announces) when it sets ipv4.
-pub fn postfix_change_note(was: &str) -> String {
-    format!(
-        "postfix: inet_protocols set to ipv4 (was {was}) in {} with postconf: with IPv6 off, \
-         postfix with inet_interfaces = localhost cannot start; purging the package puts \
-         main.cf back",
-        postfix::MAIN_CF
-    )
 }
 
 fn restart_postfix(host: &Host) {

@@ -85,6 +85,15 @@ pub fn decide(effective: &str, explicit: Option<&str>) -> Decision {
     }
 }
 
+/// What the install says (and `plan` announces) when it sets ipv4.
+pub fn change_note(was: &str) -> String {
+    format!(
+        "postfix: inet_protocols set to ipv4 (was {was}) in {MAIN_CF} with postconf: with IPv6 \
+         off, postfix with inet_interfaces = localhost cannot start; purging the package puts \
+         main.cf back"
+    )
+}
+
 /// postfix under a root: its postconf and main.cf.
 #[derive(Debug, Clone)]
 pub struct Postfix {

@@ -253,7 +253,7 @@ fn postfix_plan(root: &Path, profile: &Profile) -> Result<PostfixPlan> {
             Decision::Ipv4Only(v) => ("none", format!("inet_protocols = {v}: IPv4 only already; untouched")),
             Decision::SetIpv4 { was } => (
                 "set-ipv4",
-                format!("{}; postfix restarts (if running)", crate::host::maint::postfix_change_note(&was)
+                format!("{}; postfix restarts (if running)", postfix::change_note(&was)
                     .trim_start_matches("postfix: ")),
             ),
             Decision::AdminChoice(v) => (
