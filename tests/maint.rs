@@ -1523,3 +1523,18 @@ fn postfix_installed_after_the_package_gets_ipv4_through_the_trigger() {
     run_postrm(&host, &p, "purge");
     assert_eq!(host.read("etc/postfix/main.cf"), debian_main_cf());
 }
+
+#[test]
+fn postfix_that_cannot_be_given_back_at_a_switch_is_a_warning() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    host.install(&profile("default"));
+    let edited = format!("{}# mine\n", host.read("etc/postfix/main.cf"));
+    std::fs::write(host.path("etc/postfix/main.cf"), &edited).unwrap();
+    std::fs::write(host.path("usr/sbin/postconf"), "#!/bin/sh\nexit 1\n").unwrap();
+    host.unpack(&profile("ipv6"));
+    host.maint("postinst", &["configure"])
+        .stderr_contains("warning: postfix: could not give /etc/postfix/main.cf back")
+        .run();
+    assert_eq!(host.read("etc/postfix/main.cf"), edited);
+    assert!(host.path(POSTFIX_RECORD).join("main.cf.before").is_file());
+}

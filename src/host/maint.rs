@@ -581,10 +581,20 @@ const CHRONY_ORIG: &str = "/etc/default/chrony.orig";
 /// IPv6-off variant changed. Silent where postfix is not installed.
 fn sync_postfix(host: &Host, profile: &Profile) -> Result<()> {
     if !profile.disable_ipv6 {
-        if let Some(note) = postfix::give_back(&host.root)?.note() {
-            tell_admin(&format!(
-                "postfix: {note}; postfix uses it from its next restart"
-            ));
+        // Advisory, as chrony's restart: the profile switch goes on.
+        match postfix::give_back(&host.root) {
+            Ok(outcome) => {
+                if let Some(note) = outcome.note() {
+                    tell_admin(&format!(
+                        "postfix: {note}; postfix uses it from its next restart"
+                    ));
+                }
+            }
+            Err(e) => tell_admin(&format!(
+                "warning: postfix: could not give {} back: {e:#}; what the install changed is \
+                 kept under /{STATE_DIR}/postfix/",
+                postfix::MAIN_CF
+            )),
         }
         return Ok(());
     }
