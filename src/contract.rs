@@ -280,6 +280,14 @@ pub const CONFIGURED_BY_FILE: &str = "configured-by";
 /// install took over, each at its own path below it.
 pub const ADOPTED_DIR: &str = "adopted";
 
+/// postfix's main.cf as the helper changed it (src/host/postfix.rs), in
+/// this directory below the state dir: its bytes before and after the
+/// change, and the explicit `inet_protocols` value it replaced, if any.
+pub const POSTFIX_RECORD_DIR: &str = "postfix";
+pub const POSTFIX_BEFORE_FILE: &str = "main.cf.before";
+pub const POSTFIX_OURS_FILE: &str = "main.cf.ours";
+pub const POSTFIX_EXPLICIT_BEFORE_FILE: &str = "inet_protocols.before";
+
 /// The last line of the state files the helper writes: one without it was
 /// cut short.
 pub const STATE_END_LINE: &str = "# end";

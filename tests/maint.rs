@@ -1184,3 +1184,358 @@ fn postrm_parses_no_key_and_compares_no_value() {
         }
     }
 }
+
+// postfix (src/host/postfix.rs): with IPv6 off, inet_protocols = ipv4 by
+// postconf, given back byte for byte at purge.
+
+/// main.cf as the Proxmox VE installer writes it (Proxmox/Install.pm in
+/// pve-installer: no inet_protocols), with the admin's `localhost`.
+const PVE_MAIN_CF: &str = "\
+# See /usr/share/postfix/main.cf.dist for a commented, more complete version
+
+myhostname=pve1.example.org
+
+smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)
+biff = no
+alias_maps = hash:/etc/aliases
+mydestination = $myhostname, localhost.$mydomain, localhost
+relayhost =
+mynetworks = 127.0.0.0/8
+inet_interfaces = localhost
+recipient_delimiter = +
+
+compatibility_level = 3.6
+";
+
+/// The same as Debian's postinst leaves it on a fresh main.cf: it writes
+/// the debconf answer (`all` on a dual-stack host) itself.
+fn debian_main_cf() -> String {
+    format!("{PVE_MAIN_CF}inet_protocols = all\n")
+}
+
+const POSTFIX_RECORD: &str = "var/lib/pve-tcp-hardening/postfix";
+
+fn set_mode(host: &FakeHost, rel: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(host.path(rel), std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mode_of(host: &FakeHost, rel: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(host.path(rel))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn postfix_gets_ipv4_only_and_purge_gives_main_cf_back_byte_for_byte() {
+    for (name, original) in [
+        ("the installer's default", PVE_MAIN_CF.to_string()),
+        ("Debian's explicit all", debian_main_cf()),
+    ] {
+        let host = FakeHost::new().with_postfix(&original);
+        set_mode(&host, "etc/postfix/main.cf", 0o640);
+        let p = profile("default");
+        let out = host.install(&p);
+        let err = stderr(&out);
+        assert_contains(
+            &err,
+            "postfix: inet_protocols set to ipv4 (was all) in /etc/postfix/main.cf with postconf: \
+             with IPv6 off, postfix with inet_interfaces = localhost cannot start",
+        );
+        let changed = host.read("etc/postfix/main.cf");
+        assert_eq!(
+            changed
+                .lines()
+                .filter(|l| l.starts_with("inet_protocols"))
+                .collect::<Vec<_>>(),
+            ["inet_protocols = ipv4"],
+            "{name}: {changed}"
+        );
+        // configure again and the trigger: nothing more to do.
+        host.maint("postinst", &["configure", "0.1.0-1"]).run();
+        host.maint("postinst", &["triggered", "/usr/sbin/postconf"])
+            .run();
+        assert_eq!(host.read("etc/postfix/main.cf"), changed, "{name}");
+        assert_eq!(host.postconf_log().matches("-e ").count(), 1, "{name}");
+
+        host.maint("prerm", &["remove"]).run();
+        assert_eq!(
+            host.read("etc/postfix/main.cf"),
+            changed,
+            "remove keeps it: {name}"
+        );
+        let out = run_postrm(&host, &p, "purge");
+        assert_eq!(host.read("etc/postfix/main.cf"), original, "{name}");
+        assert_eq!(mode_of(&host, "etc/postfix/main.cf"), 0o640, "{name}");
+        assert_contains(
+            &stderr(&out),
+            "main.cf is back as it was before the install",
+        );
+        assert!(!host.path("var/lib/pve-tcp-hardening").exists(), "{name}");
+    }
+}
+
+#[test]
+fn postfix_the_admin_made_ipv4_only_or_chose_ipv6_for_is_left_alone() {
+    for (main_cf, warned) in [
+        (format!("{PVE_MAIN_CF}inet_protocols = ipv4\n"), false),
+        (format!("{PVE_MAIN_CF}inet_protocols = ipv4, ipv6\n"), true),
+        (format!("{PVE_MAIN_CF}inet_protocols = ipv6\n"), true),
+    ] {
+        let host = FakeHost::new().with_postfix(&main_cf);
+        let p = profile("default");
+        let err = stderr(&host.install(&p));
+        assert_eq!(host.read("etc/postfix/main.cf"), main_cf);
+        assert!(!host.postconf_log().contains("-e "), "{main_cf}");
+        assert!(!host.path(POSTFIX_RECORD).exists(), "{main_cf}");
+        assert_lacks(&err, "inet_protocols set to", "nothing set");
+        assert_eq!(
+            err.contains("taken as your choice and left alone"),
+            warned,
+            "{main_cf}: {err}"
+        );
+        run_postrm(&host, &p, "purge");
+        assert_eq!(host.read("etc/postfix/main.cf"), main_cf);
+    }
+}
+
+#[test]
+fn postfix_edits_after_the_install_are_kept_at_purge() {
+    const RELAY: &str = "relayhost = [smtp.example.org]:587\n";
+    type Edit = fn(&str) -> String;
+    let add_relay: Edit = |now| format!("{now}{RELAY}");
+    let theirs: Edit = |now| now.replace("inet_protocols = ipv4", "inet_protocols = ipv4, ipv6");
+    // (main.cf before, the admin's change after the install, main.cf after purge)
+    let cases = [
+        (
+            debian_main_cf(),
+            add_relay,
+            format!("{}{RELAY}", debian_main_cf()),
+        ),
+        (
+            PVE_MAIN_CF.to_string(),
+            add_relay,
+            format!("{PVE_MAIN_CF}{RELAY}"),
+        ),
+        (
+            debian_main_cf(),
+            theirs,
+            format!("{PVE_MAIN_CF}inet_protocols = ipv4, ipv6\n"),
+        ),
+    ];
+    for (original, edit, want) in cases {
+        let host = FakeHost::new().with_postfix(&original);
+        let p = profile("default");
+        host.install(&p);
+        let edited = edit(&host.read("etc/postfix/main.cf"));
+        std::fs::write(host.path("etc/postfix/main.cf"), &edited).unwrap();
+        let out = run_postrm(&host, &p, "purge");
+        assert_eq!(host.read("etc/postfix/main.cf"), want, "{}", stderr(&out));
+        assert_contains(&stderr(&out), "main.cf was edited since the install");
+    }
+}
+
+#[test]
+fn postfix_ipv6_profile_or_no_postfix_means_no_word_of_postfix() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    let err = stderr(&host.install(&profile("ipv6")));
+    assert_eq!(host.read("etc/postfix/main.cf"), PVE_MAIN_CF);
+    assert!(!host.path(POSTFIX_RECORD).exists());
+    assert_lacks(
+        &err,
+        "postfix",
+        "an IPv6-keeping profile leaves postfix alone",
+    );
+
+    let host = FakeHost::new();
+    let p = profile("default");
+    let err = stderr(&host.install(&p));
+    assert_lacks(&err, "postfix", "no postfix installed");
+    assert!(!host.path(POSTFIX_RECORD).exists());
+    let err = stderr(&run_postrm(&host, &p, "purge"));
+    assert_lacks(&err, "postfix", "no postfix installed");
+}
+
+#[test]
+fn postfix_upgrade_that_writes_all_again_is_undone_by_the_trigger() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    let p = profile("default");
+    host.install(&p);
+    // postfix's postinst, on a new main.cf or a debconf answer, runs
+    // `postconf -e inet_protocols=all`; dpkg then runs our trigger.
+    let postconf = host.path("usr/sbin/postconf");
+    let cfg = host.path("etc/postfix");
+    let status = Command::new(&postconf)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-e")
+        .arg("inet_protocols=all")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let by_upgrade = host.read("etc/postfix/main.cf");
+    assert_contains(&by_upgrade, "inet_protocols = all\n");
+    host.maint("postinst", &["triggered", "/usr/sbin/postconf"])
+        .stderr_contains("inet_protocols set to ipv4 (was all)")
+        .run();
+    assert_contains(&host.read("etc/postfix/main.cf"), "inet_protocols = ipv4\n");
+    // Purge undoes the last change: main.cf as postfix's upgrade left it.
+    run_postrm(&host, &p, "purge");
+    assert_eq!(host.read("etc/postfix/main.cf"), by_upgrade);
+}
+
+#[test]
+fn postfix_reinstalled_in_between_still_gets_main_cf_back() {
+    // A reinstall (or an upgrade that keeps our value) configures postfix
+    // again: its postinst writes inet_protocols = ipv4 again (the debconf
+    // answer it read with postconf), which leaves the same bytes.
+    let host = FakeHost::new().with_postfix(&debian_main_cf());
+    let p = profile("default");
+    host.install(&p);
+    let ours = host.read("etc/postfix/main.cf");
+    let status = Command::new(host.path("usr/sbin/postconf"))
+        .arg("-c")
+        .arg(host.path("etc/postfix"))
+        .args(["-e", "inet_protocols=ipv4"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(host.read("etc/postfix/main.cf"), ours);
+    host.maint("postinst", &["triggered", "/usr/sbin/postconf"])
+        .run();
+    run_postrm(&host, &p, "purge");
+    assert_eq!(host.read("etc/postfix/main.cf"), debian_main_cf());
+}
+
+#[test]
+fn postfix_switching_to_the_ipv6_profile_gives_main_cf_back() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    host.install(&profile("default"));
+    host.unpack(&profile("ipv6"));
+    host.maint("postinst", &["configure"])
+        .stderr_contains("postfix: /etc/postfix/main.cf is back as it was before the install")
+        .run();
+    assert_eq!(host.read("etc/postfix/main.cf"), PVE_MAIN_CF);
+    assert!(!host.path(POSTFIX_RECORD).exists());
+}
+
+#[test]
+fn postfix_in_an_image_build_is_set_and_not_restarted() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    host.unpack(&profile("default"));
+    host.maint("postinst", &["configure"])
+        .env("DPKG_ROOT", &host.dir.path().display().to_string())
+        .stderr_contains("inet_protocols set to ipv4 (was all)")
+        .stderr_contains("not restarting postfix (DPKG_ROOT is set)")
+        .run();
+    assert_contains(&host.read("etc/postfix/main.cf"), "inet_protocols = ipv4\n");
+}
+
+/// postrm's `restore_postfix` and the helper's `postfix::give_back` on the
+/// same cases: the same main.cf, the record gone.
+#[test]
+fn postrm_gives_postfix_back_exactly_as_the_helper_does() {
+    use pve_tcp_hardening::host::postfix::give_back;
+    fn append(host: &FakeHost, line: &str) {
+        let now = host.read("etc/postfix/main.cf");
+        std::fs::write(host.path("etc/postfix/main.cf"), format!("{now}{line}")).unwrap();
+    }
+    type Edit = fn(&FakeHost);
+    let cases: [(&str, String, Edit); 7] = [
+        ("untouched", PVE_MAIN_CF.into(), |_| {}),
+        ("untouched, explicit all", debian_main_cf(), |_| {}),
+        ("edited, our ipv4 kept", debian_main_cf(), |h| {
+            append(h, "relayhost = [smtp.example.org]\n")
+        }),
+        ("edited, default before", PVE_MAIN_CF.into(), |h| {
+            append(h, "# mine\n")
+        }),
+        ("the admin's own value since", debian_main_cf(), |h| {
+            let now = h.read("etc/postfix/main.cf");
+            let theirs = now.replace("= ipv4", "= ipv6, ipv4");
+            std::fs::write(h.path("etc/postfix/main.cf"), theirs).unwrap()
+        }),
+        ("postfix purged", PVE_MAIN_CF.into(), |h| {
+            std::fs::remove_dir_all(h.path("etc/postfix")).unwrap();
+            std::fs::remove_file(h.path("usr/sbin/postconf")).unwrap();
+        }),
+        ("postconf gone, main.cf edited", debian_main_cf(), |h| {
+            append(h, "# left\n");
+            std::fs::remove_file(h.path("usr/sbin/postconf")).unwrap();
+        }),
+    ];
+    for (name, original, edit) in cases {
+        let hosts = [
+            FakeHost::new().with_postfix(&original),
+            FakeHost::new().with_postfix(&original),
+        ];
+        let p = profile("default");
+        for host in &hosts {
+            host.install(&p);
+            edit(host);
+        }
+        let [by_helper, by_postrm] = &hosts;
+        let outcome = give_back(by_helper.dir.path()).unwrap();
+        let err = stderr(&run_postrm(by_postrm, &p, "purge"));
+        let main_cf = |h: &FakeHost| std::fs::read(h.path("etc/postfix/main.cf")).ok();
+        assert_eq!(main_cf(by_postrm), main_cf(by_helper), "{name}: {err}");
+        if let Some(note) = outcome.note() {
+            assert_contains(&err, &note);
+        }
+        assert!(!by_helper.path(POSTFIX_RECORD).exists(), "{name}");
+        assert!(!by_postrm.path(POSTFIX_RECORD).exists(), "{name}");
+    }
+}
+
+#[test]
+fn postfix_whose_postconf_fails_stops_the_install_before_anything_changes() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    std::fs::write(
+        host.path("usr/sbin/postconf"),
+        "#!/bin/sh\necho 'postconf: fatal: bad main.cf' >&2\nexit 1\n",
+    )
+    .unwrap();
+    host.unpack(&profile("default"));
+    host.maint("postinst", &["configure"])
+        .status(2)
+        .stderr_contains("cannot read postfix's inet_protocols: postconf -h inet_protocols failed")
+        .run();
+    assert_eq!(host.live("net.ipv4.tcp_sack"), "1");
+    assert_eq!(host.read("etc/postfix/main.cf"), PVE_MAIN_CF);
+    assert!(!host.path("var/lib/pve-tcp-hardening").exists());
+    assert!(!host.path("run/reboot-required").exists());
+}
+
+#[test]
+fn postfix_installed_after_the_package_gets_ipv4_through_the_trigger() {
+    let host = FakeHost::new();
+    let p = profile("default");
+    host.install(&p);
+    // dpkg unpacks postfix (its /usr/sbin/postconf), configures it, then
+    // runs our trigger.
+    let host = host.with_postfix(&debian_main_cf());
+    host.maint("postinst", &["triggered", "/usr/sbin/postconf"])
+        .stderr_contains("postfix: inet_protocols set to ipv4 (was all)")
+        .run();
+    assert_contains(&host.read("etc/postfix/main.cf"), "inet_protocols = ipv4\n");
+    run_postrm(&host, &p, "purge");
+    assert_eq!(host.read("etc/postfix/main.cf"), debian_main_cf());
+}
+
+#[test]
+fn postfix_that_cannot_be_given_back_at_a_switch_is_a_warning() {
+    let host = FakeHost::new().with_postfix(PVE_MAIN_CF);
+    host.install(&profile("default"));
+    let edited = format!("{}# mine\n", host.read("etc/postfix/main.cf"));
+    std::fs::write(host.path("etc/postfix/main.cf"), &edited).unwrap();
+    std::fs::write(host.path("usr/sbin/postconf"), "#!/bin/sh\nexit 1\n").unwrap();
+    host.unpack(&profile("ipv6"));
+    host.maint("postinst", &["configure"])
+        .stderr_contains("warning: postfix: could not give /etc/postfix/main.cf back")
+        .run();
+    assert_eq!(host.read("etc/postfix/main.cf"), edited);
+    assert!(host.path(POSTFIX_RECORD).join("main.cf.before").is_file());
+}

@@ -240,3 +240,36 @@ fn on_pve9_a_key_kept_in_sysctl_conf_dpkg_bak_is_warned_about_before_the_install
         .stdout_contains("nothing stands in the way\n")
         .run();
 }
+
+#[test]
+fn postfix_plan_says_what_the_install_changes_and_why() {
+    let main_cf = "inet_interfaces = localhost\n";
+    let host = FakeHost::new().with_postfix(main_cf);
+    let default = extracted(&host, "default");
+    let report = plan(&host, &default, 0);
+    assert_eq!(report["postfix"]["installed"], true);
+    assert_eq!(report["postfix"]["inet_protocols"], "all");
+    assert_eq!(report["postfix"]["action"], "set-ipv4");
+    plan_text(&host, &default)
+        .stdout_contains("postfix: inet_protocols set to ipv4 (was all) in /etc/postfix/main.cf with postconf: with IPv6 off, postfix with inet_interfaces = localhost cannot start")
+        .run();
+    // plan only reads: postconf was only asked.
+    assert_eq!(host.read("etc/postfix/main.cf"), main_cf);
+    assert!(!host.postconf_log().contains("-e "));
+
+    let ipv6 = extracted(&host, "ipv6");
+    assert_eq!(plan(&host, &ipv6, 0)["postfix"]["action"], "none");
+
+    let host = FakeHost::new().with_postfix("inet_protocols = ipv4, ipv6\n");
+    let default = extracted(&host, "default");
+    assert_eq!(
+        plan(&host, &default, 0)["postfix"]["action"],
+        "admin-choice"
+    );
+
+    let host = FakeHost::new();
+    let default = extracted(&host, "default");
+    let report = plan(&host, &default, 0);
+    assert_eq!(report["postfix"]["installed"], false);
+    assert_eq!(report["postfix"]["action"], "none");
+}

@@ -17,7 +17,8 @@ use crate::cli::documented_command;
 use crate::contract::{
     ComplianceMaps, Profile, BASE_PACKAGE, COMPLIANCE_JSON, ENABLED_UNITS, FULL_HELPER, HELPER,
     HELPER_NAME, IPV6_IN_USE_SCRIPT, IPV6_IN_USE_SCRIPT_NAME, IPV6_IN_USE_SCRIPT_PATH, MAN_PAGE,
-    METRICS_SERVICE_UNIT, METRICS_TIMER_UNIT, OVERRIDE_QUESTION, PROFILE_JSON,
+    METRICS_SERVICE_UNIT, METRICS_TIMER_UNIT, OVERRIDE_QUESTION, POSTFIX_BEFORE_FILE,
+    POSTFIX_EXPLICIT_BEFORE_FILE, POSTFIX_OURS_FILE, POSTFIX_RECORD_DIR, PROFILE_JSON,
     REBOOT_AFTER_PURGE_FILE, RESTORE_FILE, STATE_DIR, STATE_END_LINE, SYSCTL_FILE,
     SYSCTL_FILE_NAME, SYSTEMD_UNITS, SYSTEMD_UNIT_DIR, UNSAVED_FILE,
 };
@@ -246,6 +247,12 @@ pub fn maintainer_script_context(profile: &Profile) -> Result<tera::Context> {
         .and_then(|()| context.try_insert("unsaved_file", UNSAVED_FILE))
         .and_then(|()| context.try_insert("reboot_after_purge_file", REBOOT_AFTER_PURGE_FILE))
         .and_then(|()| context.try_insert("restore_end_line", STATE_END_LINE))
+        .and_then(|()| context.try_insert("postfix_record_dir", POSTFIX_RECORD_DIR))
+        .and_then(|()| context.try_insert("postfix_before_file", POSTFIX_BEFORE_FILE))
+        .and_then(|()| context.try_insert("postfix_ours_file", POSTFIX_OURS_FILE))
+        .and_then(|()| {
+            context.try_insert("postfix_explicit_before_file", POSTFIX_EXPLICIT_BEFORE_FILE)
+        })
         .and_then(|()| context.try_insert("units", &ENABLED_UNITS.join(" ")))
         .and_then(|()| context.try_insert("metrics_timer", METRICS_TIMER_UNIT))
         .and_then(|()| context.try_insert("metrics_service", METRICS_SERVICE_UNIT))

@@ -518,22 +518,28 @@ impl RestartOutcome {
 
 const RESTART_TIME_LIMIT: Duration = Duration::from_secs(60);
 
-/// `invoke-rc.d chrony try-restart` on the host (`root` = `/`) only; never
-/// prompts (stdin is /dev/null) and gives up waiting after a minute.
+/// `invoke-rc.d chrony try-restart` on the host (`root` = `/`) only.
 pub fn restart_chronyd(root: &Path) -> Result<RestartOutcome> {
+    try_restart(root, "chrony")
+}
+
+/// `invoke-rc.d SERVICE try-restart` (a stopped service stays stopped) on
+/// the host (`root` = `/`) only; never prompts (stdin is /dev/null) and
+/// gives up waiting after a minute.
+pub fn try_restart(root: &Path, service: &str) -> Result<RestartOutcome> {
     if root != Path::new("/") {
         return Ok(RestartOutcome::SkippedNotHostRoot);
     }
-    if !Path::new("/etc/init.d/chrony").exists() {
+    if !Path::new("/etc/init.d").join(service).exists() {
         return Ok(RestartOutcome::NotInstalled);
     }
     let mut child = Command::new("invoke-rc.d")
-        .args(["chrony", "try-restart"])
+        .args([service, "try-restart"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .context("cannot run invoke-rc.d chrony try-restart")?;
+        .with_context(|| format!("cannot run invoke-rc.d {service} try-restart"))?;
     let started = Instant::now();
     loop {
         if child

@@ -14,9 +14,10 @@ use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_F
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::adopt::{adopt, adopted_path, adopted_path_shown, describe_differences};
 use crate::host::chrony::{
-    restart_chronyd, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
+    restart_chronyd, try_restart, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
 };
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
+use crate::host::postfix::{self, Decision, Postfix};
 use crate::host::reboot_request;
 use crate::host::state::{PurgePlan, Snapshot, DISABLE_IPV6, STATE_DIR};
 use crate::host::sysctl::apply::{apply_files, read_value, ApplyOptions, KeyResult};
@@ -89,7 +90,12 @@ pub fn postinst(
         "configure" | "reconfigure" | "abort-upgrade" | "abort-remove" | "abort-deconfigure" => {
             configure(host, profile, previous)
         }
-        "triggered" => sync_chrony(host, profile).map(drop),
+        // chrony's conffile or postfix's postconf was unpacked: both are
+        // brought in step (each does nothing when it already is).
+        "triggered" => {
+            sync_chrony(host, profile)?;
+            sync_postfix(host, profile)
+        }
         other => bail!("postinst called with unknown argument `{other}`"),
     }
 }
@@ -116,6 +122,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
     // What can fail on the admin's input is checked before anything changes.
     if profile.disable_ipv6 {
         ChronyDiversion::new(&host.root, &profile.package, BASE_PACKAGE).check_transform()?;
+        Postfix::new(&host.root).assess()?;
     }
     let occasion = last_configured(host, profile)?;
     let file = host.sysctl_file();
@@ -144,6 +151,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
              installed in boots (set {APPLY_IN_CHROOT_VAR}=1 to apply now anyway)",
             host_path_shown(&file, host)
         ));
+        sync_postfix(host, profile)?;
         sync_chrony(host, profile)?;
         warn_about_later_files(host, profile);
         // No state on an image: its own first install is still to come.
@@ -163,6 +171,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
              reboot is asked for",
             host_path_shown(&file, host)
         ));
+        sync_postfix(host, profile)?;
         sync_chrony(host, profile)?;
         warn_about_later_files(host, profile);
         PurgePlan::new(&snapshot, profile, &host.proc_root).save(&host.root)?;
@@ -186,6 +195,9 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
             failure.key, failure.message
         ));
     }
+    // postfix first: it must not be restarted (by chrony's restart, by
+    // `finish`, at the reboot) with a main.cf that cannot start without IPv6.
+    sync_postfix(host, profile)?;
     let applied = match &file_text {
         Some(text) => Some(apply_sysctl_file(host, &file, text)?),
         None => None,
@@ -563,6 +575,68 @@ fn sync_chrony(host: &Host, profile: &Profile) -> Result<ChronyChange> {
 }
 
 const CHRONY_ORIG: &str = crate::contract::CHRONY_DIVERTED;
+
+/// Keep postfix able to start with IPv6 off (the rule and the record:
+/// src/host/postfix.rs); on a profile that keeps IPv6, give back what an
+/// IPv6-off variant changed. Silent where postfix is not installed.
+fn sync_postfix(host: &Host, profile: &Profile) -> Result<()> {
+    if !profile.disable_ipv6 {
+        // Advisory, as chrony's restart: the profile switch goes on.
+        match postfix::give_back(&host.root) {
+            Ok(outcome) => {
+                if let Some(note) = outcome.note() {
+                    tell_admin(&format!(
+                        "postfix: {note}; postfix uses it from its next restart"
+                    ));
+                }
+            }
+            Err(e) => tell_admin(&format!(
+                "warning: postfix: could not give {} back: {e:#}; what the install changed is \
+                 kept under /{STATE_DIR}/postfix/",
+                postfix::MAIN_CF
+            )),
+        }
+        return Ok(());
+    }
+    let pf = Postfix::new(&host.root);
+    match pf.assess()? {
+        None | Some(Decision::Ipv4Only(_)) => {}
+        Some(Decision::AdminChoice(value)) => tell_admin(&format!(
+            "warning: postfix: {} sets inet_protocols = {value}, taken as your choice and left \
+             alone; with IPv6 off postfix fails to start if inet_interfaces names an IPv6 \
+             address (localhost is ::1 too): set inet_protocols = ipv4 then",
+            postfix::MAIN_CF
+        )),
+        Some(Decision::SetIpv4 { was }) => {
+            pf.set_ipv4_only()?;
+            tell_admin(&postfix::change_note(&was));
+            restart_postfix(host);
+        }
+    }
+    Ok(())
+}
+
+fn restart_postfix(host: &Host) {
+    let outcome = match live_target(host) {
+        LiveTarget::ImageBuild(why) => RestartOutcome::SkippedImageBuild(why),
+        _ => try_restart(&host.root, "postfix")
+            .unwrap_or_else(|e| RestartOutcome::Failed(format!("{e:#}"))),
+    };
+    let note = match outcome {
+        RestartOutcome::Restarted => "postfix restarted (if it was running): IPv4 only".into(),
+        RestartOutcome::SkippedNotHostRoot => "not restarting postfix: not the host root".into(),
+        RestartOutcome::SkippedImageBuild(why) => format!("not restarting postfix ({why})"),
+        RestartOutcome::DeniedByPolicy => {
+            "policy-rc.d denied restarting postfix; restart it to apply inet_protocols".into()
+        }
+        RestartOutcome::NotInstalled => return,
+        RestartOutcome::TimedOut => {
+            "restarting postfix takes too long; check `systemctl status postfix@-`".into()
+        }
+        RestartOutcome::Failed(msg) => format!("warning: restarting postfix failed: {msg}"),
+    };
+    tell_admin(&note);
+}
 
 /// Undo our diversion (or a leftover sibling's). Returns whether chronyd
 /// must restart.

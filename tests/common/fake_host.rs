@@ -17,6 +17,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// A stand-in for postfix's postconf (the forms the helper and postrm use).
+pub const FAKE_POSTCONF: &str = "tests/fixtures/postfix/postconf";
 pub const CHRONY_STOCK: &str = "tests/fixtures/chrony/debian12-default-chrony";
 /// What a Proxmox VE 9 node has of the sysctl files (tests/fixtures/pve9/README).
 pub const PVE9_LAYOUT: &str = "tests/fixtures/pve9";
@@ -195,6 +197,25 @@ impl FakeHost {
             text.push_str(&stanza("chrony", status));
         }
         std::fs::write(self.path("var/lib/dpkg/status"), text).unwrap();
+    }
+
+    /// postfix as its package leaves it: a postconf (the stand-in
+    /// [`FAKE_POSTCONF`]) and `/etc/postfix/main.cf` with `main_cf`.
+    pub fn with_postfix(self, main_cf: &str) -> FakeHost {
+        std::fs::create_dir_all(self.path("usr/sbin")).unwrap();
+        std::fs::copy(
+            repo_root().join(FAKE_POSTCONF),
+            self.path("usr/sbin/postconf"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(self.path("etc/postfix")).unwrap();
+        std::fs::write(self.path("etc/postfix/main.cf"), main_cf).unwrap();
+        self
+    }
+
+    /// The postconf calls made on this host's postfix, one a line.
+    pub fn postconf_log(&self) -> String {
+        std::fs::read_to_string(self.path("etc/postfix/postconf.log")).unwrap_or_default()
     }
 
     pub fn install(&self, p: &Profile) -> std::process::Output {

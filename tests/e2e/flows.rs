@@ -1058,3 +1058,107 @@ pub fn reboot_note_on_a_terminal(release: Release, name: &str, debs: impl FnOnce
     s.apt_purge(&[&deb.package])
         .expect_pristine("after the terminal-less install");
 }
+
+/// postfix's main.cf.
+const MAIN_CF: &str = "/etc/postfix/main.cf";
+
+/// `postconf -h inet_protocols` in the chroot.
+fn inet_protocols(s: &mut Scenario) -> String {
+    s.run("postconf -h inet_protocols")
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// Issue 28: Debian's real postfix, installed from the mirror, with
+/// `inet_interfaces = localhost` and its postinst's own `inet_protocols =
+/// all`. The install sets `ipv4` with postconf and `postfix check` passes
+/// with IPv6 off (with `all` it fails on ::1: checked too); a reinstall of
+/// postfix in between runs our trigger and postfix stays IPv4-only; purge
+/// gives main.cf back byte for byte.
+pub fn postfix_localhost_stays_startable(
+    release: Release,
+    name: &str,
+    debs: impl FnOnce() -> (Deb, std::path::PathBuf),
+) {
+    let Some(mut s) = Scenario::start(release, name) else {
+        return;
+    };
+    let (deb, postfix_deb) = debs();
+    s.chroot.download_from_mirror(&["postfix"]);
+    // postfix's postinst (newaliases) and `postfix check` need an active
+    // interface: the namespace's own loopback, up.
+    s.run("ip link set lo up");
+    s.run("apt-get install -y --no-install-recommends --no-download postfix");
+    s.run("postconf -e inet_interfaces=localhost");
+    s.run("postfix check");
+    let original = s.chroot.read(MAIN_CF).expect("postfix's main.cf");
+    assert_eq!(
+        inet_protocols(&mut s),
+        "all",
+        "Debian's postfix on a dual-stack host"
+    );
+
+    let deb_inside = s.chroot.copy_in(&deb.path);
+    let ran = s.run(&format!("apt-get install -y {deb_inside} 2>&1"));
+    assert!(
+        ran.stdout.contains(
+            "postfix: inet_protocols set to ipv4 (was all) in /etc/postfix/main.cf with postconf: \
+             with IPv6 off, postfix with inet_interfaces = localhost cannot start"
+        ),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(inet_protocols(&mut s), "ipv4");
+    s.run("postfix check");
+    let ours = s.chroot.read(MAIN_CF).expect("main.cf");
+    // Without the fix: the same main.cf with `all` cannot start now.
+    let all_fails = s.chroot.try_run(
+        "sed -i 's/^inet_protocols = ipv4$/inet_protocols = all/' /etc/postfix/main.cf \
+         && postfix check",
+    );
+    s.run("postconf -e inet_protocols=ipv4");
+    assert_eq!(s.chroot.read(MAIN_CF).expect("main.cf"), ours);
+    let said = format!("{}{}", all_fails.stdout, all_fails.stderr);
+    eprintln!("without the fix, postfix check said: {said}");
+    assert!(
+        !all_fails.success(),
+        "with inet_protocols = all and IPv6 off, postfix check should fail: {said}"
+    );
+
+    // postfix's own reinstall: its postinst runs postconf on main.cf again,
+    // and dpkg runs our trigger on /usr/sbin/postconf.
+    let postfix_inside = s.chroot.copy_in(&postfix_deb);
+    let ran = s.run(&format!("dpkg -i {postfix_inside} 2>&1"));
+    assert!(
+        ran.stdout
+            .contains("Processing triggers for pve-tcp-hardening"),
+        "our trigger on /usr/sbin/postconf did not run: {}",
+        ran.stdout
+    );
+    assert_eq!(inet_protocols(&mut s), "ipv4", "after postfix's reinstall");
+    s.run("postfix check");
+    let after_reinstall = s.chroot.read(MAIN_CF).expect("main.cf");
+
+    let ran = s.run(&format!("apt-get purge -y {} 2>&1", deb.package));
+    if after_reinstall == ours {
+        assert_eq!(
+            s.chroot.read(MAIN_CF).expect("main.cf"),
+            original,
+            "main.cf not given back byte for byte: {}",
+            ran.stdout
+        );
+    } else {
+        // postfix's reinstall rewrote main.cf: only our key goes back.
+        assert!(
+            ran.stdout.contains("main.cf was edited since the install"),
+            "{}",
+            ran.stdout
+        );
+        assert_eq!(inet_protocols(&mut s), "all");
+    }
+    assert!(
+        !s.chroot.path(STATE_DIR).exists(),
+        "{STATE_DIR} left after purge"
+    );
+}

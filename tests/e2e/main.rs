@@ -206,6 +206,20 @@ macro_rules! every_scenario {
             }
 
             #[test]
+            fn s18_postfix_localhost_kept_startable_and_given_back() {
+                flows::postfix_localhost_stays_startable(RELEASE, "s18-postfix", || {
+                    let version = match RELEASE {
+                        Release::Bookworm => "3.7.",
+                        Release::Trixie => "3.10.",
+                    };
+                    (
+                        dist().default.clone(),
+                        harness::packages::release_deb(RELEASE, "postfix", version),
+                    )
+                });
+            }
+
+            #[test]
             fn s5_switch_default_stealth_ipv6_then_purge() {
                 flows::switch_variants(RELEASE, "s5-switch", || {
                     let d = dist();

@@ -3,7 +3,8 @@
 //! right after the install (it applies exactly the package's file) and after
 //! the next boot (the boot-time merge of sysctl.d with the package's file
 //! placed where it will be, [`read_tree_placing`]); the lockout guard's
-//! findings ([`lockout`]); the IPv6 sockets that go away; chrony; what of
+//! findings ([`lockout`]); the IPv6 sockets that go away; chrony; postfix's
+//! `inet_protocols`; what of
 //! the admin's is adopted ([`adopt`]). It only reads.
 //!
 //! It runs from the installed helper and from a .deb not yet installed
@@ -21,6 +22,7 @@ use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_F
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::adopt;
 use crate::host::chrony::ChronyDiversion;
+use crate::host::postfix::{self, Decision, Postfix};
 use crate::host::release::{dpkg_status, Detected};
 use crate::host::sockets::{ipv6_listeners, Listener};
 use crate::host::sysctl::abandoned::abandoned_settings;
@@ -164,6 +166,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         }) || crate::host::reboot_request::pending_for_any_variant(&inputs.root)?;
     let lockout = lockout_plan(inputs, &profile)?;
     let chrony = chrony_plan(&inputs.root, &profile)?;
+    let postfix = postfix_plan(&inputs.root, &profile)?;
     let chrony_restarts_ipv4_only = chrony.action == "divert" || chrony.action == "keep";
     let ipv6_sockets_going_away = match (&inputs.proc, profile.disable_ipv6) {
         (Some(proc), true) => ipv6_listeners(proc)
@@ -198,6 +201,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         ipv6_sockets_going_away,
         finish_choice,
         chrony,
+        postfix,
         adopted: adopt::adoption(&inputs.root, &profile)?,
         release,
         abandoned,
@@ -214,6 +218,55 @@ fn lockout_plan(inputs: &PlanInputs, profile: &Profile) -> Result<LockoutPlan> {
         warnings: findings.warnings,
         override_set,
         script: inputs.script.describe(),
+    })
+}
+
+fn postfix_plan(root: &Path, profile: &Profile) -> Result<PostfixPlan> {
+    let pf = Postfix::new(root);
+    if !pf.is_installed() {
+        return Ok(PostfixPlan {
+            installed: false,
+            inet_protocols: None,
+            action: "none".into(),
+            note: "postfix is not installed: nothing to do (installed later, this package's \
+                   trigger sets inet_protocols = ipv4 if IPv6 goes off)"
+                .into(),
+        });
+    }
+    let (effective, explicit) = pf.inet_protocols()?;
+    let recorded = root
+        .join(crate::contract::STATE_DIR)
+        .join(crate::contract::POSTFIX_RECORD_DIR)
+        .join(crate::contract::POSTFIX_BEFORE_FILE)
+        .is_file();
+    let (action, note) = if !profile.disable_ipv6 {
+        if recorded {
+            (
+                "give-back",
+                format!("{} is given back as it was before inet_protocols was set to ipv4 (or only that key, if it was edited since)", postfix::MAIN_CF),
+            )
+        } else {
+            ("none", "untouched: this profile keeps IPv6 on".to_string())
+        }
+    } else {
+        match postfix::decide(&effective, explicit.as_deref()) {
+            Decision::Ipv4Only(v) => ("none", format!("inet_protocols = {v}: IPv4 only already; untouched")),
+            Decision::SetIpv4 { was } => (
+                "set-ipv4",
+                format!("{}; postfix restarts (if running)", postfix::change_note(&was)
+                    .trim_start_matches("postfix: ")),
+            ),
+            Decision::AdminChoice(v) => (
+                "admin-choice",
+                format!("inet_protocols = {v} is set in {}: taken as the admin's choice and left alone; with IPv6 off postfix fails to start if inet_interfaces names an IPv6 address (localhost is ::1 too)", postfix::MAIN_CF),
+            ),
+        }
+    };
+    Ok(PostfixPlan {
+        installed: true,
+        inet_protocols: Some(effective),
+        action: action.into(),
+        note,
     })
 }
 

@@ -29,6 +29,7 @@ pub struct PlanReport {
     /// `pve-tcp-hardening finish` to restart these N services instead: ...".
     pub finish_choice: Option<String>,
     pub chrony: ChronyPlan,
+    pub postfix: PostfixPlan,
     pub adopted: Adoption,
     /// The release whose rules read this root.
     pub release: Detected,
@@ -78,6 +79,20 @@ pub struct ChronyPlan {
     pub diverted_by: Option<String>,
     /// `none`, `divert` (divert and add -4), `keep` (ours already),
     /// `undivert` (an IPv6-on profile replaces an IPv6-off one).
+    pub action: String,
+    pub note: String,
+}
+
+/// postfix's `inet_protocols` (src/host/postfix.rs has the rule).
+#[derive(Debug, Clone, Serialize)]
+pub struct PostfixPlan {
+    pub installed: bool,
+    /// `postconf -h inet_protocols` now; null without postfix.
+    pub inet_protocols: Option<String>,
+    /// `none`, `set-ipv4` (postconf sets `ipv4`, postfix restarts),
+    /// `admin-choice` (an explicit value naming IPv6 is left alone, with a
+    /// warning), `give-back` (an IPv6-on profile replaces an IPv6-off one
+    /// that changed main.cf).
     pub action: String,
     pub note: String,
 }

@@ -84,6 +84,7 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
         }
     }
     out.push_str(&format!("chrony: {}\n", report.chrony.note));
+    out.push_str(&format!("postfix: {}\n", report.postfix.note));
     for l in &report.ipv6_sockets_going_away {
         out.push_str(&format!(
             "goes away at {}: {}\n",

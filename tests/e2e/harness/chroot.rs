@@ -193,6 +193,30 @@ impl Chroot {
         inside
     }
 
+    /// Debian's `packages` and what they depend on, into the chroot's apt
+    /// cache from the base's mirror, as add-packages.sh downloads: apt
+    /// chrooted from this machine's network namespace (no maintainer script
+    /// runs), so that `apt-get install --no-download` installs them inside.
+    pub fn download_from_mirror(&self, packages: &[&str]) {
+        run_host(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "--", "chroot"])
+                .arg(&self.root)
+                .args([
+                    "/usr/bin/env",
+                    "-i",
+                    "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                    "--download-only",
+                ])
+                .args(packages),
+        );
+    }
+
     /// Bytes of a file in the chroot, `None` if it does not exist.
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
         match std::fs::read(self.path(path)) {
