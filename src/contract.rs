@@ -283,6 +283,9 @@ pub const ADOPTED_DIR: &str = "adopted";
 /// postfix's main.cf as the helper changed it (src/host/postfix.rs), in
 /// this directory below the state dir: its bytes before and after the
 /// change, and the explicit `inet_protocols` value it replaced, if any.
+/// postfix's main configuration, which an IPv6-off profile edits with
+/// postconf (not a conffile).
+pub const POSTFIX_MAIN_CF: &str = "/etc/postfix/main.cf";
 pub const POSTFIX_RECORD_DIR: &str = "postfix";
 pub const POSTFIX_BEFORE_FILE: &str = "main.cf.before";
 pub const POSTFIX_OURS_FILE: &str = "main.cf.ours";

@@ -37,7 +37,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const MAIN_CF: &str = "/etc/postfix/main.cf";
+pub const MAIN_CF: &str = crate::contract::POSTFIX_MAIN_CF;
 pub const POSTCONF: &str = "/usr/sbin/postconf";
 const CONFIG_DIR: &str = "/etc/postfix";
 // The record's directory below the state dir, and its files (postrm
