@@ -564,8 +564,19 @@ pub fn try_restart(root: &Path, service: &str) -> Result<RestartOutcome> {
 }
 
 /// invoke-rc.d(8): 100 = unknown initscript, 101 = action forbidden by
-/// policy-rc.d; anything else non-zero is the service's own failure.
+/// policy-rc.d; anything else non-zero is the service's own failure. For
+/// `try-restart` a denial exits 0 and only says `policy-rc.d denied
+/// execution of try-restart.` on stderr: that is a denial too, not a
+/// restart.
 fn classify_invoke_rc_d(code: Option<i32>, stderr: &str) -> RestartOutcome {
+    // `Overriding policy-rc.d denied execution ...` (--force) is allowed.
+    let denied = stderr.lines().any(|line| {
+        line.trim_start_matches("invoke-rc.d: ")
+            .starts_with("policy-rc.d denied execution")
+    });
+    if denied {
+        return RestartOutcome::DeniedByPolicy;
+    }
     match code {
         Some(0) => RestartOutcome::Restarted,
         Some(100) => RestartOutcome::NotInstalled,
@@ -590,6 +601,18 @@ mod tests {
         for (code, want) in cases {
             assert_eq!(classify_invoke_rc_d(code, "boom\n"), want);
         }
+        // What invoke-rc.d prints when policy-rc.d exits 101 for try-restart:
+        // its own exit status is 0.
+        let denied = "invoke-rc.d: policy-rc.d denied execution of try-restart.\n";
+        assert_eq!(
+            classify_invoke_rc_d(Some(0), denied),
+            RestartOutcome::DeniedByPolicy
+        );
+        let forced = "invoke-rc.d: Overriding policy-rc.d denied execution of try-restart.\n";
+        assert_eq!(
+            classify_invoke_rc_d(Some(0), forced),
+            RestartOutcome::Restarted
+        );
     }
 
     #[test]
