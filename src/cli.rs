@@ -11,6 +11,7 @@
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Command, CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// Host helper of the pve-tcp-hardening packages. The maintainer scripts call
@@ -200,9 +201,10 @@ pub struct ApplyArgs {
     pub ignore_missing: bool,
     #[command(flatten)]
     pub proc: ProcArgs,
-    /// Files to apply, in order; globs are expanded, `-` reads stdin.
+    /// Files to apply, in order; globs are expanded, `-` reads stdin. Any
+    /// bytes, as procps takes them (a name need not be UTF-8).
     #[arg(value_name = "FILE", required = true)]
-    pub files: Vec<String>,
+    pub files: Vec<OsString>,
 }
 
 /// Where the running system's /proc is, for the commands that write keys
@@ -249,8 +251,16 @@ pub fn parse_apply_fast(args: &[OsString]) -> Option<ApplyArgs> {
     let (mut proc, mut proc_root): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut files = Vec::new();
     let usable = |text: &str| !text.is_empty() && (text == "-" || !text.starts_with('-'));
-    while let Some(arg) = rest.next() {
-        let arg = arg.to_str()?;
+    while let Some(raw) = rest.next() {
+        // A file name need not be UTF-8; every option is.
+        let Some(arg) = raw.to_str() else {
+            let bytes = raw.as_bytes();
+            if bytes.first() == Some(&b'-') {
+                return None;
+            }
+            files.push(raw.clone());
+            continue;
+        };
         let flag = match arg {
             "-q" | "--quiet" => &mut quiet,
             "-e" | "--ignore" => &mut ignore_missing,
@@ -260,7 +270,7 @@ pub fn parse_apply_fast(args: &[OsString]) -> Option<ApplyArgs> {
                 } else if let Some(inline) = arg.strip_prefix("--proc") {
                     (&mut proc, inline)
                 } else if usable(arg) {
-                    files.push(arg.to_string());
+                    files.push(raw.clone());
                     continue;
                 } else {
                     return None;
@@ -497,8 +507,12 @@ mod tests {
         ] {
             assert_eq!(parse(line), None, "{line:?}");
         }
-        let not_utf8 = std::os::unix::ffi::OsStringExt::from_vec(b"\xff.conf".to_vec());
-        let args = ["x".into(), "apply".into(), not_utf8];
-        assert_eq!(parse_apply_fast(&args), None);
+        // A file name need not be UTF-8 (procps takes any bytes); an
+        // option must be.
+        let not_utf8: OsString = std::os::unix::ffi::OsStringExt::from_vec(b"\xff.conf".to_vec());
+        let args = ["x".into(), "apply".into(), not_utf8.clone()];
+        assert_eq!(parse_apply_fast(&args).unwrap().files, [not_utf8]);
+        let dash: OsString = std::os::unix::ffi::OsStringExt::from_vec(b"-\xff".to_vec());
+        assert_eq!(parse_apply_fast(&["x".into(), "apply".into(), dash]), None);
     }
 }

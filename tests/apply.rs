@@ -203,6 +203,43 @@ fn apply_matches_procps_sysctl_p() {
     assert_eq!(host_values(), host_before, "the host's sysctls changed");
 }
 
+/// A file name that is not UTF-8: procps opens it and names it byte for
+/// byte in its messages; so does `apply` (clap used to refuse it).
+#[test]
+fn a_file_name_that_is_not_utf8_is_applied_and_named_as_procps_names_it() {
+    use std::os::unix::ffi::OsStrExt;
+    if gate::skipped(NEEDS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"r\xe9seau.conf"));
+    fs_err::write(&file, "net.ipv4.tcp_sack = 0\nno equals sign\n").unwrap();
+    let missing = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"absent\xff.conf"));
+    let argv = |program: &[&str]| -> Vec<std::ffi::OsString> {
+        program
+            .iter()
+            .map(Into::into)
+            .chain([
+                file.clone().into_os_string(),
+                missing.clone().into_os_string(),
+            ])
+            .collect()
+    };
+    let procps = observe(&CASE, &argv(&[SYSCTL, "-p"]));
+    assert!(
+        procps.stderr.starts_with('['),
+        "raw bytes on stderr: {procps:?}"
+    );
+    for front in [HELPER, env!("CARGO_BIN_EXE_pve-tcp-hardening-full")] {
+        let ours = observe(&CASE, &argv(&[front, "apply"]));
+        assert_eq!(ours, procps, "{front}");
+    }
+}
+
 /// Cases where Debian 13's procps 4.0.4 answers otherwise than 4.0.2 (and
 /// so than `apply`). All on stderr, all one change: for a key the kernel
 /// refuses with EPERM (`conf.all.mc_forwarding` in a child namespace, a
@@ -406,14 +443,18 @@ fn helper_command(case: &Case) -> Vec<String> {
 
 /// Run `argv` in a fresh network namespace (and mount namespace when
 /// `/proc/sys` must be read-only), then dump `/proc/sys/net` there.
-fn observe(case: &Case, argv: &[String]) -> Observed {
+fn observe<A: AsRef<std::ffi::OsStr>>(case: &Case, argv: &[A]) -> Observed {
     observe_in(case, argv, None)
 }
 
 /// [`observe`], with `argv` run inside `release_root` when given (the
 /// fixtures and `binds` mounted at their own paths there, so messages name
 /// the same files).
-fn observe_in(case: &Case, argv: &[String], release_root: Option<(&Path, &[&Path])>) -> Observed {
+fn observe_in<A: AsRef<std::ffi::OsStr>>(
+    case: &Case,
+    argv: &[A],
+    release_root: Option<(&Path, &[&Path])>,
+) -> Observed {
     let scratch = tempfile::tempdir().expect("tempdir");
     fs_err::write(scratch.path().join("in"), case.stdin).expect("write stdin");
     let mut script = String::from("set -u\n");
@@ -479,7 +520,12 @@ fn observe_in(case: &Case, argv: &[String], release_root: Option<(&Path, &[&Path
         "namespace setup failed for {:?}: {status}",
         case.name
     );
-    let read = |name: &str| fs_err::read_to_string(scratch.path().join(name)).expect("read result");
+    // Bytes that are not UTF-8 (a file name procps prints as given) are
+    // shown as bytes, so a lossy U+FFFD never compares equal to them.
+    let read = |name: &str| {
+        let bytes = fs_err::read(scratch.path().join(name)).expect("read result");
+        String::from_utf8(bytes).unwrap_or_else(|e| format!("{:?}", e.into_bytes()))
+    };
     Observed {
         stdout: read("out"),
         stderr: read("err"),

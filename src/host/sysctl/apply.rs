@@ -43,6 +43,7 @@ use anyhow::Result;
 use rustix::fs::{Mode, OFlags, CWD};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::ops::Range;
@@ -151,8 +152,8 @@ pub fn apply_files_with_stdin(
 
 /// The one implementation; `outcomes: false` leaves the report's outcomes
 /// empty (the command line needs only the exit status).
-fn apply(
-    files: &[String],
+fn apply<F: AsRef<OsStr>>(
+    files: &[F],
     opts: &ApplyOptions,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
@@ -174,7 +175,7 @@ fn apply(
     };
     let (mut entries, mut data) = (Vec::new(), Vec::new());
     for arg in files {
-        run.load_argument(arg, stdin, &mut entries, &mut data);
+        run.load_argument(arg.as_ref(), stdin, &mut entries, &mut data);
     }
     run.write_entries(&entries, &data);
     run.finish()
@@ -202,7 +203,7 @@ pub fn read_value(proc_root: &Path, key: &str) -> io::Result<String> {
 }
 
 /// Entry point of `pve-tcp-hardening apply`.
-pub fn run_files(files: &[String], opts: &ApplyOptions) -> Result<ExitCode> {
+pub fn run_files(files: &[OsString], opts: &ApplyOptions) -> Result<ExitCode> {
     // One buffered stdout, flushed once, as procps' stdio does on a pipe.
     // With `-q` nothing is printed on it, and std's stdout and the buffer
     // are not set up; std's stdin (an 8 KiB buffer) only at a `-` file. Each
@@ -296,7 +297,7 @@ impl Run<'_> {
     /// for a file that could not be opened).
     fn load_argument(
         &mut self,
-        arg: &str,
+        arg: &OsStr,
         stdin: &mut dyn Read,
         entries: &mut Vec<Entry>,
         data: &mut Vec<Vec<u8>>,
@@ -308,15 +309,21 @@ impl Run<'_> {
             let name = path.to_string_lossy().into_owned();
             let file = self.names.len();
             self.names.push(name);
-            let name = &self.names[file];
-            let bytes = if name == "-" {
+            let raw_name = path.as_os_str().as_bytes();
+            let bytes = if raw_name == b"-" {
                 read_like_getline(stdin)
             } else {
                 match File::open(&path) {
                     Ok(mut file) => read_like_getline(&mut file),
                     Err(e) => {
-                        let message = format!("cannot open \"{name}\": {}", strerror(&e));
-                        self.warn(&message);
+                        // The name as given, byte for byte, as procps prints it.
+                        let message = [
+                            b"cannot open \"".as_slice(),
+                            raw_name,
+                            format!("\": {}", strerror(&e)).as_bytes(),
+                        ]
+                        .concat();
+                        self.warn_bytes(&message);
                         self.fail();
                         data.push(Vec::new());
                         return;
@@ -333,9 +340,12 @@ impl Run<'_> {
                     } => (key, Some(range_in(&bytes, value)), ignore_failure),
                     RawKind::Exclude { pattern } => (pattern, None, false),
                     RawKind::Invalid => {
-                        let name = &self.names[file];
-                        let message = format!("{name}({lineno}): invalid syntax, continuing...");
-                        self.warn(&message);
+                        let message = [
+                            raw_name,
+                            format!("({lineno}): invalid syntax, continuing...").as_bytes(),
+                        ]
+                        .concat();
+                        self.warn_bytes(&message);
                         continue;
                     }
                 };
@@ -583,8 +593,13 @@ impl Run<'_> {
     /// procps `xwarn`/`xwarnx`: one unbuffered line on stderr. A failing
     /// stderr cannot be reported anywhere, so its error is dropped.
     fn warn(&mut self, message: &str) {
-        let line = format!("sysctl: {message}\n");
-        self.err.write_all(line.as_bytes()).ok();
+        self.warn_bytes(message.as_bytes());
+    }
+
+    /// [`Self::warn`] for a message holding a file name's raw bytes.
+    fn warn_bytes(&mut self, message: &[u8]) {
+        let line = [b"sysctl: ".as_slice(), message, b"\n"].concat();
+        self.err.write_all(&line).ok();
     }
 
     fn fail(&mut self) {

@@ -59,20 +59,20 @@ const FILE_ARGUMENT_FLAGS: c_int = libc::GLOB_NOCHECK | libc::GLOB_BRACE | libc:
 /// `glob_in_dir` with `GLOB_NOCHECK`), and none of the spellings glob
 /// rewrites when it joins directory and name (`//`, a trailing `/`).
 /// `apply FILE` then does not page in glob(3) at every start (issue 18).
-fn is_plain_file_name(arg: &str) -> bool {
+fn is_plain_file_name(arg: &[u8]) -> bool {
     !arg.is_empty()
-        && !arg.starts_with('~')
-        && !arg.ends_with('/')
-        && !arg.contains("//")
+        && !arg.starts_with(b"~")
+        && !arg.ends_with(b"/")
+        && !arg.windows(2).any(|w| w == b"//")
         && !arg
-            .bytes()
+            .iter()
             .any(|b| matches!(b, b'*' | b'?' | b'[' | b'{' | b'\\' | 0))
 }
 
 /// Expand one file argument of `sysctl -p`; with `GLOB_NOCHECK` a pattern
 /// that matches nothing stands for itself.
-pub(crate) fn expand_file_argument(arg: &str) -> Vec<PathBuf> {
-    if is_plain_file_name(arg) {
+pub(crate) fn expand_file_argument(arg: &OsStr) -> Vec<PathBuf> {
+    if is_plain_file_name(arg.as_bytes()) {
         return vec![PathBuf::from(arg)];
     }
     let found = run_glob(arg.as_bytes(), FILE_ARGUMENT_FLAGS, None);
@@ -395,14 +395,14 @@ mod tests {
             "/nowhere/./x/../y.conf",
         ];
         for arg in plain {
-            assert!(is_plain_file_name(arg), "{arg}");
+            assert!(is_plain_file_name(arg.as_bytes()), "{arg}");
             let globbed = run_glob(arg.as_bytes(), FILE_ARGUMENT_FLAGS, None);
             assert_eq!(globbed, [arg.as_bytes()], "{arg}");
         }
         for arg in [
             "", "~", "~/a", "a*", "a?", "[a]", "{a,b}", "a\\b", "//a", "a//b", "a/",
         ] {
-            assert!(!is_plain_file_name(arg), "{arg}");
+            assert!(!is_plain_file_name(arg.as_bytes()), "{arg}");
         }
     }
 
