@@ -63,6 +63,7 @@ pub fn adopt(root: &Path, abs: &str) -> Result<bool> {
             adopted_path_shown(abs)
         );
     }
+    crate::host::state::refuse_unusual_state_dir(root)?;
     let dir = to.parent().context("adopted path has no parent")?;
     fs_err::create_dir_all(dir).context("cannot create the directory for adopted files")?;
     move_keeping_metadata(&from, &to)

@@ -32,7 +32,7 @@ use crate::host::sysctl::parse::{
     key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
 };
 use crate::host::sysctl::value::same_value;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// The state directory, relative to the host root.
@@ -317,9 +317,27 @@ impl PurgePlan {
     }
 }
 
+/// The state directory must be a real directory (or not exist yet): a
+/// symlink would send the snapshot elsewhere (to /etc, say) and purge would
+/// leave it there. preinst refuses such a node before anything is
+/// unpacked; this holds the same line for the helper.
+pub fn refuse_unusual_state_dir(root: &Path) -> Result<()> {
+    let dir = root.join(STATE_DIR);
+    match fs_err::symlink_metadata(&dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => bail!(
+            "/{STATE_DIR} is not a directory (a symlink or a file): refusing to write the \
+             package's state through it; move it away and run the command again"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).context("cannot inspect the state directory"),
+    }
+}
+
 /// Write one state file atomically (mode 0644, the state dir created),
 /// unless it already has `text`.
 fn write_state(root: &Path, name: &str, text: &str) -> Result<()> {
+    refuse_unusual_state_dir(root)?;
     let path = state_path(root, name);
     if read_to_string_if_exists(&path)?.as_deref() == Some(text) {
         return Ok(());
@@ -334,6 +352,23 @@ fn write_state(root: &Path, name: &str, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_dir_that_is_a_symlink_or_a_file_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let dir = root.path().join(STATE_DIR);
+        fs_err::create_dir_all(dir.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &dir).unwrap();
+        let err = write_state(root.path(), "x.conf", "a\n").unwrap_err();
+        assert!(format!("{err:#}").contains("is not a directory (a symlink or a file)"));
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        fs_err::remove_file(&dir).unwrap();
+        fs_err::write(&dir, "junk\n").unwrap();
+        assert!(write_state(root.path(), "x.conf", "a\n").is_err());
+        fs_err::remove_file(&dir).unwrap();
+        write_state(root.path(), "x.conf", "a\n").unwrap();
+    }
     use crate::fake_proc::FakeProc;
 
     #[test]

@@ -609,6 +609,41 @@ pub fn uneditable_chrony_changes_nothing(release: Release, name: &str, debs: imp
     before.assert_same(&after, "after a failed install");
 }
 
+/// A state directory that is a symlink (to /etc) or a regular file: the
+/// install refuses before anything is unpacked, says why, and changes
+/// nothing; with the directory sane again it installs and purges exactly.
+pub fn hostile_state_dir_refused(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
+    let Some(mut s) = Scenario::start(release, name) else {
+        return;
+    };
+    let deb = debs();
+    let inside = s.chroot.copy_in(&deb.path);
+    for (what, make) in [
+        ("a symlink to /etc", "ln -s /etc /var/lib/pve-tcp-hardening"),
+        ("a regular file", "echo junk > /var/lib/pve-tcp-hardening"),
+    ] {
+        s.run(make);
+        s.baseline();
+        let failed = s.chroot.try_run(&format!("apt-get install -y {inside}"));
+        let said = format!("{}{}", failed.stdout, failed.stderr);
+        assert!(!failed.success(), "{what}: {said}");
+        assert!(
+            said.contains("/var/lib/pve-tcp-hardening is not a directory (a symlink or a file); nothing was changed"),
+            "{what}: {said}"
+        );
+        let after = s.snapshot();
+        s.before
+            .clone()
+            .expect("baseline")
+            .assert_same(&after, &format!("after a refused install ({what})"));
+        s.run("rm -f /var/lib/pve-tcp-hardening");
+    }
+    s.baseline();
+    s.apt_install(&[&deb], "").expect_active(&deb, &[]);
+    s.apt_purge(&[&deb.package])
+        .expect_pristine("after apt-get purge");
+}
+
 pub fn units_installed_and_purged(release: Release, name: &str, debs: impl FnOnce() -> Deb) {
     let Some(mut s) = Scenario::start(release, name) else {
         return;

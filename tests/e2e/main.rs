@@ -351,6 +351,13 @@ macro_rules! every_scenario {
             }
 
             #[test]
+            fn s19_hostile_state_dir_is_refused_before_anything_changes() {
+                flows::hostile_state_dir_refused(RELEASE, "s19-hostile-state", || {
+                    dist().default.clone()
+                });
+            }
+
+            #[test]
             fn s15_units_installed_enabled_and_purged() {
                 flows::units_installed_and_purged(RELEASE, "s15-units", || dist().default.clone());
             }
