@@ -763,3 +763,30 @@ fn an_unreadable_file_as_a_user_is_named_and_the_rest_still_reported() {
         .run();
     assert_eq!(out.status.code(), Some(0), "the rest is in force");
 }
+
+#[test]
+fn an_interrupted_install_is_named_with_the_command_that_finishes_it() {
+    let host = FakeHost::installed("default");
+    let dpkg = host.path("var/lib/dpkg/status");
+    let mut text = std::fs::read_to_string(&dpkg).unwrap_or_default();
+    text.push_str(
+        "\nPackage: pve-tcp-hardening\nStatus: install ok half-configured\nVersion: 0.1.0-1\n\n\
+         Package: pve-tcp-hardening-strict\nStatus: install reinstreq half-installed\nVersion: 0.1.0-1\n",
+    );
+    std::fs::write(&dpkg, text).unwrap();
+    status(&host, &[])
+        .status(1)
+        .stdout_contains("pve-tcp-hardening was interrupted (half-configured): to finish it, dpkg --configure -a\n")
+        .stdout_contains("pve-tcp-hardening-strict was interrupted (half-installed, reinstreq): to finish it, run the interrupted command again (apt install ./pve-tcp-hardening-strict.deb, or apt purge pve-tcp-hardening-strict)\n")
+        .run();
+    let report = json(&host, 1);
+    assert_eq!(report["unfinished"][0]["state"], "half-configured");
+    assert_eq!(
+        report["unfinished"][1]["package"],
+        "pve-tcp-hardening-strict"
+    );
+    status(&host, &["--format", "nagios"])
+        .status(1)
+        .stdout_contains("pve-tcp-hardening interrupted (half-configured): dpkg --configure -a")
+        .run();
+}

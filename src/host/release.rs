@@ -180,6 +180,66 @@ pub fn dpkg_status(root: &Path) -> String {
     fs_err::read_to_string(root.join("var/lib/dpkg/status")).unwrap_or_default()
 }
 
+/// A package of ours that dpkg left unfinished: an install, switch or
+/// purge that was interrupted (power cut, Ctrl-C, the OOM killer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unfinished {
+    pub package: String,
+    /// dpkg's state word (`half-configured`, `half-installed`, ...), with
+    /// `reinstreq` when dpkg flags it.
+    pub state: String,
+    /// What finishes it.
+    pub fix: String,
+}
+
+/// Every package named `prefix` or `prefix-*` in dpkg's status file whose
+/// operation did not finish. `dpkg --configure -a` finishes a package that
+/// was unpacked but not configured; a half-installed one (or one dpkg
+/// flags `reinstreq`) needs the interrupted command again: apt cannot
+/// reinstall a local .deb it has no archive for ("needs to be reinstalled,
+/// but I can't find an archive for it").
+pub fn unfinished_packages(dpkg_status: &str, prefix: &str) -> Vec<Unfinished> {
+    dpkg_status
+        .split("\n\n")
+        .filter_map(|stanza| {
+            let field = |name: &str| {
+                stanza
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(str::trim))
+            };
+            let package = field("Package:")?;
+            if package != prefix && !package.starts_with(&format!("{prefix}-")) {
+                return None;
+            }
+            let words: Vec<&str> = field("Status:")?.split_whitespace().collect();
+            let [_, flag, state] = words[..] else {
+                return None;
+            };
+            let reinstall = flag == "reinstreq" || state == "half-installed";
+            let fix = if reinstall {
+                format!("run the interrupted command again (apt install ./{package}.deb, or apt purge {package})")
+            } else {
+                match state {
+                    "unpacked" | "half-configured" | "triggers-awaited" | "triggers-pending" => {
+                        "dpkg --configure -a".to_string()
+                    }
+                    _ => return None,
+                }
+            };
+            let state = if flag == "reinstreq" {
+                format!("{state}, reinstreq")
+            } else {
+                state.to_string()
+            };
+            Some(Unfinished {
+                package: package.to_string(),
+                state,
+                fix,
+            })
+        })
+        .collect()
+}
+
 /// `Version:` of an installed package in dpkg's status file.
 pub fn installed_version(dpkg_status: &str, package: &str) -> Option<String> {
     dpkg_status.split("\n\n").find_map(|stanza| {
@@ -201,6 +261,33 @@ mod tests {
 
     const BOOKWORM: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
     const TRIXIE: &str = "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"13\"\nVERSION=\"13 (trixie)\"\nVERSION_CODENAME=trixie\nDEBIAN_VERSION_FULL=13.2\nID=debian\n";
+
+    #[test]
+    fn unfinished_operations_of_our_packages_and_what_finishes_them() {
+        let status = "Package: pve-tcp-hardening\nStatus: install ok half-configured\nVersion: 1\n\n\
+                      Package: pve-tcp-hardening-strict\nStatus: install reinstreq half-installed\nVersion: 1\n\n\
+                      Package: pve-tcp-hardening-ipv6\nStatus: deinstall ok config-files\nVersion: 1\n\n\
+                      Package: pve-tcp-hardening-stealth\nStatus: install ok triggers-pending\nVersion: 1\n\n\
+                      Package: chrony\nStatus: install ok half-configured\nVersion: 1\n";
+        let found = unfinished_packages(status, "pve-tcp-hardening");
+        let got: Vec<(&str, &str, &str)> = found
+            .iter()
+            .map(|u| (u.package.as_str(), u.state.as_str(), u.fix.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("pve-tcp-hardening", "half-configured", "dpkg --configure -a"),
+                (
+                    "pve-tcp-hardening-strict",
+                    "half-installed, reinstreq",
+                    "run the interrupted command again (apt install ./pve-tcp-hardening-strict.deb, or apt purge pve-tcp-hardening-strict)"
+                ),
+                ("pve-tcp-hardening-stealth", "triggers-pending", "dpkg --configure -a"),
+            ]
+        );
+        assert!(unfinished_packages("", "pve-tcp-hardening").is_empty());
+    }
 
     fn dpkg(systemd: &str) -> String {
         format!(

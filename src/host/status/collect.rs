@@ -7,7 +7,7 @@ use super::problems::{problems, Problem};
 use crate::contract::{Profile, BASE_PACKAGE, SYSCTL_FILE_NAME};
 use crate::files::{as_chroot_sees, under_root};
 use crate::host::chrony::{add_ipv4_only, chrony_package, ChronyDiversion, ChronyPackage};
-use crate::host::release::{dpkg_status, installed_version, Detected};
+use crate::host::release::{dpkg_status, installed_version, unfinished_packages, Detected};
 use crate::host::sockets::ipv6_listeners;
 use crate::host::sysctl::abandoned::abandoned_settings;
 use crate::host::sysctl::apply::read_value;
@@ -69,6 +69,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
             unread.push(u.clone());
         }
     }
+    let unfinished = unfinished_packages(&dpkg, BASE_PACKAGE);
     let failed_units = match (&inputs.proc, profile.disable_ipv6) {
         (Some(_), true) => failed_for_want_of_ipv6(&inputs.root),
         _ => Vec::new(),
@@ -81,6 +82,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         reboot_pending,
         &ipv6_listeners,
         &failed_units,
+        &unfinished,
     )
     .iter()
     .map(Problem::text)
@@ -99,6 +101,7 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
         abandoned,
         failed_units,
         unread,
+        unfinished,
         problems,
     })
 }

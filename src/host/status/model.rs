@@ -1,7 +1,7 @@
 //! What `status` reports: the report and its parts, serialized as the JSON
 //! schema documented in the README (version [`JSON_SCHEMA_VERSION`]).
 
-use crate::host::release::Detected;
+use crate::host::release::{Detected, Unfinished};
 use crate::host::sockets::Listener;
 use crate::host::sysctl::abandoned::AbandonedSetting;
 use crate::host::sysctl::merge::{SetterReport, Unread};
@@ -117,6 +117,8 @@ pub struct StatusReport {
     pub failed_units: Vec<FailedUnit>,
     /// sysctl.d directories and files that could not be read (skipped).
     pub unread: Vec<Unread>,
+    /// Our packages whose install, switch or purge dpkg left unfinished.
+    pub unfinished: Vec<Unfinished>,
     /// One line per problem, for humans and monitoring.
     pub problems: Vec<String>,
 }

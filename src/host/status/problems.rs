@@ -4,6 +4,7 @@
 
 use super::model::{ChronyReport, KeyReport, KeyState};
 use crate::contract::SYSCTL_FILE_NAME;
+use crate::host::release::Unfinished;
 use crate::host::sockets::Listener;
 use crate::host::sysctl::abandoned::AbandonedSetting;
 use crate::host::units::FailedUnit;
@@ -27,6 +28,8 @@ pub enum Problem<'a> {
     Ipv6Listener(&'a Listener),
     /// A unit that failed since boot for want of an IPv6 address.
     UnitFailed(&'a FailedUnit),
+    /// An install, switch or purge of ours that dpkg left unfinished.
+    Unfinished(&'a Unfinished),
 }
 
 /// Every problem, in the report's order: keys (in the profile's order),
@@ -38,6 +41,7 @@ pub fn problems<'a>(
     reboot_pending: bool,
     listeners: &'a [Listener],
     failed_units: &'a [FailedUnit],
+    unfinished: &'a [Unfinished],
 ) -> Vec<Problem<'a>> {
     let mut out: Vec<Problem> = keys
         .iter()
@@ -61,6 +65,7 @@ pub fn problems<'a>(
             .map(Problem::Ipv6Listener),
     );
     out.extend(failed_units.iter().map(Problem::UnitFailed));
+    out.extend(unfinished.iter().map(Problem::Unfinished));
     out
 }
 
@@ -106,6 +111,10 @@ impl Problem<'_> {
                     None => format!("listening on IPv6: {proto} [{address}]:{port}"),
                 }
             }
+            Problem::Unfinished(u) => format!(
+                "{} was interrupted ({}): to finish it, {}",
+                u.package, u.state, u.fix
+            ),
             Problem::UnitFailed(f) => format!(
                 "{} failed for want of an IPv6 address: {} (make it IPv4-only, then `systemctl restart {}`)",
                 f.unit, f.line, f.unit

@@ -126,6 +126,7 @@ pub fn assess(report: &StatusReport, compliance: Option<&ComplianceReport>) -> A
         report.reboot_pending,
         &report.ipv6_listeners,
         &report.failed_units,
+        &report.unfinished,
     );
     let mut ranked: Vec<(Severity, u8, Finding)> = problems
         .iter()
@@ -169,6 +170,11 @@ pub fn assess(report: &StatusReport, compliance: Option<&ComplianceReport>) -> A
                     (Severity::Warning, 2, "chronyd not IPv4-only (no -4)".into())
                 }
                 Problem::RebootPending => (Severity::Warning, 3, "reboot pending".into()),
+                Problem::Unfinished(u) => (
+                    Severity::Warning,
+                    0,
+                    format!("{} interrupted ({}): {}", u.package, u.state, u.fix),
+                ),
                 // A service of the node is down: mail, a resolver, sshd.
                 Problem::UnitFailed(f) => (
                     Severity::Critical,
