@@ -465,8 +465,27 @@ fn the_reboot_words_and_plan_offer_finish_instead() {
         .args(["--profile"])
         .args([node.host.path("usr/share/pve-tcp-hardening/profile.json")])
         .stdout_contains(&format!("after the install: {choice}"))
+        // Each daemon that loses its address: unit and fix, before anything.
+        .stdout_contains("[postfix@-.service]\n  fix: `pve-tcp-hardening finish` restarts postfix@-.service (or reboot); make sure its configuration does not name ::1 or localhost\n")
+        .stdout_contains("[corosync.service]\n  fix: only the reboot closes it (cluster communication: a restart can cost quorum)\n")
         .run();
     assert!(plan.status.success());
+    let json = Run::helper()
+        .args(["plan", "--json", "--root"])
+        .args([node.host.dir.path()])
+        .args(["--proc"])
+        .args([node.proc()])
+        .args(["--profile"])
+        .args([node.host.path("usr/share/pve-tcp-hardening/profile.json")])
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let going = report["ipv6_sockets_going_away"].as_array().unwrap();
+    let units: Vec<&str> = going.iter().map(|g| g["unit"].as_str().unwrap()).collect();
+    assert_eq!(units, ["postfix@-.service", "corosync.service"]);
+    assert!(going[1]["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("only the reboot"));
     assert_eq!(node.calls(), "", "plan and configure restart nothing");
 }
 

@@ -195,6 +195,28 @@ pub fn alternative_to_reboot_among(
     Ok(Some(sentence))
 }
 
+/// Who owns an address-bound IPv6 socket, and whether `finish` would
+/// restart it: for `plan`, before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The systemd unit, when the owner runs in one.
+    pub unit: Option<String>,
+    /// Why `finish` leaves it to the reboot; `None`: `finish` restarts it.
+    pub keep: Option<String>,
+}
+
+/// [`Owner`] of each of `listeners` (in their order), by the rules `finish`
+/// applies (built in, and the admin's list under `root`).
+pub fn owners(root: &Path, proc: &Path, listeners: &[Listener]) -> Result<Vec<Owner>> {
+    Ok(holders_among(root, proc, listeners.iter().cloned())?
+        .into_iter()
+        .map(|h| Owner {
+            unit: h.placement.unit().map(str::to_string),
+            keep: h.keep,
+        })
+        .collect())
+}
+
 /// The holders as a table, with what `finish` does to each.
 fn render_holders(holders: &[Holder]) -> String {
     let rows: Vec<[String; 6]> = holders

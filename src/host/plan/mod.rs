@@ -169,18 +169,32 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
     let postfix = postfix_plan(&inputs.root, &profile)?;
     let chrony_restarts_ipv4_only = chrony.action == "divert" || chrony.action == "keep";
     let ipv6_sockets_going_away = match (&inputs.proc, profile.disable_ipv6) {
-        (Some(proc), true) => ipv6_listeners(proc)
-            .into_iter()
-            .filter(|l: &Listener| l.holds_ipv6_address())
-            .map(|l| GoingAway {
-                when: if chrony_restarts_ipv4_only && l.process.as_deref() == Some("chronyd") {
-                    "install".into()
-                } else {
-                    "reboot".into()
-                },
-                listener: l,
-            })
-            .collect(),
+        (Some(proc), true) => {
+            let bound: Vec<Listener> = ipv6_listeners(proc)
+                .into_iter()
+                .filter(|l: &Listener| l.holds_ipv6_address())
+                .collect();
+            let owners = crate::host::finish::owners(&inputs.root, proc, &bound)?;
+            bound
+                .into_iter()
+                .zip(owners)
+                .map(|(l, owner)| {
+                    let chronyd = l.process.as_deref() == Some("chronyd");
+                    let when = if chrony_restarts_ipv4_only && chronyd {
+                        "install"
+                    } else {
+                        "reboot"
+                    };
+                    let fix = fix_for(&owner, chronyd && chrony_restarts_ipv4_only, &postfix);
+                    GoingAway {
+                        when: when.into(),
+                        unit: owner.unit,
+                        fix,
+                        listener: l,
+                    }
+                })
+                .collect()
+        }
         _ => Vec::new(),
     };
     let finish_choice = match &inputs.proc {
@@ -219,6 +233,35 @@ fn lockout_plan(inputs: &PlanInputs, profile: &Profile) -> Result<LockoutPlan> {
         override_set,
         script: inputs.script.describe(),
     })
+}
+
+/// What keeps a daemon that loses its IPv6 address working, for `plan`:
+/// the package's own fix (chronyd's -4, postfix's inet_protocols), then
+/// how its socket goes (a restart by `finish`, or only the reboot).
+fn fix_for(
+    owner: &crate::host::finish::Owner,
+    chrony_fixed: bool,
+    postfix: &super::plan::model::PostfixPlan,
+) -> String {
+    let unit = owner.unit.as_deref().unwrap_or("");
+    let postfix_unit = unit == "postfix.service" || unit.starts_with("postfix@");
+    let package = if chrony_fixed {
+        "the package makes chronyd IPv4-only (-4) and restarts it at install; "
+    } else if postfix_unit && postfix.action == "set-ipv4" {
+        "the package sets postfix's inet_protocols = ipv4 (it would not start with ::1 gone); "
+    } else if postfix_unit && postfix.action == "admin-choice" {
+        "postfix keeps your explicit inet_protocols with IPv6: make it ipv4 or it may not start; "
+    } else {
+        ""
+    };
+    let how = match (&owner.keep, chrony_fixed) {
+        (_, true) => "nothing left for you to do".to_string(),
+        (None, false) => format!(
+            "`pve-tcp-hardening finish` restarts {unit} (or reboot); make sure its configuration does not name ::1 or localhost"
+        ),
+        (Some(why), false) => format!("only the reboot closes it ({why})"),
+    };
+    format!("{package}{how}")
 }
 
 fn postfix_plan(root: &Path, profile: &Profile) -> Result<PostfixPlan> {

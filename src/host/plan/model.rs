@@ -71,6 +71,10 @@ pub struct GoingAway {
     pub listener: Listener,
     /// `install` (chronyd restarts with -4) or `reboot`.
     pub when: String,
+    /// The owner's systemd unit, when it runs in one.
+    pub unit: Option<String>,
+    /// What keeps the daemon working once IPv6 is off, and who does it.
+    pub fix: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -87,9 +87,14 @@ pub fn render_text(report: &PlanReport, colour: bool) -> String {
     out.push_str(&format!("postfix: {}\n", report.postfix.note));
     for l in &report.ipv6_sockets_going_away {
         out.push_str(&format!(
-            "goes away at {}: {}\n",
+            "goes away at {}: {}{}\n  fix: {}\n",
             l.when,
-            l.listener.describe()
+            l.listener.describe(),
+            l.unit
+                .as_deref()
+                .map(|u| format!(" [{u}]"))
+                .unwrap_or_default(),
+            l.fix
         ));
     }
     if let Some(choice) = &report.finish_choice {
