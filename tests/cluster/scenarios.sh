@@ -99,7 +99,7 @@ check "1: node 2 starts after node 1 is verified" rollout_order_ok rollout-defau
 # pve3 is driven as the user pth through sudo (run.sh): its sudo log of
 # this boot shows ansible's become commands (the verification ran there).
 sudo_become() {
-	on "$1" "journalctl -b --no-pager _COMM=sudo" | grep -q 'pth : .*USER=root ; COMMAND=/bin/sh -c echo BECOME-SUCCESS'
+	on "$1" "journalctl -b --no-pager _COMM=sudo" | grep -q "pth : .*USER=root ; COMMAND=/bin/sh -c 'echo BECOME-SUCCESS"
 }
 check "1: pve3 rolled out by a non-root SSH user through sudo" sudo_become pve3
 
