@@ -9,12 +9,19 @@
 test-cluster: deps-test
 	tests/cluster/run.sh --make-debs '$(DIST)'
 
-# ansible-lint (its production profile), a syntax check of both playbooks,
-# and the role's controller-side checks (tests/cluster/controller-checks.sh),
-# under Debian 12's ansible-core 2.14 and Debian 13's 2.19.11 (from the
-# Python registry in a venv under target/: controller-2.19.sh).
+# ansible-lint with its production profile (`--profile production`; `-p`
+# is --parseable) from Debian 12 (6.13) on the playbooks and the role, and
+# the current one, pinned, from the Python registry in a venv under target/
+# on all of deploy/ansible, collection metadata included
+# (ansible-lint-current.sh); a syntax check of both playbooks, the role's
+# controller-side checks (controller-checks.sh) and the collection's build
+# and installs (collection-checks.sh), under Debian 12's ansible-core 2.14
+# and Debian 13's 2.19.11 (from the Python registry in a venv under
+# target/: controller-2.19.sh).
 test-ansible-lint:
-	cd deploy/ansible && ansible-lint -p site.yml rollback.yml roles/pve_tcp_hardening
+	cd deploy/ansible && ansible-lint --profile production site.yml rollback.yml roles/pve_tcp_hardening meta/runtime.yml
+	tests/cluster/ansible-lint-current.sh
 	cd deploy/ansible && ansible-playbook -i inventory.example.ini --syntax-check site.yml rollback.yml
 	tests/cluster/controller-checks.sh
+	tests/cluster/collection-checks.sh
 	tests/cluster/controller-2.19.sh

@@ -92,7 +92,7 @@ started=$SECONDS
 
 # --- Image, repository, key ----------------------------------------------------
 
-image=$("$repo/tests/vm/image.sh" "$cache" cluster python3-apt dbus)
+image=$("$repo/tests/vm/image.sh" "$cache" cluster python3-apt dbus sudo)
 "$build_tool" repo --debs "$deb_dir" --out "$run/repo" --key-home "$run/gnupg" >"$run/repo.log" 2>&1 ||
 	die "make repo failed: $(cat "$run/repo.log")"
 ssh-keygen -q -t ed25519 -N '' -C pth-cluster -f "$run/id_ed25519"
@@ -113,6 +113,15 @@ tar --numeric-owner --xattrs -C "$tree" -xf "$image.tar"
 : >"$tree/etc/apt/sources.list"
 install -d -m 0700 "$tree/root/.ssh"
 install -m 0600 "$run/id_ed25519.pub" "$tree/root/.ssh/authorized_keys"
+# An admin who logs in as themself and becomes root with sudo (pve3 is
+# driven that way; the others as root, as Proxmox VE nodes allow).
+echo 'pth:x:1000:1000:pth cluster admin:/home/pth:/bin/bash' >>"$tree/etc/passwd"
+echo 'pth:x:1000:' >>"$tree/etc/group"
+echo 'pth:*:19000:0:99999:7:::' >>"$tree/etc/shadow"
+install -d -m 0700 -o 1000 -g 1000 "$tree/home/pth" "$tree/home/pth/.ssh"
+install -m 0600 -o 1000 -g 1000 "$run/id_ed25519.pub" "$tree/home/pth/.ssh/authorized_keys"
+echo 'pth ALL=(ALL:ALL) NOPASSWD: ALL' >"$tree/etc/sudoers.d/pth"
+chmod 0440 "$tree/etc/sudoers.d/pth"
 install -m 0755 "$here/stubs/ha-manager" "$tree/usr/sbin/ha-manager"
 install -m 0755 "$here/stubs/pvecm" "$tree/usr/bin/pvecm"
 # IPv4 only on the NIC: the address qemu's user network expects, no DHCP,
@@ -210,11 +219,14 @@ $(for node in "${nodes[@]}"; do echo "$node ansible_host=127.0.0.1 ansible_port=
 ansible_user=root
 ansible_ssh_private_key_file=$run/id_ed25519
 ansible_ssh_common_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-pth_repo_url=http://10.0.2.100/
-pth_repo_key_file=$run/repo/pve-tcp-hardening-archive-keyring.asc
+pve_tcp_hardening_repo_url=http://10.0.2.100/
+pve_tcp_hardening_repo_key_file=$run/repo/pve-tcp-hardening-archive-keyring.asc
+pve_tcp_hardening_quorum_poll_delay=1
+# The pre-collection name, still taken (with a deprecation warning).
 pth_ha_poll_delay=1
-pth_quorum_poll_delay=1
 EOI
+# pve3: an admin's own SSH user, root through sudo.
+sed -i 's/^pve3 .*/& ansible_user=pth ansible_become=true/' "$run/inventory.ini"
 
 # Each line with the seconds since the play started (NAME.timed.log: where
 # the time goes).

@@ -65,6 +65,12 @@ play check-mode "$site" --check
 expect_play check-mode success
 check "--check shows each node's plan" test "$(grep -c 'plan for pve-tcp-hardening (profile default' "$run/check-mode.log")" = 3
 check "--check names a key's change" log_has check-mode "net.ipv4.tcp_sack  *1  *0"
+# pve3's name is not in its /etc/hosts, so its sudo warns before every
+# command, on the same stream as a script's output (ansible runs scripts on
+# a tty): the role reads the probes' JSON past it.
+check "pve3's sudo warns on each command" log_has check-mode "sudo: unable to resolve host pve3"
+check "an old pth_* name set in the inventory draws a deprecation warning" \
+	log_has check-mode "^ *- pth_ha_poll_delay -> pve_tcp_hardening_ha_poll_delay$"
 for node in "${nodes[@]}"; do
 	check "--check: $node untouched" test "$(node_state "$node")" = "${first_state[$node]}"
 	check "--check: $node has no source of ours" on "$node" test ! -e /etc/apt/sources.list.d/pve-tcp-hardening.sources
@@ -90,15 +96,37 @@ rollout_order_ok() {
 		END { exit !(p1 && p2 && p1 < p2) }' "$run/$1.log"
 }
 check "1: node 2 starts after node 1 is verified" rollout_order_ok rollout-default
+# pve3 is driven as the user pth through sudo (run.sh): its sudo log of
+# this boot shows ansible's become commands (the verification ran there).
+sudo_become() {
+	on "$1" "journalctl -b --no-pager _COMM=sudo" | grep -q "pth : .*USER=root ; COMMAND=/bin/sh -c 'echo BECOME-SUCCESS"
+}
+check "1: pve3 rolled out by a non-root SSH user through sudo" sudo_become pve3
+
+# --- 1b. Idempotence: the same rollout again changes nothing --------------------
+declare -A before_again
+for node in "${nodes[@]}"; do before_again[$node]=$(boot_id "$node"); done
+play idempotent "$site"
+expect_play idempotent success
+# From the PLAY RECAP: every node ran and reported changed=0.
+recap_unchanged() {
+	grep -Eq "^$2 +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0 " "$run/$1.log"
+}
+for node in "${nodes[@]}"; do
+	check "1b: second run reports changed=0 on $node" recap_unchanged idempotent "$node"
+	check "1b: $node not rebooted again" test "$(boot_id "$node")" = "${before_again[$node]}"
+done
 
 # --- 3. A node that must not be hardened: nothing is touched --------------------
 on pve2 "printf 'auto vmbr0\niface vmbr0 inet6 static\n\taddress 2001:db8::12/64\n' >/etc/network/interfaces"
 declare -A before_refusal
 for node in "${nodes[@]}"; do before_refusal[$node]=$(node_state "$node"); done
+# The old name of the profile variable still works (with a warning).
 play refused "$site" -e pth_profile=strict
 expect_play refused failure
 check "3: the failure names node 2" log_has refused "would be refused on pve2"
 check "3: the failure names the finding" log_has refused "2001:db8::12"
+check "3: the old name pth_profile is taken, with a warning" log_has refused "^ *- pth_profile -> pve_tcp_hardening_profile$"
 for node in "${nodes[@]}"; do
 	check "3: $node untouched" test "$(node_state "$node")" = "${before_refusal[$node]}"
 	check "3: $node still on default" test "$(installed_profile "$node")" = pve-tcp-hardening
@@ -107,7 +135,7 @@ on pve2 "rm /etc/network/interfaces"
 
 # --- 4. A node that fails verification: the rollout stops there -----------------
 on pve3 "printf 'net.ipv4.tcp_syn_retries = 3\n' >/etc/sysctl.d/90-local.conf"
-play switch-stops "$site" -e pth_profile=strict
+play switch-stops "$site" -e pve_tcp_hardening_profile=strict
 expect_play switch-stops failure
 check "4: the failure names the key" log_has switch-stops "net.ipv4.tcp_syn_retries is shadowed"
 check "4: the failure names the file" log_has switch-stops "/etc/sysctl.d/90-local.conf"
@@ -118,12 +146,24 @@ check "4: pve2 in force" in_force pve2
 
 # --- 2. Switch the cluster to strict (pve3 fixed) ------------------------------
 on pve3 "rm /etc/sysctl.d/90-local.conf"
-play switch "$site" -e pth_profile=strict
+play switch "$site" -e pve_tcp_hardening_profile=strict
 expect_play switch success
 for node in "${nodes[@]}"; do
 	check "2: $node has the strict profile" test "$(installed_profile "$node")" = pve-tcp-hardening-strict
 	check "2: $node in force" in_force "$node"
 done
+
+# --- 2b. --tags verify: only the verification runs ------------------------------
+play verify-only "$site" -e pve_tcp_hardening_profile=strict --tags verify
+expect_play verify-only success
+check "2b: --tags verify verified the three nodes" \
+	test "$(grep -c 'pve[123]: pve-tcp-hardening-strict in force' "$run/verify-only.log")" = 3
+# The pattern finds the plan, install and reboot tasks in a full run's log.
+not_verify='TASK \[pve_tcp_hardening : (Plan on this node|Install the profile package|Look at the reboot)'
+check "2b: a full run's log shows the plan, install and reboot tasks" \
+	test "$(grep -Ec -- "$not_verify" "$run/switch.log")" -ge 3
+check "2b: --tags verify neither planned, installed nor looked at reboots" \
+	bash -c '! grep -Eq -- "$1" "$2"' sh "$not_verify" "$run/verify-only.log"
 
 # --- 5. Rollback -----------------------------------------------------------------
 play rollback "$rollback"
@@ -151,7 +191,7 @@ install_listener pve2 corosync
 declare -A before_finish
 for node in pve1 pve2; do before_finish[$node]=$(boot_id "$node"); done
 mail_pid=$(on pve1 systemctl show -p MainPID --value pth-mail)
-play finish "$site" -e pth_finish=true --limit pve1,pve2
+play finish "$site" -e pve_tcp_hardening_finish=true --limit pve1,pve2
 expect_play finish success
 for node in pve1 pve2; do
 	check "6: $node has pve-tcp-hardening" test "$(installed_profile "$node")" = pve-tcp-hardening
