@@ -180,6 +180,18 @@ pub fn dpkg_status(root: &Path) -> String {
     fs_err::read_to_string(root.join("var/lib/dpkg/status")).unwrap_or_default()
 }
 
+/// The stanzas of dpkg's status file, one per package.
+fn stanzas(dpkg_status: &str) -> impl Iterator<Item = &str> {
+    dpkg_status.split("\n\n")
+}
+
+/// The value of a one-line field (`Status:`) of a stanza, trimmed.
+fn stanza_field<'a>(stanza: &'a str, name: &str) -> Option<&'a str> {
+    stanza
+        .lines()
+        .find_map(|l| l.strip_prefix(name).map(str::trim))
+}
+
 /// A package of ours that dpkg left unfinished: an install, switch or
 /// purge that was interrupted (power cut, Ctrl-C, the OOM killer).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -199,14 +211,9 @@ pub struct Unfinished {
 /// reinstall a local .deb it has no archive for ("needs to be reinstalled,
 /// but I can't find an archive for it").
 pub fn unfinished_packages(dpkg_status: &str, prefix: &str) -> Vec<Unfinished> {
-    dpkg_status
-        .split("\n\n")
+    stanzas(dpkg_status)
         .filter_map(|stanza| {
-            let field = |name: &str| {
-                stanza
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name).map(str::trim))
-            };
+            let field = |name: &str| stanza_field(stanza, name);
             let package = field("Package:")?;
             if package != prefix && !package.starts_with(&format!("{prefix}-")) {
                 return None;
@@ -242,12 +249,8 @@ pub fn unfinished_packages(dpkg_status: &str, prefix: &str) -> Vec<Unfinished> {
 
 /// `Version:` of an installed package in dpkg's status file.
 pub fn installed_version(dpkg_status: &str, package: &str) -> Option<String> {
-    dpkg_status.split("\n\n").find_map(|stanza| {
-        let field = |name: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(name).map(str::trim))
-        };
+    stanzas(dpkg_status).find_map(|stanza| {
+        let field = |name: &str| stanza_field(stanza, name);
         (field("Package:") == Some(package)
             && field("Status:").is_some_and(|s| s.ends_with(" installed")))
         .then(|| field("Version:").map(str::to_string))
