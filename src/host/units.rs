@@ -9,9 +9,10 @@
 //! tests): an image or a test tree without it has no units to ask about.
 
 use crate::files::under_root;
+use crate::tool::run_checked;
 use serde::Serialize;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// What daemons log when the address they are told to use is gone; matched
 /// case-insensitively against the unit's journal since boot.
@@ -92,15 +93,12 @@ fn is_want_of_ipv6(line: &str) -> bool {
     WANT_OF_IPV6.iter().any(|p| line.contains(p))
 }
 
+/// What `cmd` prints, or `None` when it cannot run or fails: the answer
+/// is advisory, as the module says.
 fn output(cmd: &mut Command) -> Option<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let stdout = run_checked(cmd, &program).ok()?;
+    Some(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 #[cfg(test)]
