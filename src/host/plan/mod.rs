@@ -168,38 +168,42 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
     let chrony = chrony_plan(&inputs.root, &profile)?;
     let postfix = postfix_plan(&inputs.root, &profile)?;
     let chrony_restarts_ipv4_only = chrony.action == "divert" || chrony.action == "keep";
-    let ipv6_sockets_going_away = match (&inputs.proc, profile.disable_ipv6) {
-        (Some(proc), true) => {
-            let bound: Vec<Listener> = ipv6_listeners(proc)
-                .into_iter()
-                .filter(|l: &Listener| l.holds_ipv6_address())
-                .collect();
-            let owners = crate::host::finish::owners(&inputs.root, proc, &bound)?;
-            bound
-                .into_iter()
-                .zip(owners)
-                .map(|(l, owner)| {
-                    let chronyd = l.process.as_deref() == Some("chronyd");
-                    let when = if chrony_restarts_ipv4_only && chronyd {
-                        "install"
-                    } else {
-                        "reboot"
-                    };
-                    let fix = fix_for(&owner, chronyd && chrony_restarts_ipv4_only, &postfix);
-                    GoingAway {
-                        when: when.into(),
-                        unit: owner.unit,
-                        fix,
-                        listener: l,
-                    }
-                })
-                .collect()
-        }
+    // /proc is walked once: the sockets going away and `finish`'s offer
+    // both come from these listeners.
+    let bound: Vec<Listener> = match (&inputs.proc, profile.disable_ipv6) {
+        (Some(proc), true) => ipv6_listeners(proc)
+            .into_iter()
+            .filter(|l: &Listener| l.holds_ipv6_address())
+            .collect(),
         _ => Vec::new(),
     };
+    let owners = match &inputs.proc {
+        Some(proc) if !bound.is_empty() => crate::host::finish::owners(&inputs.root, proc, &bound)?,
+        _ => Vec::new(),
+    };
+    let ipv6_sockets_going_away: Vec<GoingAway> = bound
+        .iter()
+        .cloned()
+        .zip(owners)
+        .map(|(l, owner)| {
+            let chronyd = l.process.as_deref() == Some("chronyd");
+            let when = if chrony_restarts_ipv4_only && chronyd {
+                "install"
+            } else {
+                "reboot"
+            };
+            let fix = fix_for(&owner, chronyd && chrony_restarts_ipv4_only, &postfix);
+            GoingAway {
+                when: when.into(),
+                unit: owner.unit,
+                fix,
+                listener: l,
+            }
+        })
+        .collect();
     let finish_choice = match &inputs.proc {
         Some(proc) if ipv6_sockets_going_away.iter().any(|g| g.when == "reboot") => {
-            crate::host::finish::alternative_to_reboot(&inputs.root, proc)?
+            crate::host::finish::alternative_to_reboot_among(&inputs.root, proc, &bound)?
         }
         _ => None,
     };
@@ -241,7 +245,7 @@ fn lockout_plan(inputs: &PlanInputs, profile: &Profile) -> Result<LockoutPlan> {
 fn fix_for(
     owner: &crate::host::finish::Owner,
     chrony_fixed: bool,
-    postfix: &super::plan::model::PostfixPlan,
+    postfix: &model::PostfixPlan,
 ) -> String {
     let unit = owner.unit.as_deref().unwrap_or("");
     let postfix_unit = unit == "postfix.service" || unit.starts_with("postfix@");
