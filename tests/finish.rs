@@ -186,6 +186,15 @@ impl Node {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    /// PATH with the fake systemctl, journalctl and configuration tests first.
+    fn path_with_fakes(&self) -> String {
+        format!(
+            "{}:{}",
+            self.bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
     fn log_path(&self) -> PathBuf {
         self.bin.path().join("calls.log")
     }
@@ -205,11 +214,7 @@ impl Node {
     }
 
     fn finish(&self, extra: &[&str]) -> Run {
-        let path = format!(
-            "{}:{}",
-            self.bin.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = self.path_with_fakes();
         Run::helper()
             .args(["finish", "--root"])
             .args([self.host.dir.path()])
@@ -231,12 +236,7 @@ impl Node {
     /// the fake systemctl and journalctl first on PATH.
     fn status_with_systemd(&self) -> Run {
         std::fs::create_dir_all(self.host.path("run/systemd/system")).unwrap();
-        let path = format!(
-            "{}:{}",
-            self.bin.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        self.status().env("PATH", &path)
+        self.status().env("PATH", &self.path_with_fakes())
     }
 
     fn reboot_requested(&self) -> bool {
