@@ -680,20 +680,12 @@ fn restart_chrony(host: &Host) -> RestartOutcome {
 /// Tell the admin which later-sorting sysctl.d file will win at boot.
 /// Advisory: a file it cannot read is a warning, never a failed install.
 fn warn_about_later_files(host: &Host, profile: &Profile) {
-    if let Err(e) = try_warn_about_later_files(host, profile) {
-        tell_admin(&format!(
-            "warning: could not check which sysctl.d files win at boot: {e:#}"
-        ));
-    }
-}
-
-fn try_warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
     let wanted: Vec<(String, String)> = profile
         .settings
         .iter()
         .map(|s| (s.key.clone(), s.value.clone()))
         .collect();
-    let overrides = later_overrides(&host.root, SYSCTL_FILE_NAME, &wanted)?;
+    let overrides = later_overrides(&host.root, SYSCTL_FILE_NAME, &wanted);
     for unread in &overrides.unread {
         tell_admin(&format!("warning: {}", unread.note()));
     }
@@ -711,7 +703,6 @@ fn try_warn_about_later_files(host: &Host, profile: &Profile) -> Result<()> {
             o.ours
         ));
     }
-    Ok(())
 }
 
 fn tell_admin(message: &str) {

@@ -129,13 +129,7 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         name: SYSCTL_FILE_NAME.to_string(),
         text,
     };
-    let boot = read_tree_placing(&inputs.root, MergeMode::SystemdSysctl, Some(&placed))
-        .with_context(|| {
-            format!(
-                "cannot read the sysctl.d files under {}",
-                inputs.root.display()
-            )
-        })?;
+    let boot = read_tree_placing(&inputs.root, MergeMode::SystemdSysctl, Some(&placed));
     let release = Detected::of_root(&inputs.root, &dpkg_status(&inputs.root));
     let key_names: Vec<&str> = profile.settings.iter().map(|s| s.key.as_str()).collect();
     let abandoned = abandoned_settings(&inputs.root, &release.release, &boot, &key_names);

@@ -37,8 +37,8 @@ pub fn collect(inputs: &StatusInputs) -> Result<StatusReport> {
     // from it, and status runs every minute from the metrics timer.
     let dpkg = dpkg_status(&inputs.root);
     let release = Detected::of_root(&inputs.root, &dpkg);
-    let systemd = read_tree(&inputs.root, MergeMode::SystemdSysctl)?;
-    let procps = read_tree(&inputs.root, MergeMode::ProcpsSystem)?;
+    let systemd = read_tree(&inputs.root, MergeMode::SystemdSysctl);
+    let procps = read_tree(&inputs.root, MergeMode::ProcpsSystem);
     let proc_sys = inputs.proc.as_ref().map(|p| p.join("sys"));
     let ours = OwnFile::on(&inputs.root);
     let keys: Vec<KeyReport> = profile

@@ -86,7 +86,7 @@ pub fn check(
             names.join(", ")
         );
     };
-    let boot_tree = read_tree(root, MergeMode::SystemdSysctl)?;
+    let boot_tree = read_tree(root, MergeMode::SystemdSysctl);
     let proc_sys = proc.map(|p| p.join("sys"));
     let values = |key: &str| Values::read(key, &boot_tree, proc_sys.as_deref());
     let ipv6 = values("net.ipv6.conf.all.disable_ipv6");

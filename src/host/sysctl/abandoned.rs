@@ -178,7 +178,7 @@ mod tests {
     }
 
     fn found(root: &Path, release: &Release) -> Vec<(String, String, usize, String)> {
-        let boot = read_tree(root, MergeMode::SystemdSysctl).unwrap();
+        let boot = read_tree(root, MergeMode::SystemdSysctl);
         abandoned_settings(
             root,
             release,
@@ -230,7 +230,7 @@ mod tests {
             ),
         ];
         assert_eq!(found(root.path(), &KNOWN[1]), expected);
-        let boot = read_tree(root.path(), MergeMode::SystemdSysctl).unwrap();
+        let boot = read_tree(root.path(), MergeMode::SystemdSysctl);
         let why: Vec<String> =
             abandoned_settings(root.path(), &KNOWN[1], &boot, &["net.ipv4.tcp_fin_timeout"])
                 .into_iter()

@@ -47,7 +47,6 @@ use super::parse::{
 use super::value::same_value;
 use crate::contract::{PROCPS_SYSCTL_DIRS, SYSTEMD_SYSCTL_DIRS};
 use crate::files::resolve_in_root;
-use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
@@ -203,8 +202,10 @@ enum Outcome {
     Unset,
 }
 
-/// Read every sysctl.d file under `root` the way `mode` does.
-pub fn read_tree(root: &Path, mode: MergeMode) -> Result<MergedTree> {
+/// Read every sysctl.d file under `root` the way `mode` does. It cannot
+/// fail: what cannot be read is skipped, as both programs skip it, and
+/// listed in [`MergedTree::unread`].
+pub fn read_tree(root: &Path, mode: MergeMode) -> MergedTree {
     read_tree_placing(root, mode, None)
 }
 
@@ -219,11 +220,7 @@ pub struct PlacedFile {
 
 /// [`read_tree`], with `placed` in `/etc/sysctl.d` instead of whatever
 /// holds its name on disk.
-pub fn read_tree_placing(
-    root: &Path,
-    mode: MergeMode,
-    placed: Option<&PlacedFile>,
-) -> Result<MergedTree> {
+pub fn read_tree_placing(root: &Path, mode: MergeMode, placed: Option<&PlacedFile>) -> MergedTree {
     let (mut files, mut unread) = winning_files(root, mode);
     let placed_path = placed.map(|p| Path::new("/etc/sysctl.d").join(&p.name));
     if let (Some(p), Some(path)) = (placed, &placed_path) {
@@ -253,13 +250,13 @@ pub fn read_tree_placing(
         MergeMode::SystemdSysctl => systemd_map(&read),
     };
     read.retain(|l| l.value.is_some());
-    Ok(MergedTree {
+    MergedTree {
         mode,
         files,
         unread,
         read,
         kept,
-    })
+    }
 }
 
 /// systemd-sysctl's ordered map: a repeat with an equal value (or both
@@ -531,13 +528,8 @@ pub struct Override {
 /// boot) is a file sorting after `our_file_name` with another value. A later
 /// file repeating our value, or a later glob line (our exact key beats it),
 /// is not reported. For the maintainer scripts' precedence warning.
-pub fn later_overrides(
-    root: &Path,
-    our_file_name: &str,
-    wanted: &[(String, String)],
-) -> Result<Overrides> {
-    let tree = read_tree(root, MergeMode::SystemdSysctl)
-        .with_context(|| format!("cannot read the sysctl.d files under {}", root.display()))?;
+pub fn later_overrides(root: &Path, our_file_name: &str, wanted: &[(String, String)]) -> Overrides {
+    let tree = read_tree(root, MergeMode::SystemdSysctl);
     let sorts_after = |file: &Path| {
         file.file_name()
             .is_some_and(|n| n.as_bytes() > our_file_name.as_bytes())
@@ -559,10 +551,10 @@ pub fn later_overrides(
             });
         }
     }
-    Ok(Overrides {
+    Overrides {
         found: overrides,
         unread: tree.unread,
-    })
+    }
 }
 
 /// [`later_overrides`]' answer, and what it could not read (skipped, as
