@@ -185,3 +185,46 @@ fn check_control(c: &RawControl, waivers: &[Waiver]) -> Vec<String> {
     }
     errors
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIVERS: &str = "[[waiver]]\nid = \"w\"\nwhy = \"because\"\n";
+
+    fn load(map: &str) -> Result<ComplianceMaps> {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join(WAIVERS_FILE), WAIVERS).unwrap();
+        fs_err::write(dir.path().join("bench.toml"), map).unwrap();
+        load_compliance_maps(dir.path())
+    }
+
+    fn map(checks: &str, control_extra: &str) -> String {
+        format!(
+            "title = \"t\"\nsource = \"s\"\nchecks = {checks}\n\n[[control]]\nid = \"1\"\ntitle = \"t\"\n\
+             key = \"net.ipv4.ip_forward\"\nexpected = [\"0\"]\nwaiver = \"w\"\n{control_extra}reference = \"r\"\n"
+        )
+    }
+
+    #[test]
+    fn checks_say_which_halves_the_benchmark_reads() {
+        let both = load(&map("[\"configured\", \"live\"]", "waived = [\"1\"]\n")).unwrap();
+        assert!(both.maps[0].checks_configured);
+        let live = load(&map("[\"live\"]", "waived = [\"1\"]\n")).unwrap();
+        assert!(!live.maps[0].checks_configured);
+        let err = format!(
+            "{:#}",
+            load(&map("[\"boot\"]", "waived = [\"1\"]\n")).unwrap_err()
+        );
+        assert!(err.contains("bench.toml:3"), "{err}");
+        assert!(err.contains("`checks` is [\"boot\"]"), "{err}");
+    }
+
+    #[test]
+    fn a_waiver_covering_only_an_unset_key_is_enough() {
+        let maps = load(&map("[\"live\"]", "waived_unset = true\n")).unwrap();
+        assert!(maps.maps[0].controls[0].waived_unset);
+        let err = format!("{:#}", load(&map("[\"live\"]", "")).unwrap_err());
+        assert!(err.contains("a waiver needs the `waived` values"), "{err}");
+    }
+}
