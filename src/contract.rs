@@ -209,6 +209,12 @@ pub struct ComplianceMap {
     pub title: String,
     /// Where the controls and their values were read.
     pub source: String,
+    /// Whether the benchmark's check also wants the value configured (a
+    /// sysctl.d/sysctl.conf line the boot-time reader applies), as
+    /// OpenSCAP's sysctl rules do (their "static" half), or only the live
+    /// value, as Lynis's KRNL-6000 does.
+    #[serde(default)]
+    pub checks_configured: bool,
     pub controls: Vec<Control>,
 }
 
@@ -229,6 +235,10 @@ pub struct Control {
     pub waiver: Option<String>,
     #[serde(default)]
     pub waived: Vec<String>,
+    /// The waiver also covers no file setting the key (the kernel default
+    /// left in force on purpose).
+    #[serde(default)]
+    pub waived_unset: bool,
     /// The benchmark asks this only where IPv6 is on.
     #[serde(default)]
     pub ipv6_only: bool,

@@ -147,11 +147,11 @@ fn diff_lists_added_and_changed_keys() {
     Run::build_tool()
         .args(["diff", "default", "ipv6"])
         .stdout_contains("~ net.ipv6.conf.all.disable_ipv6 = 1 -> 0\n")
-        .stdout_contains("+ net.ipv6.conf.all.accept_source_route = -1\n")
+        .stdout_contains("+ net.ipv6.conf.all.accept_source_route = 0\n")
         .run();
     Run::build_tool()
         .args(["diff", "ipv6", "default"])
-        .stdout_contains("- net.ipv6.conf.all.accept_source_route = -1\n")
+        .stdout_contains("- net.ipv6.conf.all.accept_source_route = 0\n")
         .run();
 }
 

@@ -27,6 +27,9 @@ struct RawWaivers {
 struct RawMap {
     title: String,
     source: String,
+    /// What the benchmark's own check reads: `["configured", "live"]` or
+    /// `["live"]`.
+    checks: Spanned<Vec<String>>,
     control: Vec<Spanned<RawControl>>,
 }
 
@@ -43,6 +46,8 @@ struct RawControl {
     waiver: Option<String>,
     #[serde(default)]
     waived: Vec<String>,
+    #[serde(default)]
+    waived_unset: bool,
     #[serde(default)]
     ipv6_only: bool,
     reference: String,
@@ -93,6 +98,7 @@ pub fn load_compliance_maps(dir: &Path) -> Result<ComplianceMaps> {
                 stricter_why: c.stricter_why.clone(),
                 waiver: c.waiver.clone(),
                 waived: c.waived.clone(),
+                waived_unset: c.waived_unset,
                 ipv6_only: c.ipv6_only,
                 reference: c.reference.clone(),
             });
@@ -102,10 +108,25 @@ pub fn load_compliance_maps(dir: &Path) -> Result<ComplianceMaps> {
             .and_then(|s| s.to_str())
             .with_context(|| format!("{} has no UTF-8 name", path.display()))?
             .to_string();
+        let checks = raw.checks.get_ref();
+        let checks_configured = match checks.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            ["configured", "live"] => true,
+            ["live"] => false,
+            _ => {
+                errors.push(Diagnostic::at(
+                    &path,
+                    &source,
+                    raw.checks.span(),
+                    format!("`checks` is {checks:?}: [\"configured\", \"live\"] or [\"live\"]"),
+                ));
+                false
+            }
+        };
         maps.push(ComplianceMap {
             name,
             title: raw.title,
             source: raw.source,
+            checks_configured,
             controls,
         });
     }
@@ -154,13 +175,56 @@ fn check_control(c: &RawControl, waivers: &[Waiver]) -> Vec<String> {
         Some(w) if !waivers.iter().any(|o| &o.id == w) => errors.push(format!(
             "control {id}: unknown waiver `{w}` (not in {WAIVERS_FILE})"
         )),
-        Some(_) if c.waived.is_empty() => errors.push(format!(
+        Some(_) if c.waived.is_empty() && !c.waived_unset => errors.push(format!(
             "control {id}: a waiver needs the `waived` values it covers"
         )),
-        None if !c.waived.is_empty() => errors.push(format!(
+        None if !c.waived.is_empty() || c.waived_unset => errors.push(format!(
             "control {id}: `waived` values need a `waiver` saying why"
         )),
         _ => {}
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIVERS: &str = "[[waiver]]\nid = \"w\"\nwhy = \"because\"\n";
+
+    fn load(map: &str) -> Result<ComplianceMaps> {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join(WAIVERS_FILE), WAIVERS).unwrap();
+        fs_err::write(dir.path().join("bench.toml"), map).unwrap();
+        load_compliance_maps(dir.path())
+    }
+
+    fn map(checks: &str, control_extra: &str) -> String {
+        format!(
+            "title = \"t\"\nsource = \"s\"\nchecks = {checks}\n\n[[control]]\nid = \"1\"\ntitle = \"t\"\n\
+             key = \"net.ipv4.ip_forward\"\nexpected = [\"0\"]\nwaiver = \"w\"\n{control_extra}reference = \"r\"\n"
+        )
+    }
+
+    #[test]
+    fn checks_say_which_halves_the_benchmark_reads() {
+        let both = load(&map("[\"configured\", \"live\"]", "waived = [\"1\"]\n")).unwrap();
+        assert!(both.maps[0].checks_configured);
+        let live = load(&map("[\"live\"]", "waived = [\"1\"]\n")).unwrap();
+        assert!(!live.maps[0].checks_configured);
+        let err = format!(
+            "{:#}",
+            load(&map("[\"boot\"]", "waived = [\"1\"]\n")).unwrap_err()
+        );
+        assert!(err.contains("bench.toml:3"), "{err}");
+        assert!(err.contains("`checks` is [\"boot\"]"), "{err}");
+    }
+
+    #[test]
+    fn a_waiver_covering_only_an_unset_key_is_enough() {
+        let maps = load(&map("[\"live\"]", "waived_unset = true\n")).unwrap();
+        assert!(maps.maps[0].controls[0].waived_unset);
+        let err = format!("{:#}", load(&map("[\"live\"]", "")).unwrap_err());
+        assert!(err.contains("a waiver needs the `waived` values"), "{err}");
+    }
 }

@@ -15,6 +15,7 @@ mod common;
 mod flows;
 mod harness;
 mod lockout;
+mod scanners;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
@@ -366,6 +367,17 @@ macro_rules! every_scenario {
             fn s16_lynis_flags_only_documented_waivers_under_strict() {
                 flows::lynis_under_strict(RELEASE, "s16-lynis", || {
                     (dist().strict.clone(), harness::packages::lynis_deb(RELEASE))
+                });
+            }
+
+            #[test]
+            fn s21_scanners_agree_with_status_compliance() {
+                scanners::scanners_agree(RELEASE, "s21-scanners", || {
+                    vec![
+                        dist().default.clone(),
+                        dist().strict.clone(),
+                        dist().ipv6.clone(),
+                    ]
                 });
             }
 

@@ -7,7 +7,7 @@
 
 use crate::contract::{ComplianceMap, ComplianceMaps, Control};
 use crate::host::sysctl::apply::read_value;
-use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree};
+use crate::host::sysctl::merge::{read_tree, MergeMode, MergedTree, Setter};
 use crate::host::sysctl::value::same_value;
 use crate::output::render_table;
 use anyhow::{bail, Result};
@@ -48,6 +48,13 @@ pub struct ControlResult {
     pub live: Option<String>,
     /// The boot-time value (systemd-sysctl merge); null when no file sets it.
     pub boot: Option<String>,
+    /// `FILE:LINE` of the line the boot-time reader applies for the key.
+    pub configured_at: Option<String>,
+    /// The configured half of the verdict, for benchmarks whose check
+    /// reads the configuration (null for the others).
+    pub configured_result: Option<ControlOutcome>,
+    /// The live half (null when auditing a tree).
+    pub live_result: Option<ControlOutcome>,
     pub result: ControlOutcome,
     /// Why: the waiver's reason, why a stricter value passes, or why the
     /// control does not apply.
@@ -61,8 +68,10 @@ pub struct ComplianceReport {
     pub map: String,
     pub title: String,
     pub source: String,
-    /// What the results were checked on: "live" values, or "boot" values
-    /// when auditing a tree without a running system.
+    /// What the results were checked on: "configured and live" (the
+    /// benchmark's check reads both: a sysctl.d/sysctl.conf line the
+    /// boot-time reader applies, and the live value), "live" values, or
+    /// "boot" values when auditing a tree without a running system.
     pub checked: &'static str,
     pub controls: Vec<ControlResult>,
     pub pass: usize,
@@ -90,18 +99,23 @@ pub fn check(
     let proc_sys = proc.map(|p| p.join("sys"));
     let values = |key: &str| Values::read(key, &boot_tree, proc_sys.as_deref());
     let ipv6 = values("net.ipv6.conf.all.disable_ipv6");
-    let ipv6_off = ipv6.checked().is_some_and(|v| same_value(v, "1"));
+    let ipv6_off = ipv6
+        .live
+        .as_deref()
+        .or(ipv6.boot.as_ref().map(|b| b.value.as_str()))
+        .is_some_and(|v| same_value(v, "1"));
     let controls: Vec<ControlResult> = map
         .controls
         .iter()
-        .map(|c| evaluate(maps, c, values(&c.key), ipv6_off))
+        .map(|c| evaluate(maps, map, c, values(&c.key), ipv6_off))
         .collect();
     Ok(summarize(map, proc.is_some(), controls))
 }
 
 struct Values {
     live: Option<String>,
-    boot: Option<String>,
+    /// The line the boot-time reader applies last for the key.
+    boot: Option<Setter>,
     live_system: bool,
 }
 
@@ -109,51 +123,92 @@ impl Values {
     fn read(key: &str, boot: &MergedTree, proc_sys: Option<&Path>) -> Values {
         Values {
             live: proc_sys.and_then(|p| read_value(p, key).ok()),
-            boot: boot.lookup(key).map(|m| m.winner.value),
+            boot: boot.lookup(key).map(|m| m.winner),
             live_system: proc_sys.is_some(),
-        }
-    }
-
-    /// The value a result is decided on: live on a running system, the
-    /// boot-time value when auditing a tree.
-    fn checked(&self) -> Option<&str> {
-        if self.live_system {
-            self.live.as_deref()
-        } else {
-            self.boot.as_deref()
         }
     }
 }
 
-fn evaluate(maps: &ComplianceMaps, c: &Control, v: Values, ipv6_off: bool) -> ControlResult {
-    let any_of = |set: &[String], value: &str| set.iter().any(|e| same_value(e, value));
-    let waiver_why = || {
-        c.waiver.as_ref().and_then(|id| {
-            maps.waivers
-                .iter()
-                .find(|w| &w.id == id)
-                .map(|w| w.why.clone())
-        })
-    };
-    let (result, note) = match v.checked() {
-        _ if c.ipv6_only && ipv6_off => (
-            ControlOutcome::NotApplicable,
-            Some("IPv6 is off on this node (net.ipv6.conf.all.disable_ipv6 = 1); the benchmark asks this only where IPv6 is on".to_string()),
-        ),
-        None if v.live_system => (
-            ControlOutcome::NotApplicable,
-            Some("the running kernel has no such key".to_string()),
-        ),
+/// One half of a verdict (the configured value or the live one).
+type Half = (ControlOutcome, Option<String>);
+
+/// What the benchmark says of `value`.
+fn judge(maps: &ComplianceMaps, c: &Control, value: &str) -> Half {
+    let any_of = |set: &[String]| set.iter().any(|e| same_value(e, value));
+    if any_of(&c.expected) {
+        (ControlOutcome::Pass, None)
+    } else if any_of(&c.stricter) {
+        (ControlOutcome::Pass, c.stricter_why.clone())
+    } else if any_of(&c.waived) {
+        (ControlOutcome::Waived, waiver_why(maps, c))
+    } else {
+        (ControlOutcome::Fail, None)
+    }
+}
+
+fn waiver_why(maps: &ComplianceMaps, c: &Control) -> Option<String> {
+    c.waiver.as_ref().and_then(|id| {
+        maps.waivers
+            .iter()
+            .find(|w| &w.id == id)
+            .map(|w| w.why.clone())
+    })
+}
+
+/// The configured half: the value of the line the boot-time reader
+/// applies, or, with no such line, a failure (the scanner finds no
+/// configuration) unless the waiver covers leaving the key unset.
+fn configured_half(maps: &ComplianceMaps, c: &Control, boot: Option<&Setter>) -> Half {
+    match boot {
+        Some(setter) => judge(maps, c, &setter.value),
+        None if c.waived_unset => (ControlOutcome::Waived, waiver_why(maps, c)),
         None => (
-            ControlOutcome::NotApplicable,
-            Some("no sysctl.d file sets it: the kernel default applies".to_string()),
+            ControlOutcome::Fail,
+            Some("no sysctl.d/sysctl.conf line the boot-time reader applies sets it (the benchmark's check reads the configuration too)".to_string()),
         ),
-        Some(value) if any_of(&c.expected, value) => (ControlOutcome::Pass, None),
-        Some(value) if any_of(&c.stricter, value) => {
-            (ControlOutcome::Pass, c.stricter_why.clone())
+    }
+}
+
+fn rank(o: ControlOutcome) -> u8 {
+    match o {
+        ControlOutcome::NotApplicable => 0,
+        ControlOutcome::Pass => 1,
+        ControlOutcome::Waived => 2,
+        ControlOutcome::Fail => 3,
+    }
+}
+
+fn evaluate(
+    maps: &ComplianceMaps,
+    map: &ComplianceMap,
+    c: &Control,
+    v: Values,
+    ipv6_off: bool,
+) -> ControlResult {
+    let not_applicable = |why: &str| (ControlOutcome::NotApplicable, Some(why.to_string()));
+    // The live half on a running system; when auditing a tree, the
+    // boot-time value stands in for it.
+    let live_half = if v.live_system {
+        match &v.live {
+            Some(value) => judge(maps, c, value),
+            None => not_applicable("the running kernel has no such key"),
         }
-        Some(value) if any_of(&c.waived, value) => (ControlOutcome::Waived, waiver_why()),
-        Some(_) => (ControlOutcome::Fail, None),
+    } else {
+        match &v.boot {
+            Some(setter) => judge(maps, c, &setter.value),
+            None => not_applicable("no sysctl.d file sets it: the kernel default applies"),
+        }
+    };
+    let configured = map
+        .checks_configured
+        .then(|| configured_half(maps, c, v.boot.as_ref()));
+    let (result, note) = if c.ipv6_only && ipv6_off {
+        not_applicable("IPv6 is off on this node (net.ipv6.conf.all.disable_ipv6 = 1); the benchmark asks this only where IPv6 is on")
+    } else {
+        match &configured {
+            Some(conf) if rank(conf.0) >= rank(live_half.0) => conf.clone(),
+            _ => live_half.clone(),
+        }
     };
     ControlResult {
         id: c.id.clone(),
@@ -161,7 +216,13 @@ fn evaluate(maps: &ComplianceMaps, c: &Control, v: Values, ipv6_off: bool) -> Co
         key: c.key.clone(),
         expected: c.expected.clone(),
         live: v.live,
-        boot: v.boot,
+        boot: v.boot.as_ref().map(|s| s.value.clone()),
+        configured_at: v
+            .boot
+            .as_ref()
+            .map(|s| format!("{}:{}", s.file.display(), s.lineno)),
+        configured_result: configured.map(|(o, _)| o),
+        live_result: v.live_system.then_some(live_half.0),
         waiver: (result == ControlOutcome::Waived)
             .then(|| c.waiver.clone())
             .flatten(),
@@ -177,7 +238,11 @@ fn summarize(map: &ComplianceMap, live: bool, controls: Vec<ControlResult>) -> C
         map: map.name.clone(),
         title: map.title.clone(),
         source: map.source.clone(),
-        checked: if live { "live" } else { "boot" },
+        checked: match (map.checks_configured, live) {
+            (true, true) => "configured and live",
+            (false, true) => "live",
+            (_, false) => "boot",
+        },
         pass: count(ControlOutcome::Pass),
         fail: count(ControlOutcome::Fail),
         waived: count(ControlOutcome::Waived),
@@ -189,7 +254,7 @@ fn summarize(map: &ComplianceMap, live: bool, controls: Vec<ControlResult>) -> C
 /// The compliance part of the text report: a table, then one line per
 /// note (waivers, stricter values, controls that do not apply).
 pub fn render_text(report: &ComplianceReport) -> String {
-    let rows: Vec<[String; 6]> = report
+    let rows: Vec<[String; 7]> = report
         .controls
         .iter()
         .map(|c| {
@@ -199,6 +264,7 @@ pub fn render_text(report: &ComplianceReport) -> String {
                 c.expected.join("|"),
                 c.live.clone().unwrap_or_else(|| "-".into()),
                 c.boot.clone().unwrap_or_else(|| "-".into()),
+                c.configured_at.clone().unwrap_or_else(|| "-".into()),
                 c.result.as_str().to_string(),
             ]
         })
@@ -208,7 +274,9 @@ pub fn render_text(report: &ComplianceReport) -> String {
         report.title, report.map, report.checked
     );
     out.push_str(&render_table(
-        ["CONTROL", "KEY", "EXPECTED", "LIVE", "BOOT", "RESULT"],
+        [
+            "CONTROL", "KEY", "EXPECTED", "LIVE", "BOOT", "SET BY", "RESULT",
+        ],
         &rows,
     ));
     for c in &report.controls {
