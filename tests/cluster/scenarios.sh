@@ -14,13 +14,14 @@ all_keys=$(for deb in "$deb_dir"/pve-tcp-hardening*_*.deb; do
 done | sort -u | tr '\n' ' ')
 
 # What "as before" means on a node: the live value of every key, the
-# sysctl.d trees and chrony's files, the diversions. (/etc/apt is left out:
+# sysctl.d trees and chrony's files, the diversions (of the paths there
+# are: a Debian 13 node has no /etc/sysctl.conf). (/etc/apt is left out:
 # the rollout adds the repository on purpose and rollback keeps it.)
 node_state() {
 	on "$1" "for k in $all_keys; do printf '%s=%s\n' \$k \"\$(sysctl -n \$k 2>/dev/null | tr -s '\t ' ' ')\"; done
-		find /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default -xdev \\( -type f -o -type l \\) \
-			-printf '%p %y %m %l\n' | LC_ALL=C sort
-		find /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default -xdev -type f -exec sha256sum {} + | LC_ALL=C sort -k2
+		paths=\$(ls -d /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default 2>/dev/null)
+		find \$paths -xdev \\( -type f -o -type l \\) -printf '%p %y %m %l\n' | LC_ALL=C sort
+		find \$paths -xdev -type f -exec sha256sum {} + | LC_ALL=C sort -k2
 		dpkg-divert --list | LC_ALL=C sort"
 }
 boot_id() { on "$1" cat /proc/sys/kernel/random/boot_id; }
