@@ -6,7 +6,7 @@
 # Debian 12's ansible-core and (controller-2.19.sh) Debian 13's.
 #  - repository settings and key (tasks/repository.yml): a missing setting
 #    or a binary key stops with a message that says what to give instead;
-#  - meta/argument_specs.yml: a wrong profile, or a non-boolean, stops
+#  - meta/argument_specs.yml: a wrong profile or Ceph wait, or a non-boolean, stops
 #    site.yml and rollback.yml (the `roles:` play) before any task runs,
 #    under the new name and the old pth_* one; the profile choices are the
 #    files under profiles/, every default has a spec and every spec a default
@@ -85,6 +85,9 @@ expect fail "$wrong_profile" -i "$work/inventory.ini" rollback.yml -e pve_tcp_ha
 expect fail "pve_tcp_hardening_reboot.*(bool|boolean)" "${site[@]}" -e pve_tcp_hardening_reboot=maybe
 expect fail "pve_tcp_hardening_state must be one of: present, absent" -i "$work/inventory.ini" rollback.yml \
 	-e pve_tcp_hardening_state=gone
+expect fail "pve_tcp_hardening_ceph_wait_for must be one of: active_clean, health_ok, got: clean" "${site[@]}" \
+	-e pve_tcp_hardening_ceph_wait_for=clean
+expect fail "pve_tcp_hardening_migrate_guests.*(bool|boolean)" "${site[@]}" -e pve_tcp_hardening_migrate_guests=maybe
 # A good old name passes the checks, warns, and only then reaches for the
 # (absent) nodes.
 expect unreachable "^ *- pth_profile -> pve_tcp_hardening_profile$" \
@@ -106,7 +109,7 @@ elif ! grep -q "Ask the helper what is in force" <<<"$verify_tasks"; then
 else
 	pass=$((pass + 1))
 fi
-if grep -Eq 'pve_tcp_hardening : (Reboot|Put the node into HA maintenance)' <<<"$no_reboot" ||
+if grep -Eq "pve_tcp_hardening : (Reboot|Put the node into HA maintenance|Set Ceph's noout flag|Migrate the guests)" <<<"$no_reboot" ||
 	! grep -q 'Install the profile package' <<<"$no_reboot"; then
 	failed "--skip-tags reboot: $no_reboot"
 else

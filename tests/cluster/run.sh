@@ -1,8 +1,17 @@
 #!/bin/bash
 # The cluster rollout proof (issue 17): three qemu VMs from the reboot
-# proof's image, driven by Debian's ansible-core over SSH with the role in
+# proof's recipe, driven by Debian's ansible-core over SSH with the role in
 # deploy/ansible, installing from the signed apt repository that `make repo`
 # builds. Scenarios are in scenarios.sh; this script sets the stage.
+#
+# The nodes are a cluster in the middle of its Proxmox VE 8 -> 9 upgrade
+# (issue 27; Proxmox supports mixed 8/9 clusters while it lasts): pve1 and
+# pve2 run Debian 13 trixie (Python 3.13), pve3 Debian 12 bookworm, so the
+# role is driven against both releases in the same run. Debian 12's
+# ansible-core 2.14 drives both (its modules run on trixie's Python 3.13).
+# All three are hyper-converged Ceph nodes (issue 28: /etc/pve/ceph.conf
+# and the stub ceph, as pveceph sees a node), with stub pvenode and pvesh
+# for the guest migration.
 #
 #   tests/cluster/run.sh [--make-debs] DEB_DIR
 #
@@ -26,6 +35,7 @@ here=$(dirname "$(realpath "$0")")
 repo=$(realpath "$here/../..")
 e2e=$repo/tests/e2e
 nodes=(pve1 pve2 pve3)
+declare -A release=([pve1]=trixie [pve2]=trixie [pve3]=bookworm)
 
 # shellcheck source=tests/common/gate.sh
 . "$repo/tests/common/gate.sh"
@@ -92,7 +102,11 @@ started=$SECONDS
 
 # --- Image, repository, key ----------------------------------------------------
 
-image=$("$repo/tests/vm/image.sh" "$cache" cluster python3-apt dbus sudo)
+# One image per release (NAME cluster: bookworm, cluster-trixie: trixie).
+declare -A image image_name=([bookworm]=cluster [trixie]=cluster-trixie)
+for rel in bookworm trixie; do
+	image[$rel]=$("$repo/tests/vm/image.sh" --release "$rel" "$cache" "${image_name[$rel]}" python3-apt dbus sudo)
+done
 "$build_tool" repo --debs "$deb_dir" --out "$run/repo" --key-home "$run/gnupg" >"$run/repo.log" 2>&1 ||
 	die "make repo failed: $(cat "$run/repo.log")"
 ssh-keygen -q -t ed25519 -N '' -C pth-cluster -f "$run/id_ed25519"
@@ -104,36 +118,47 @@ repo_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$run/repo" "$repo_port" >"$run/http.log" 2>&1 &
 pids+=($!)
 
-# --- One node tree, three copy-on-write disks ----------------------------------
+# --- One node tree per release, three copy-on-write disks ----------------------
 
-tree=$run/root
-mkdir "$tree"
-tar --numeric-owner --xattrs -C "$tree" -xf "$image.tar"
-# No Debian mirror is reachable from the nodes: only our repository.
-: >"$tree/etc/apt/sources.list"
-install -d -m 0700 "$tree/root/.ssh"
-install -m 0600 "$run/id_ed25519.pub" "$tree/root/.ssh/authorized_keys"
-# An admin who logs in as themself and becomes root with sudo (pve3 is
-# driven that way; the others as root, as Proxmox VE nodes allow).
-echo 'pth:x:1000:1000:pth cluster admin:/home/pth:/bin/bash' >>"$tree/etc/passwd"
-echo 'pth:x:1000:' >>"$tree/etc/group"
-echo 'pth:*:19000:0:99999:7:::' >>"$tree/etc/shadow"
-install -d -m 0700 -o 1000 -g 1000 "$tree/home/pth" "$tree/home/pth/.ssh"
-install -m 0600 -o 1000 -g 1000 "$run/id_ed25519.pub" "$tree/home/pth/.ssh/authorized_keys"
-echo 'pth ALL=(ALL:ALL) NOPASSWD: ALL' >"$tree/etc/sudoers.d/pth"
-chmod 0440 "$tree/etc/sudoers.d/pth"
-install -m 0755 "$here/stubs/ha-manager" "$tree/usr/sbin/ha-manager"
-install -m 0755 "$here/stubs/pvecm" "$tree/usr/bin/pvecm"
-# IPv4 only on the NIC: the address qemu's user network expects, no DHCP,
-# no IPv6 autoconfiguration (the lockout guard would rightly warn about it).
-# A oneshot with ip(8), ordered as ifupdown's networking.service on a PVE
-# node is (no default dependencies: it starts right after modules and
-# sysctl, not after basic.target), so sshd, which waits for network.target,
-# is up about 3 s sooner: under TCG that is the difference between
-# ansible.builtin.reboot's probe at about 16 s after the reboot and its
-# next one, 12 s later. systemd-networkd took 12 s of every boot.
-# (net.ifnames=0 on the kernel command line names the NIC eth0.)
-cat >"$tree/etc/systemd/system/pth-net.service" <<'EOC'
+make_base() {
+	local rel=$1 tree=$run/root-$1
+	mkdir "$tree"
+	tar --numeric-owner --xattrs -C "$tree" -xf "${image[$rel]}.tar"
+	# No Debian mirror is reachable from the nodes: only our repository.
+	: >"$tree/etc/apt/sources.list"
+	install -d -m 0700 "$tree/root/.ssh"
+	install -m 0600 "$run/id_ed25519.pub" "$tree/root/.ssh/authorized_keys"
+	# An admin who logs in as themself and becomes root with sudo (pve3 is
+	# driven that way; the others as root, as Proxmox VE nodes allow).
+	echo 'pth:x:1000:1000:pth cluster admin:/home/pth:/bin/bash' >>"$tree/etc/passwd"
+	echo 'pth:x:1000:' >>"$tree/etc/group"
+	echo 'pth:*:19000:0:99999:7:::' >>"$tree/etc/shadow"
+	install -d -m 0700 -o 1000 -g 1000 "$tree/home/pth" "$tree/home/pth/.ssh"
+	install -m 0600 -o 1000 -g 1000 "$run/id_ed25519.pub" "$tree/home/pth/.ssh/authorized_keys"
+	echo 'pth ALL=(ALL:ALL) NOPASSWD: ALL' >"$tree/etc/sudoers.d/pth"
+	chmod 0440 "$tree/etc/sudoers.d/pth"
+	install -m 0755 "$here/stubs/ha-manager" "$tree/usr/sbin/ha-manager"
+	install -m 0755 "$here/stubs/pvecm" "$tree/usr/bin/pvecm"
+	# A hyper-converged node as pveceph sees one (PVE::Ceph::Tools:
+	# /etc/pve/ceph.conf and the ceph binary), with guests of its own
+	# (scenarios.sh adds their configurations) and the cluster's members.
+	install -m 0755 "$here/stubs/ceph" "$tree/usr/bin/ceph"
+	install -m 0755 "$here/stubs/pvenode" "$tree/usr/bin/pvenode"
+	install -m 0755 "$here/stubs/pvesh" "$tree/usr/bin/pvesh"
+	install -d "$tree/etc/pve/ha" "$tree/etc/pve/nodes"
+	printf '[global]\n\tfsid = 00000000-0000-4000-8000-000000000000\n' >"$tree/etc/pve/ceph.conf"
+	printf '{\n"version": 3,\n"cluster": {"name": "pth", "version": 3, "nodes": 3, "quorate": 1},\n"nodelist": {\n  "pve1": {"id": 1, "online": 1, "ip": "10.0.2.15"},\n  "pve2": {"id": 2, "online": 1, "ip": "10.0.2.15"},\n  "pve3": {"id": 3, "online": 1, "ip": "10.0.2.15"}\n  }\n}\n' \
+		>"$tree/etc/pve/.members"
+	# IPv4 only on the NIC: the address qemu's user network expects, no DHCP,
+	# no IPv6 autoconfiguration (the lockout guard would rightly warn about it).
+	# A oneshot with ip(8), ordered as ifupdown's networking.service on a PVE
+	# node is (no default dependencies: it starts right after modules and
+	# sysctl, not after basic.target), so sshd, which waits for network.target,
+	# is up about 3 s sooner: under TCG that is the difference between
+	# ansible.builtin.reboot's probe at about 16 s after the reboot and its
+	# next one, 12 s later. systemd-networkd took 12 s of every boot.
+	# (net.ifnames=0 on the kernel command line names the NIC eth0.)
+	cat >"$tree/etc/systemd/system/pth-net.service" <<'EOC'
 [Unit]
 Description=IPv4 address of the test node on qemu's user network
 DefaultDependencies=no
@@ -151,22 +176,24 @@ ExecStart=/sbin/ip -batch /etc/pth-net.ip
 [Install]
 WantedBy=multi-user.target
 EOC
-printf '%s\n' 'link set eth0 addrgenmode none' 'address add 10.0.2.15/24 dev eth0' 'link set eth0 up' \
-	>"$tree/etc/pth-net.ip"
-# The NIC's driver early, not when udev's coldplug gets to it (13 s into
-# the boot under TCG).
-printf 'virtio_net\n' >"$tree/etc/modules-load.d/pth-net.conf"
-ln -sf /etc/systemd/system/pth-net.service \
-	"$tree/etc/systemd/system/multi-user.target.wants/pth-net.service"
-# Boot time under TCG: e2scrub_reap scans LVM for stale snapshots (there is
-# no LVM here) and took 16 s of CPU at every boot beside the others.
-ln -sf /dev/null "$tree/etc/systemd/system/e2scrub_reap.service"
-rm -f "$tree/etc/hostname" # each node's name comes from the kernel command line
-printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$tree/etc/hosts"
-mkfs.ext4 -q -F -L pth-node -d "$tree" "$run/base.img" 3G
-rm -rf "$tree"
+	printf '%s\n' 'link set eth0 addrgenmode none' 'address add 10.0.2.15/24 dev eth0' 'link set eth0 up' \
+		>"$tree/etc/pth-net.ip"
+	# The NIC's driver early, not when udev's coldplug gets to it (13 s into
+	# the boot under TCG).
+	printf 'virtio_net\n' >"$tree/etc/modules-load.d/pth-net.conf"
+	ln -sf /etc/systemd/system/pth-net.service \
+		"$tree/etc/systemd/system/multi-user.target.wants/pth-net.service"
+	# Boot time under TCG: e2scrub_reap scans LVM for stale snapshots (there is
+	# no LVM here) and took 16 s of CPU at every boot beside the others.
+	ln -sf /dev/null "$tree/etc/systemd/system/e2scrub_reap.service"
+	rm -f "$tree/etc/hostname" # each node's name comes from the kernel command line
+	printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$tree/etc/hosts"
+	mkfs.ext4 -q -F -L pth-node -d "$tree" "$run/base-$rel.img" 3G
+	rm -rf "$tree"
+}
+for rel in bookworm trixie; do make_base "$rel"; done
 for node in "${nodes[@]}"; do
-	qemu-img create -q -f qcow2 -F raw -b "$run/base.img" "$run/$node.qcow2"
+	qemu-img create -q -f qcow2 -F raw -b "$run/base-${release[$node]}.img" "$run/$node.qcow2"
 done
 
 # --- Boot: one supervisor loop per node ----------------------------------------
@@ -183,7 +210,7 @@ node_loop() {
 		qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 768 -smp 2 \
 			-nodefaults -nographic -serial "file:$run/$node.console.$(date +%s%N)" -no-reboot \
 			-nic "user,model=virtio-net-pci,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:$port-:22,guestfwd=tcp:10.0.2.100:80-cmd:nc 127.0.0.1 $repo_port" \
-			-kernel "$image.vmlinuz" -initrd "$image.initrd" \
+			-kernel "${image[${release[$node]}]}.vmlinuz" -initrd "${image[${release[$node]}]}.initrd" \
 			-append "root=/dev/vda rw console=ttyS0 quiet net.ifnames=0 systemd.hostname=$node" \
 			-drive "file=$run/$node.qcow2,if=virtio,format=qcow2" </dev/null >>"$run/$node.qemu.log" 2>&1 || true
 	done
@@ -210,6 +237,10 @@ for node in "${nodes[@]}"; do
 	done
 done
 echo "test-cluster: three nodes up after $((SECONDS - started))s"
+for node in "${nodes[@]}"; do
+	codename=$(on "$node" '. /etc/os-release && echo "$VERSION_CODENAME"')
+	[ "$codename" = "${release[$node]}" ] || die "$node runs $codename, not ${release[$node]}"
+done
 
 cat >"$run/inventory.ini" <<EOI
 [pve]
@@ -222,6 +253,7 @@ ansible_ssh_common_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/n
 pve_tcp_hardening_repo_url=http://10.0.2.100/
 pve_tcp_hardening_repo_key_file=$run/repo/pve-tcp-hardening-archive-keyring.asc
 pve_tcp_hardening_quorum_poll_delay=1
+pve_tcp_hardening_ceph_poll_delay=1
 # The pre-collection name, still taken (with a deprecation warning).
 pth_ha_poll_delay=1
 EOI

@@ -14,13 +14,14 @@ all_keys=$(for deb in "$deb_dir"/pve-tcp-hardening*_*.deb; do
 done | sort -u | tr '\n' ' ')
 
 # What "as before" means on a node: the live value of every key, the
-# sysctl.d trees and chrony's files, the diversions. (/etc/apt is left out:
+# sysctl.d trees and chrony's files, the diversions (of the paths there
+# are: a Debian 13 node has no /etc/sysctl.conf). (/etc/apt is left out:
 # the rollout adds the repository on purpose and rollback keeps it.)
 node_state() {
 	on "$1" "for k in $all_keys; do printf '%s=%s\n' \$k \"\$(sysctl -n \$k 2>/dev/null | tr -s '\t ' ' ')\"; done
-		find /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default -xdev \\( -type f -o -type l \\) \
-			-printf '%p %y %m %l\n' | LC_ALL=C sort
-		find /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default -xdev -type f -exec sha256sum {} + | LC_ALL=C sort -k2
+		paths=\$(ls -d /etc/sysctl.d /usr/lib/sysctl.d /etc/sysctl.conf /etc/default 2>/dev/null)
+		find \$paths -xdev \\( -type f -o -type l \\) -printf '%p %y %m %l\n' | LC_ALL=C sort
+		find \$paths -xdev -type f -exec sha256sum {} + | LC_ALL=C sort -k2
 		dpkg-divert --list | LC_ALL=C sort"
 }
 boot_id() { on "$1" cat /proc/sys/kernel/random/boot_id; }
@@ -50,6 +51,30 @@ ha_sequence_ok() {
 		END { exit !(n >= 1 && done == n) }'
 }
 enables() { stub_log "$1" | grep -c 'node-maintenance enable' || true; }
+# The Ceph stub calls of every reboot of a node (issue 28), in order: noout
+# set in the old boot, then in a new boot `ceph status` answering degraded
+# (the stub's placement groups after a reboot) and then clean, and only
+# then noout unset, in that boot; never an unset while still degraded.
+ceph_sequence_ok() {
+	stub_log "$1" | awk '
+		/ ceph osd set noout$/ { n++; b0 = $2; state = 1; degraded = 0; next }
+		state == 1 && / ceph status .*=> degraded$/ && $2 != b0 { degraded++; next }
+		state == 1 && / ceph status .*=> clean$/ && $2 != b0 && degraded >= 1 { state = 2; b1 = $2; next }
+		state == 1 && / ceph osd unset noout$/ { bad = 1 }
+		state == 2 && / ceph osd unset noout$/ && $2 == b1 { state = 0; done++ }
+		END { exit !(n >= 1 && done == n && !bad) }'
+}
+# When the wait of a node's first reboot ended (the first clean answer in
+# the boot after noout was set) and when noout was set: seconds.
+ceph_wait_end() {
+	stub_log "$1" | awk '/ ceph osd set noout$/ && !b0 { b0 = $2 }
+		b0 && / ceph status .*=> clean$/ && $2 != b0 { print $1; exit }'
+}
+ceph_set_at() { stub_log "$1" | awk '/ ceph osd set noout$/ { print $1; exit }'; }
+# Ceph's noout flag, as `ceph osd dump` on the node reports it, is not set.
+noout_clear() {
+	on "$1" "ceph osd dump --format json" | jq -e '.flags_set | index("noout") | not' >/dev/null
+}
 
 declare -A first_state first_boot
 for node in "${nodes[@]}"; do
@@ -85,7 +110,21 @@ for node in "${nodes[@]}"; do
 	check "1: $node rebooted" test "$(boot_id "$node")" != "${first_boot[$node]}"
 	check "1: $node rebooted once (one maintenance)" test "$(enables "$node")" = 1
 	check "1: $node maintenance, drain, reboot, quorum, end of maintenance in order" ha_sequence_ok "$node"
+	check "1: $node rebooted under Ceph's noout, waited for clean placement groups, then unset it" \
+		ceph_sequence_ok "$node"
+	check "1: $node: noout is not set after the rollout" noout_clear "$node"
 	check "1: $node in force" in_force "$node"
+done
+# Each node's reboot starts (noout set) only after the previous node's
+# wait for clean placement groups ended (the nodes' clocks are this
+# machine's: qemu's RTC).
+for pair in pve1:pve2 pve2:pve3; do
+	check "1: ${pair#*:} set noout only after ${pair%:*}'s placement groups were clean again" \
+		awk -v a="$(ceph_wait_end "${pair%:*}")" -v b="$(ceph_set_at "${pair#*:}")" 'BEGIN { exit !(a != "" && b != "" && a < b) }'
+done
+for node in "${nodes[@]}"; do
+	check "1: the play shows $node's wait for Ceph (retries)" \
+		grep -q "FAILED - RETRYING: \\[$node\\]: .*Wait until Ceph's placement groups" "$run/rollout-default.log"
 done
 # Node 2 starts only after node 1 passed its verification.
 rollout_order_ok() {
@@ -188,10 +227,18 @@ install_listener() {
 }
 install_listener pve1 pth-mail
 install_listener pve2 corosync
+# Guests (issue 28): on pve1 and pve2 an HA VM 100 (HA moves it, not the
+# role), a VM 101 and a container 102 that HA does not manage.
+for node in pve1 pve2; do
+	on "$node" "mkdir -p /etc/pve/nodes/$node/qemu-server /etc/pve/nodes/$node/lxc &&
+		printf 'vm: 100\n\tstate started\n' >/etc/pve/ha/resources.cfg &&
+		: >/etc/pve/nodes/$node/qemu-server/100.conf && : >/etc/pve/nodes/$node/qemu-server/101.conf &&
+		: >/etc/pve/nodes/$node/lxc/102.conf"
+done
 declare -A before_finish
 for node in pve1 pve2; do before_finish[$node]=$(boot_id "$node"); done
 mail_pid=$(on pve1 systemctl show -p MainPID --value pth-mail)
-play finish "$site" -e pve_tcp_hardening_finish=true --limit pve1,pve2
+play finish "$site" -e pve_tcp_hardening_finish=true -e pve_tcp_hardening_migrate_guests=true --limit pve1,pve2
 expect_play finish success
 for node in pve1 pve2; do
 	check "6: $node has pve-tcp-hardening" test "$(installed_profile "$node")" = pve-tcp-hardening
@@ -206,3 +253,49 @@ check "6: pve2 rebooted (finish named the stub corosync)" test "$(boot_id pve2)"
 check "6: finish named pve2's corosync" log_has finish "reboot still needed for: corosync.service"
 check "6: pve2 went through maintenance once more" test "$(enables pve2)" = 3
 check "6: pve2 maintenance, drain, reboot, quorum, end of maintenance in order" ha_sequence_ok pve2
+check "6: pve2 rebooted under Ceph's noout with the wait, every time" ceph_sequence_ok pve2
+check "6: pve2: noout is not set" noout_clear pve2
+# pve_tcp_hardening_migrate_guests: pve2's guests that HA does not manage
+# (101, 102; not the HA VM 100) went to the next member, pve3, before
+# anything else of the reboot (noout) and came back after the reboot,
+# after the end of Ceph's noout and of HA maintenance.
+migration_order_ok() {
+	stub_log pve2 | awk '
+		/ pvenode migrateall pve3 --vms 101,102 --maxworkers 1$/ { away = NR; b0 = $2; next }
+		away && !set && / ceph osd set noout$/ && $2 == b0 { set = NR; next }
+		set && / ceph osd unset noout$/ && $2 != b0 { unset = NR; b1 = $2; next }
+		unset && / node-maintenance disable / && $2 == b1 { ha = NR; next }
+		ha && / pvesh create \/nodes\/pve3\/migrateall --target pve2 --vms 101,102 --maxworkers 1$/ && $2 == b1 { back = NR }
+		END { exit !back }'
+}
+check "6: pve2's guests 101 and 102 migrated to pve3 before the reboot and back after it" migration_order_ok
+check "6: the guests are on pve2 again, the HA VM was not touched" \
+	on pve2 "test -e /etc/pve/nodes/pve2/qemu-server/100.conf && test -e /etc/pve/nodes/pve2/qemu-server/101.conf &&
+		test -e /etc/pve/nodes/pve2/lxc/102.conf && test -z \"\$(find /etc/pve/nodes/pve3 -name '*.conf' 2>/dev/null)\""
+check "6: pve1 (not rebooted) migrated nothing" bash -c '! grep -q "pvenode\|pvesh" <<<"$1"' sh "$(stub_log pve1)"
+
+# --- 7. A Ceph node whose placement groups do not recover (issue 28) ------------
+# pve3 (rolled back in 5, left out of 6) is rolled out alone while its stub
+# Ceph keeps the placement groups degraded after the reboot: the wait times
+# out, the play fails naming that step, and noout is unset all the same.
+on pve3 "touch /var/lib/pth-stub/ceph-stuck"
+before_stuck=$(boot_id pve3)
+play ceph-stuck "$site" --limit pve3 -e pve_tcp_hardening_ceph_timeout=5
+expect_play ceph-stuck failure
+check "7: pve3 was rebooted" test "$(boot_id pve3)" != "$before_stuck"
+check "7: the failure names the step" log_has ceph-stuck "the step \"Fail when Ceph is not back after the reboot\" failed"
+check "7: the failure says what Ceph said" log_has ceph-stuck "Ceph is not active+clean after 5 s: active+clean 96, active+undersized+degraded 32 (HEALTH_WARN)"
+check "7: the failure says noout is unset" log_has ceph-stuck "Ceph's noout flag is unset now"
+# The last reboot: noout set, then only degraded answers in the new boot
+# (at least the 5 of the timeout), then noout unset there.
+stuck_sequence_ok() {
+	stub_log pve3 | awk '
+		/ ceph osd set noout$/ { b0 = $2; degraded = 0; clean = 0; unset = 0; next }
+		b0 && / ceph status .*=> degraded$/ && $2 != b0 { degraded++; b1 = $2; next }
+		b0 && / ceph status .*=> clean$/ && $2 != b0 { clean++; next }
+		b0 && / ceph osd unset noout$/ && $2 == b1 { unset++ }
+		END { exit !(b0 && degraded >= 5 && clean == 0 && unset == 1) }'
+}
+check "7: pve3 waited on degraded placement groups, then unset noout in the failed play" stuck_sequence_ok
+check "7: pve3: noout is not set after the failed play" noout_clear pve3
+on pve3 "rm /var/lib/pth-stub/ceph-stuck"

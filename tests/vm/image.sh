@@ -46,6 +46,9 @@ key=$(recipe_key | sha256sum | cut -c1-16)
 image=$cache/$name-$key
 for old in "$cache/$name"-*; do
 	[ -e "$old" ] || continue
+	# Only NAME's own images (NAME-KEY...), not those of a longer name
+	# that starts with it (cluster-trixie beside cluster).
+	[[ ${old##*/} =~ ^"$name"-[0-9a-f]{16}($|\.) ]] || continue
 	case $old in "$image".*) ;; *) rm -rf "$old" ;; esac
 done
 if [ ! -e "$image.tar" ]; then
