@@ -14,6 +14,7 @@
 mod common;
 mod flows;
 mod harness;
+mod killpoint;
 mod lockout;
 
 use std::collections::BTreeMap;
@@ -366,6 +367,13 @@ macro_rules! every_scenario {
             fn s16_lynis_flags_only_documented_waivers_under_strict() {
                 flows::lynis_under_strict(RELEASE, "s16-lynis", || {
                     (dist().strict.clone(), harness::packages::lynis_deb(RELEASE))
+                });
+            }
+
+            #[test]
+            fn s20_killed_at_every_point_recovers_exactly() {
+                killpoint::killed_at_every_point(RELEASE, "s20-kill-points", || {
+                    (dist().default.clone(), dist().strict.clone())
                 });
             }
 
