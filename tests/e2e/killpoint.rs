@@ -9,8 +9,8 @@
 //! (the same sh function, here) count every point they pass in
 //! `DIR/passed`; the one whose number is in `DIR/stop-at` writes
 //! `DIR/stopped` and waits. A census run (stop-at 0) lists an operation's
-//! points; each is then hit in turn and the whole process group, apt-get
-//! started under `setsid`, gets SIGKILL there. Recovery: `dpkg --configure
+//! points; each is then hit in turn and apt-get's whole process tree gets
+//! SIGKILL there (dpkg included: apt runs it on a pty in its own session). Recovery: `dpkg --configure
 //! -a`, then the interrupted command again (for a local .deb, the same
 //! `apt-get install`: apt cannot reinstall a half-installed local package
 //! from an archive), then purge of every variant left.
@@ -39,27 +39,34 @@ enum Outcome {
     Finished { passed: Vec<String> },
 }
 
-/// Runs `command` (apt-get ...) in its own process group with the kill
-/// points armed at `stop_at`; SIGKILLs the whole group once a point stops.
+/// Runs `command` (apt-get ...) with the kill points armed at `stop_at`;
+/// SIGKILLs its whole process tree once a point stops.
 fn run_until(s: &mut Scenario, command: &str, stop_at: usize) -> Outcome {
     let script = format!(
         r#"set -u
 rm -rf {DIR}; mkdir -p {DIR}; echo {stop_at} > {DIR}/stop-at
 export PVE_TCP_HARDENING_TEST_KILL_POINTS={DIR}
 opts="-o DPkg::Options::=--pre-invoke={HOOK}\ pre -o DPkg::Options::=--post-invoke={HOOK}\ post"
-setsid sh -c "exec $0 $opts" > {DIR}/log 2>&1 < /dev/null &
+sh -c "exec $0 $opts" > {DIR}/log 2>&1 < /dev/null &
 pid=$!
-ended() {{ read -r _ _ st _ < /proc/$pid/stat; [ "$st" = Z ]; }}
+# dash may reap the child while it waits for a sleep: gone or a zombie.
+ended() {{ kill -0 $pid 2>/dev/null || return 0; read -r _ _ st _ < /proc/$pid/stat; [ "$st" = Z ]; }}
+tree() {{ echo $1; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree $c; done; }}
+alive() {{ for p; do [ ! -e /proc/$p ] || {{ read -r _ _ st _ < /proc/$p/stat; [ "$st" = Z ] || return 0; }}; done; return 1; }}
 n=0
 while [ ! -e {DIR}/stopped ] && ! ended && [ $n -lt 6000 ]; do sleep 0.02; n=$((n+1)); done
 if [ -e {DIR}/stopped ]; then
-    pgid=$(cut -d' ' -f5 /proc/$pid/stat)
-    [ "$pgid" = "$pid" ] || {{ echo "apt-get is not its group's leader ($pgid)"; exit 3; }}
-    kill -KILL -- -$pid
+    # apt runs dpkg on a pty in a session of its own (setsid), so the
+    # process group is not enough: every descendant, stopped first so none
+    # forks away, then killed.
+    kill -STOP $(tree $pid) 2>/dev/null
+    all=$(tree $pid)
+    kill -STOP $all 2>/dev/null
+    kill -KILL $all
     wait $pid
     n=0
-    while pgrep -g $pid > /dev/null && [ $n -lt 500 ]; do sleep 0.02; n=$((n+1)); done
-    if pgrep -g $pid; then echo "survived the kill"; exit 3; fi
+    while alive $all && [ $n -lt 500 ]; do sleep 0.02; n=$((n+1)); done
+    if alive $all; then echo "survived the kill: $all"; exit 3; fi
     echo "KILLED $(cat {DIR}/stopped)"
     dpkg-query -W -f '${{Package}}:${{Status}}\n' 'pve-tcp-hardening*' 2>/dev/null | grep -v ':unknown ok not-installed$' || true
 else
@@ -75,7 +82,12 @@ fi
         script.replace('\'', r"'\''"),
         command
     ));
-    assert!(ran.success(), "{command} stopped at {stop_at}: {}{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.success(),
+        "{command} stopped at {stop_at}: {}{}",
+        ran.stdout,
+        ran.stderr
+    );
     let mut lines = ran.stdout.lines();
     let mut rest = Vec::new();
     loop {
@@ -90,7 +102,12 @@ fi
             };
         }
         if let Some(rc) = line.strip_prefix("FINISHED ") {
-            assert_eq!(rc, "0", "{command} failed without a kill:\n{}", rest.join("\n"));
+            assert_eq!(
+                rc,
+                "0",
+                "{command} failed without a kill:\n{}",
+                rest.join("\n")
+            );
             return Outcome::Finished {
                 passed: lines.map(str::to_string).collect(),
             };
@@ -135,7 +152,11 @@ fn every_point(s: &mut Scenario, op: &Operation) -> BTreeMap<String, Vec<String>
             s.run(step);
         }
         let Outcome::Killed { point, states } = run_until(s, &op.command, i + 1) else {
-            panic!("{}: point {} ({expected}) was not reached again", op.name, i + 1)
+            panic!(
+                "{}: point {} ({expected}) was not reached again",
+                op.name,
+                i + 1
+            )
         };
         assert_eq!(&point, expected, "{}: point {} moved", op.name, i + 1);
         eprintln!("[{}] killed at {point}: {states}", op.name);
@@ -148,7 +169,11 @@ fn every_point(s: &mut Scenario, op: &Operation) -> BTreeMap<String, Vec<String>
         purge_all(s);
         before.assert_same(
             &s.snapshot(),
-            &format!("{}: killed at point {} ({point}), recovered, purged", op.name, i + 1),
+            &format!(
+                "{}: killed at point {} ({point}), recovered, purged",
+                op.name,
+                i + 1
+            ),
         );
     }
     by_state
@@ -202,7 +227,11 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
         for (state, at) in &by_state {
             summary.push(format!(
                 "  dpkg state [{}] at {} point(s): {}",
-                if state.is_empty() { "not-installed" } else { state },
+                if state.is_empty() {
+                    "not-installed"
+                } else {
+                    state
+                },
                 at.len(),
                 at.join(" ")
             ));
