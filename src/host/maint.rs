@@ -59,6 +59,7 @@ pub fn run_cli(args: &MaintArgs) -> Result<ExitCode> {
         root: args.root.clone(),
         proc_root: args.proc.sys(),
     };
+    crate::host::sysctl::proc_root::confined(&host.proc_root)?;
     let profile_path = match &args.profile {
         Some(path) if path.is_absolute() => path.clone(),
         Some(path) => host.root.join(path),
