@@ -8,7 +8,9 @@ kill_point() {
     [ -n "${PVE_TCP_HARDENING_TEST_KILL_POINTS:-}" ] || return 0
     kp_dir=$PVE_TCP_HARDENING_TEST_KILL_POINTS
     echo "$1" >> "$kp_dir/passed" || return 0
-    [ "$(wc -l < "$kp_dir/passed")" = "$(cat "$kp_dir/stop-at" 2>/dev/null)" ] || return 0
+    kp_stop=
+    read -r kp_stop < "$kp_dir/stop-at" || true
+    [ "$(wc -l < "$kp_dir/passed")" = "$kp_stop" ] || return 0
     echo "$1" > "$kp_dir/stopped"
     while :; do sleep 3600; done
 }
