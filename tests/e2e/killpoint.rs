@@ -129,6 +129,8 @@ fn purge_all(s: &mut Scenario) {
 /// the operation, `check` what must hold once it was run again.
 struct Operation<'a> {
     name: &'a str,
+    /// The package the operation is about.
+    package: &'a str,
     setup: Vec<String>,
     command: String,
     check: &'a dyn Fn(&mut Scenario),
@@ -164,7 +166,21 @@ fn every_point(s: &mut Scenario, op: &Operation) -> BTreeMap<String, Vec<String>
         // An admin's recovery: finish what can be finished, then the
         // interrupted command again.
         s.chroot.try_run("dpkg --configure -a");
-        s.run(&op.command);
+        let again = s.chroot.try_run(&op.command);
+        // Killed after dpkg finished a purge (its post-invoke hook): apt
+        // knows no such package any more (a local .deb has no archive), and
+        // says so; dpkg agrees it is gone.
+        let gone = again.stderr.contains("E: Unable to locate package")
+            && op.name == "purge"
+            && s.status(&op.package) == "not-installed";
+        assert!(
+            again.success() || gone,
+            "{}: {} again after the kill at {point} failed:\n{}{}",
+            op.name,
+            op.command,
+            again.stdout,
+            again.stderr
+        );
         (op.check)(s);
         purge_all(s);
         before.assert_same(
@@ -196,6 +212,7 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
     let operations = [
         Operation {
             name: "install",
+            package: &default.package,
             setup: vec![],
             command: install_default.clone(),
             check: &|s: &mut Scenario| {
@@ -204,6 +221,7 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
         },
         Operation {
             name: "switch to strict",
+            package: &strict.package,
             setup: vec![install_default.clone()],
             command: format!("apt-get install -y {strict_in}"),
             check: &|s: &mut Scenario| {
@@ -212,10 +230,22 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
         },
         Operation {
             name: "purge",
+            package: &default.package,
             setup: vec![install_default.clone()],
             command: format!("apt-get purge -y {}", default.package),
+            // Killed after dpkg removed the files (postrm remove onwards),
+            // apt's purge again only removes: the package stays in
+            // config-files until one more purge (purge_all, next). Seen on
+            // bookworm's apt 2.6; anything else is a failure.
             check: &|s: &mut Scenario| {
-                assert_eq!(s.status(&d.package), "not-installed");
+                let status = s.status(&d.package);
+                assert!(
+                    ["not-installed", "deinstall ok config-files"].contains(&status.as_str()),
+                    "after purging again: {status}"
+                );
+                if status != "not-installed" {
+                    eprintln!("NOTE: apt-get purge again left {status}");
+                }
             },
         },
     ];
