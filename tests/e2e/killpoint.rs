@@ -172,7 +172,7 @@ fn every_point(s: &mut Scenario, op: &Operation) -> BTreeMap<String, Vec<String>
         // says so; dpkg agrees it is gone.
         let gone = again.stderr.contains("E: Unable to locate package")
             && op.name == "purge"
-            && s.status(&op.package) == "not-installed";
+            && s.status(op.package) == "not-installed";
         assert!(
             again.success() || gone,
             "{}: {} again after the kill at {point} failed:\n{}{}",
