@@ -5,6 +5,16 @@
 # runs before the helper is unpacked and postrm after it is deleted.
 # Included by both scripts; $ROOT, $ADOPTED and $PACKAGE are theirs.
 
+# A moved file and both its directories on disk before the next step
+# (dpkg unpacking over the path, purge deleting the record): fsync(2)
+# through coreutils' sync, as src/atomic.rs does in the helper.
+durable_move() {
+    mv "$1" "$2"
+    # A symlink is made durable by its directory (sync would follow it).
+    [ -L "$2" ] || sync -- "$2"
+    sync -- "$(dirname "$1")" "$(dirname "$2")"
+}
+
 # The guide's hand-made sysctl file, owned by no package, stands where our
 # conffile goes: dpkg would stop at a conffile prompt. Keep it under
 # $ADOPTED until purge puts it back (postinst says where).
@@ -19,7 +29,7 @@ adopt_hand_made_sysctl_file() {
         exit 1
     fi
     mkdir -p "$ADOPTED${SYSCTL_FILE%/*}"
-    mv "$ROOT$SYSCTL_FILE" "$ADOPTED$SYSCTL_FILE"
+    durable_move "$ROOT$SYSCTL_FILE" "$ADOPTED$SYSCTL_FILE"
 }
 
 # Every file kept under $ADOPTED goes back to its path; a path taken
@@ -34,7 +44,7 @@ restore_adopted() {
             target="$target.before-pve-tcp-hardening"
         fi
         mkdir -p "$(dirname "$target")"
-        mv "$ADOPTED$rel" "$target"
+        durable_move "$ADOPTED$rel" "$target"
         echo "$PACKAGE: your own $rel is back as ${target#"$ROOT"}" >&2
     done
 }

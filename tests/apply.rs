@@ -540,3 +540,42 @@ fn host_values() -> Vec<String> {
         .map(|path| fs_err::read_to_string(path).unwrap_or_else(|e| e.to_string()))
         .collect()
 }
+
+/// The test-only `--proc-root` (and `--proc`) pointed at a fake tree does
+/// not follow a symlink out of it (issue 29): the run is refused, naming
+/// the link, and the file it points to is untouched.
+#[test]
+fn a_fake_proc_root_with_a_symlink_out_of_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = dir.path().join("sys");
+    std::fs::create_dir_all(sys.join("net/ipv4")).unwrap();
+    std::fs::write(dir.path().join("outside"), "precious\n").unwrap();
+    std::os::unix::fs::symlink("../../../outside", sys.join("net/ipv4/tcp_sack")).unwrap();
+    let conf = dir.path().join("x.conf");
+    std::fs::write(&conf, "net.ipv4.tcp_sack = 0\n").unwrap();
+    for flag in ["--proc-root", "--proc"] {
+        let root = if flag == "--proc-root" {
+            sys.clone()
+        } else {
+            dir.path().to_path_buf()
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_pve-tcp-hardening"))
+            .arg("apply")
+            .arg(flag)
+            .arg(&root)
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: {stderr}");
+        assert!(
+            stderr.contains("net/ipv4/tcp_sack in it is a symlink to")
+                && stderr.contains("outside it: refusing"),
+            "{flag}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("outside")).unwrap(),
+            "precious\n"
+        );
+    }
+}

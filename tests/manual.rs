@@ -12,6 +12,7 @@ use clap::{CommandFactory, ValueEnum};
 use common::{assert_contains, assert_lacks, repo_root, stdout_of, Run};
 use pve_tcp_hardening::cli::{HelperCli, StatusFormat};
 use pve_tcp_hardening::contract::{self, ComplianceMaps};
+use pve_tcp_hardening::host::kill_point::KILL_POINTS_VAR;
 use pve_tcp_hardening::host::maint::APPLY_IN_CHROOT_VAR;
 use pve_tcp_hardening::host::status::formats::{checkmk, journal, nagios, prometheus, Severity};
 use std::collections::BTreeMap;
@@ -254,6 +255,7 @@ fn helper_man_page_has_every_section_command_option_and_path() {
             assert_contains(exit, &format!("{code} whenever the output was written"));
         }
         assert_contains(section(&all, "ENVIRONMENT"), &roff(APPLY_IN_CHROOT_VAR));
+        assert_contains(section(&all, "ENVIRONMENT"), &roff(KILL_POINTS_VAR));
 
         let files = section(&all, "FILES");
         for path in contract_paths() {

@@ -556,3 +556,75 @@ fn compare_with(oracle: Oracle) -> Vec<String> {
     assert!(values_compared > 4 * trees && modes_differ > trees / 4);
     failures
 }
+
+/// A value the kernel refuses is no boot value (issue 29): systemd-sysctl
+/// writes `1008\f` (`\f` is no blank to it) and an empty value, the kernel
+/// answers EINVAL and the key keeps what it had: an earlier write that
+/// still happens, or (as systemd's map replaced our entry by the refused
+/// one) the namespace's own value. The model's `held`, what `status` shows
+/// at boot, must be the value read back after the real systemd-sysctl ran
+/// (`None`: the value from before it ran); `winner` stays the last write.
+#[test]
+fn a_value_the_kernel_refuses_leaves_the_earlier_value_in_force() {
+    if gate::skipped(NEEDS) {
+        return;
+    }
+    let items = handcrafted_items(&[
+        (
+            "etc/sysctl.d/10-first.conf",
+            "net.ipv4.tcp_fin_timeout = 33\nnet.ipv4.tcp_keepalive_time = 4444\n\
+             net.ipv4.tcp_keepalive_intvl = 55\nnet.ipv4.tcp_syn_retries =\n",
+        ),
+        (
+            "etc/sysctl.d/20-refused.conf",
+            "net.ipv4.tcp_fin_timeout = 1008\x0c\nnet.ipv4.tcp_keepalive_time =\n\
+             net.ipv4.tcp_keepalive_intvl = 66\nnet.ipv4.tcp_syn_retries = 4\n",
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), &items);
+    let names = [
+        "tcp_fin_timeout",
+        "tcp_keepalive_time",
+        "tcp_keepalive_intvl",
+        "tcp_syn_retries",
+    ];
+    let script = format!("{}{IN_NAMESPACE}", common::GLOBAL_NET_KEYS_READ_ONLY);
+    let read_back = format!(
+        "cd /proc/sys/net/ipv4 && cat {0} && {SYSTEMD_SYSCTL} 2>/dev/null; cat {0}",
+        names.join(" ")
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "-m", "sh", "-ec", &script, "sh"])
+        .arg(dir.path())
+        .args(["sh", "-c", &read_back])
+        .output()
+        .unwrap();
+    let values: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(values.len(), 2 * names.len(), "{values:?}");
+    let (before, after) = values.split_at(names.len());
+    assert_ne!(after[2], before[2], "the namespace took no value at all");
+    let tree = read_tree(dir.path(), MergeMode::SystemdSysctl);
+    let mut refused = 0;
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("net.ipv4.{name}");
+        let merged = tree.lookup(&key).expect("set");
+        refused += usize::from(merged.held.as_ref() != Some(&merged.winner));
+        let held = merged.held.map(|h| h.value);
+        assert_eq!(
+            held.as_deref().unwrap_or(&before[i]),
+            after[i],
+            "{key}: model holds {held:?} (winner {:?}); before {}, after {}",
+            merged.winner.value,
+            before[i],
+            after[i]
+        );
+    }
+    assert_eq!(
+        refused, 2,
+        "fin_timeout and keepalive_time end on a refused write"
+    );
+}

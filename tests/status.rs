@@ -790,3 +790,37 @@ fn an_interrupted_install_is_named_with_the_command_that_finishes_it() {
         .stdout_contains("pve-tcp-hardening interrupted (half-configured): dpkg --configure -a")
         .run();
 }
+
+/// A later file whose value the kernel refuses (`1008\f`, an empty value)
+/// is no boot value (issue 29): systemd-sysctl replaces our entry with it,
+/// the kernel refuses the write and keeps its own value, so status shows
+/// no boot value and the key shadowed, saying why; a refused line before
+/// ours changes nothing (the kernel's answers: tests/merge_differential.rs).
+#[test]
+fn a_value_the_kernel_refuses_is_not_the_boot_value() {
+    let host = FakeHost::installed("default");
+    std::fs::write(
+        host.path("etc/sysctl.d/90-local.conf"),
+        "net.ipv4.tcp_fin_timeout = 1008\x0c\n",
+    )
+    .unwrap();
+    std::fs::write(
+        host.path("etc/sysctl.d/10-early.conf"),
+        "net.ipv4.tcp_sack =\n",
+    )
+    .unwrap();
+    status(&host, &[])
+        .status(1)
+        .stdout_contains(
+            "problem: net.ipv4.tcp_fin_timeout is shadowed: at boot /etc/sysctl.d/90-local.conf:1 \
+             sets \"1008\\u{c}\", which the kernel refuses (it keeps its own value) (wanted 10)",
+        )
+        .run();
+    let report = json(&host, 1);
+    let fin = report_key(&report, "net.ipv4.tcp_fin_timeout");
+    assert_eq!(fin["boot"], serde_json::Value::Null, "{fin}");
+    assert_eq!(fin["state"], "shadowed", "{fin}");
+    let sack = report_key(&report, "net.ipv4.tcp_sack");
+    assert_eq!(sack["boot"], "0", "{sack}");
+    assert_eq!(sack["state"], "ok", "{sack}");
+}

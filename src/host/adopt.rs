@@ -65,17 +65,21 @@ pub fn adopt(root: &Path, abs: &str) -> Result<bool> {
     }
     crate::host::state::refuse_unusual_state_dir(root)?;
     let dir = to.parent().context("adopted path has no parent")?;
-    fs_err::create_dir_all(dir).context("cannot create the directory for adopted files")?;
+    crate::atomic::create_dir_all(dir).context("cannot create the directory for adopted files")?;
     move_keeping_metadata(&from, &to)
         .with_context(|| format!("cannot keep {abs} as {}", adopted_path_shown(abs)))?;
     Ok(true)
 }
 
 /// rename(2), or `mv` when /etc and /var are on different file systems
-/// (mv copies mode, owner, times and extended attributes, then removes).
+/// (mv copies mode, owner, times and extended attributes, then removes);
+/// durable either way before the step that relies on it.
 fn move_keeping_metadata(from: &Path, to: &Path) -> Result<()> {
     match fs_err::rename(from, to) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            crate::atomic::sync_dir(to.parent().context("no parent")?)?;
+            crate::atomic::sync_dir(from.parent().context("no parent")?)
+        }
         Err(e) if e.raw_os_error() == Some(18) => {
             // EXDEV
             let out = Command::new("mv")
@@ -89,7 +93,8 @@ fn move_keeping_metadata(from: &Path, to: &Path) -> Result<()> {
             if !out.status.success() {
                 bail!("mv failed: {}", String::from_utf8_lossy(&out.stderr).trim());
             }
-            Ok(())
+            crate::atomic::sync_file(to)?;
+            crate::atomic::sync_dir(from.parent().context("no parent")?)
         }
         Err(e) => Err(e.into()),
     }

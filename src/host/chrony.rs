@@ -9,11 +9,11 @@
 //! root so tests run dpkg-divert for real against a temp dir; and
 //! [`restart_chronyd`] asks `invoke-rc.d` to pick the change up.
 
-use crate::atomic::{write_atomic, NewFileMode};
+use crate::atomic::write_atomic_as;
 use crate::files::{if_exists, under_root};
 use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -367,15 +367,14 @@ impl ChronyDiversion {
             return Ok(GeneratedState::Unchanged);
         }
         let mode = orig_meta.mode() & 0o7777;
-        write_atomic(&target, generated.as_bytes(), NewFileMode { mode })
-            .with_context(|| format!("cannot write {}", target.display()))?;
-        // write_atomic keeps what it replaces; we want what `.orig` has.
-        fs_err::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
-        let meta = fs_err::metadata(&target)?;
-        if (meta.uid(), meta.gid()) != (orig_meta.uid(), orig_meta.gid()) {
-            std::os::unix::fs::chown(&target, Some(orig_meta.uid()), Some(orig_meta.gid()))
-                .with_context(|| format!("cannot chown {}", target.display()))?;
-        }
+        // `.orig`'s mode and owner, not those of the file it replaces.
+        write_atomic_as(
+            &target,
+            generated.as_bytes(),
+            mode,
+            (orig_meta.uid(), orig_meta.gid()),
+        )
+        .with_context(|| format!("cannot write {}", target.display()))?;
         Ok(GeneratedState::Written)
     }
 
@@ -394,7 +393,7 @@ impl ChronyDiversion {
         let target = self.host_path(CONFFILE);
         if chrony_package(&self.root) == ChronyPackage::Purged {
             for path in [&orig, &target] {
-                if_exists(fs_err::remove_file(path))
+                crate::atomic::remove_file(path)
                     .context("cannot delete what chrony's purge left behind")?;
             }
             self.dpkg_divert(&["--package", package, "--remove", CONFFILE])?;
@@ -402,11 +401,9 @@ impl ChronyDiversion {
         }
         let outcome = if fs_err::symlink_metadata(&orig).is_ok() {
             // dpkg-divert --rename refuses to move .orig over another file.
-            match fs_err::remove_file(&target) {
-                Ok(()) => UndivertOutcome::Restored,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => UndivertOutcome::Restored,
-                Err(e) => return Err(e).context("cannot remove the generated chrony defaults"),
-            }
+            crate::atomic::remove_file(&target)
+                .context("cannot remove the generated chrony defaults")?;
+            UndivertOutcome::Restored
         } else {
             UndivertOutcome::KeptAdminFile
         };

@@ -68,5 +68,6 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
         ignore_missing: args.ignore_missing,
         proc_root: args.proc.sys(),
     };
+    crate::host::sysctl::proc_root::confined(&options.proc_root)?;
     apply::run_files(&args.files, &options)
 }

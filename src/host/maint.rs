@@ -16,6 +16,7 @@ use crate::host::adopt::{adopt, adopted_path, adopted_path_shown, describe_diffe
 use crate::host::chrony::{
     restart_chronyd, try_restart, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
 };
+use crate::host::kill_point;
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
 use crate::host::postfix::{self, Decision, Postfix};
 use crate::host::reboot_request;
@@ -58,6 +59,7 @@ pub fn run_cli(args: &MaintArgs) -> Result<ExitCode> {
         root: args.root.clone(),
         proc_root: args.proc.sys(),
     };
+    crate::host::sysctl::proc_root::confined(&host.proc_root)?;
     let profile_path = match &args.profile {
         Some(path) if path.is_absolute() => path.clone(),
         Some(path) => host.root.join(path),
@@ -105,7 +107,9 @@ pub fn postinst(
 pub fn prerm(host: &Host, profile: &Profile, action: &str) -> Result<()> {
     match action {
         "remove" | "deconfigure" => {
+            kill_point::reached("prerm-start");
             if release_chrony(host, profile)? {
+                kill_point::reached("chrony-undiverted");
                 restart_chrony(host);
             }
             Ok(())
@@ -124,6 +128,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
         ChronyDiversion::new(&host.root, &profile.package, BASE_PACKAGE).check_transform()?;
         Postfix::new(&host.root).assess()?;
     }
+    kill_point::reached("configure-start");
     let occasion = last_configured(host, profile)?;
     let file = host.sysctl_file();
     let file_text = match fs_err::read_to_string(&file) {
@@ -162,6 +167,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
 
     // Before changing anything: the first values we ever saw.
     let snapshot = record_snapshot(host, &wanted, previous, file_text.as_deref())?;
+    kill_point::reached("snapshot-saved");
 
     if target == LiveTarget::ReadOnly {
         tell_admin(&format!(
@@ -186,6 +192,7 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
     let reboot_due = reboot_keys_change_now || reboot_request::pending_for_any_variant(&host.root)?;
     if reboot_due {
         reboot_request::request(&host.root, &profile.package)?;
+        kill_point::reached("reboot-requested");
     }
     let ipv6_before = read_value(&host.proc_root, DISABLE_IPV6).ok();
     // Keys a previous variant set and this one does not: back to before us.
@@ -195,14 +202,18 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
             failure.key, failure.message
         ));
     }
+    kill_point::reached("other-variant-keys-restored");
     // postfix first: it must not be restarted (by chrony's restart, by
     // `finish`, at the reboot) with a main.cf that cannot start without IPv6.
     sync_postfix(host, profile)?;
+    kill_point::reached("postfix-synced");
     let applied = match &file_text {
         Some(text) => Some(apply_sysctl_file(host, &file, text)?),
         None => None,
     };
+    kill_point::reached("values-applied");
     let chrony = sync_chrony(host, profile)?;
+    kill_point::reached("chrony-synced");
     warn_about_later_files(host, profile);
     let outcome = Outcome {
         profile: profile.name.clone(),
@@ -222,9 +233,12 @@ pub fn configure(host: &Host, profile: &Profile, previous: Option<&str>) -> Resu
             tell_admin(p);
         }
         reboot_request::write_words(&host.root, &paragraphs)?;
+        kill_point::reached("reboot-words-written");
     }
     PurgePlan::new(&snapshot, profile, &host.proc_root).save(&host.root)?;
+    kill_point::reached("purge-plan-saved");
     record_configured(host, profile)?;
+    kill_point::reached("configured-recorded");
     if let Some(note) = outcome.debconf_note().filter(|_| note_can_be_shown()) {
         println!("{note}");
     }
@@ -551,6 +565,7 @@ fn sync_chrony(host: &Host, profile: &Profile) -> Result<ChronyChange> {
     // the diversion needs its path.
     let adopted = diversion.diverted_by()?.is_none() && adopt(&host.root, CHRONY_ORIG)?;
     diversion.divert()?;
+    kill_point::reached("chrony-diverted");
     if adopted {
         tell_admin(&format!(
             "your own {CHRONY_ORIG} (there before this package) is kept as {}; purging the package puts it back",

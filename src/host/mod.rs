@@ -13,6 +13,7 @@ pub mod adopt;
 pub mod chrony;
 pub mod command;
 pub mod finish;
+pub mod kill_point;
 pub mod maint;
 pub mod outcome;
 pub mod plan;

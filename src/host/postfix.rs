@@ -156,7 +156,7 @@ impl Postfix {
         let main_cf = self.path(MAIN_CF);
         let (_, explicit) = self.inet_protocols()?;
         let dir = self.record("");
-        fs_err::create_dir_all(&dir).context("cannot create the postfix record")?;
+        crate::atomic::create_dir_all(&dir).context("cannot create the postfix record")?;
         copy_keeping_metadata(&main_cf, &self.record(BEFORE_FILE))?;
         let explicit_file = self.record(EXPLICIT_BEFORE_FILE);
         match explicit {
@@ -165,7 +165,7 @@ impl Postfix {
                 format!("{v}\n").as_bytes(),
                 Default::default(),
             )?,
-            None => if_exists(fs_err::remove_file(&explicit_file)).map(drop)?,
+            None => crate::atomic::remove_file(&explicit_file).map(drop)?,
         }
         self.postconf(&["-e", &format!("inet_protocols={IPV4_ONLY}")])?;
         let ours = fs_err::read(&main_cf)?;
@@ -174,11 +174,13 @@ impl Postfix {
     }
 }
 
-/// `cp -p`: the bytes, mode, owner and times, so a restore is exact.
+/// `cp -p`: the bytes, mode, owner and times, so a restore is exact;
+/// durable before postconf changes main.cf.
 fn copy_keeping_metadata(from: &Path, to: &Path) -> Result<()> {
     let mut cmd = Command::new("cp");
     cmd.arg("-p").arg(from).arg(to);
-    run_checked(&mut cmd, &format!("cp -p {}", from.display())).map(drop)
+    run_checked(&mut cmd, &format!("cp -p {}", from.display()))?;
+    crate::atomic::sync_file(to)
 }
 
 /// What [`give_back`] did.
@@ -234,7 +236,7 @@ pub fn give_back(root: &Path) -> Result<GiveBack> {
         Some(now) if Some(&now) == ours.as_ref() => {
             let tmp = main_cf.with_extension("cf.pve-tcp-hardening-new");
             copy_keeping_metadata(&before, &tmp)?;
-            fs_err::rename(&tmp, &main_cf)?;
+            crate::atomic::rename(&tmp, &main_cf)?;
             GiveBack::Restored
         }
         Some(_) if !postfix.path(POSTCONF).is_file() => GiveBack::LeftAlone,
@@ -253,7 +255,7 @@ pub fn give_back(root: &Path) -> Result<GiveBack> {
             }
         }
     };
-    fs_err::remove_dir_all(postfix.record("")).context("cannot drop the postfix record")?;
+    crate::atomic::remove_dir_all(&postfix.record("")).context("cannot drop the postfix record")?;
     Ok(outcome)
 }
 

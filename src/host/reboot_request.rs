@@ -13,7 +13,7 @@
 
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::contract::BASE_PACKAGE;
-use crate::files::{if_exists, read_to_string_if_exists, under_root};
+use crate::files::{read_to_string_if_exists, under_root};
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -46,7 +46,7 @@ pub fn listed(root: &Path, package: &str) -> bool {
 /// replaced sibling variant's line gives way to ours.
 pub fn request(root: &Path, package: &str) -> Result<()> {
     let flag = under_root(root, FLAG);
-    fs_err::create_dir_all(under_root(root, "/run")).context("cannot create /run")?;
+    crate::atomic::create_dir_all(&under_root(root, "/run")).context("cannot create /run")?;
     if !flag.exists() {
         write_atomic(&flag, HEADER.as_bytes(), NewFileMode::default())?;
     }
@@ -137,7 +137,7 @@ pub fn withdraw(root: &Path) -> Result<Withdrawn> {
 }
 
 fn remove_if_exists(path: &Path) -> Result<()> {
-    if_exists(fs_err::remove_file(path)).context("cannot remove the reboot request")?;
+    crate::atomic::remove_file(path).context("cannot remove the reboot request")?;
     Ok(())
 }
 

@@ -26,7 +26,7 @@
 
 use crate::atomic::{write_atomic, NewFileMode};
 use crate::contract::Profile;
-use crate::files::{if_exists, read_to_string_if_exists};
+use crate::files::read_to_string_if_exists;
 use crate::host::sysctl::apply::read_value;
 use crate::host::sysctl::parse::{
     key_to_relative_path, parse_sysctl_text, relative_path_to_key, LineKind,
@@ -308,7 +308,7 @@ impl PurgePlan {
             match text {
                 Some(text) => write_state(root, name, &text)?,
                 None => {
-                    if_exists(fs_err::remove_file(state_path(root, name)))
+                    crate::atomic::remove_file(&state_path(root, name))
                         .with_context(|| format!("cannot remove {STATE_DIR}/{name}"))?;
                 }
             }
@@ -343,7 +343,7 @@ fn write_state(root: &Path, name: &str, text: &str) -> Result<()> {
         return Ok(());
     }
     if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir).context("cannot create the state directory")?;
+        crate::atomic::create_dir_all(dir).context("cannot create the state directory")?;
     }
     write_atomic(&path, text.as_bytes(), NewFileMode::default())
         .with_context(|| format!("cannot write {STATE_DIR}/{name}"))

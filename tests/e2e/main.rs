@@ -14,6 +14,7 @@
 mod common;
 mod flows;
 mod harness;
+mod killpoint;
 mod lockout;
 mod scanners;
 
@@ -378,6 +379,13 @@ macro_rules! every_scenario {
                         dist().strict.clone(),
                         dist().ipv6.clone(),
                     ]
+                });
+            }
+
+            #[test]
+            fn s20_killed_at_every_point_recovers_exactly() {
+                killpoint::killed_at_every_point(RELEASE, "s20-kill-points", || {
+                    (dist().default.clone(), dist().strict.clone())
                 });
             }
 

@@ -140,14 +140,15 @@ pub fn collect(inputs: &PlanInputs) -> Result<PlanReport> {
         .map(|s| {
             let live = proc_sys.as_ref().map(|p| read_value(p, &s.key));
             let lacks = matches!(&live, Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound);
-            let merged = boot.lookup(&s.key);
+            // The write the kernel keeps at boot (a refused value is none).
+            let held = boot.lookup(&s.key).and_then(|m| m.held);
             KeyPlan {
                 key: s.key.clone(),
                 wanted: s.value.clone(),
                 live_now: live.and_then(Result::ok),
                 after_install: (!lacks).then(|| s.value.clone()),
-                after_boot: merged.as_ref().map(|m| m.winner.value.clone()),
-                boot_winner: merged.map(|m| SetterReport::from(m.winner)),
+                after_boot: held.as_ref().map(|h| h.value.clone()),
+                boot_winner: held.map(SetterReport::from),
             }
         })
         .collect();

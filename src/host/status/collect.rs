@@ -141,8 +141,11 @@ fn key_report(
     proc_sys: Option<&Path>,
     ours: &OwnFile,
 ) -> KeyReport {
+    // What the kernel will hold after boot: a value it refuses is no boot
+    // value; the write before it stands.
     let merged = systemd.lookup(key);
-    let boot = merged.as_ref().map(|m| m.winner.value.clone());
+    let held = merged.as_ref().and_then(|m| m.held.clone());
+    let boot = held.as_ref().map(|w| w.value.clone());
     let live_read = proc_sys.map(|p| read_value(p, key));
     let live = live_read.as_ref().and_then(|r| r.as_ref().ok().cloned());
     let kernel_lacks =
@@ -171,12 +174,12 @@ fn key_report(
     } else {
         KeyState::Ok
     };
-    let procps_winner = procps.lookup(key).map(|m| m.winner);
-    let procps_system = match (&merged, &procps_winner) {
+    let procps_winner = procps.lookup(key).and_then(|m| m.held);
+    let procps_system = match (&boot, &procps_winner) {
         // Values, not lines: systemd keeps an equal value where it first
         // saw it (Debian 13's 50-default.conf sets default.rp_filter = 2
         // before the package's file does), procps takes the last line.
-        (Some(m), Some(p)) if same_value(&p.value, &m.winner.value) => ProcpsSystem::Same,
+        (Some(b), Some(p)) if same_value(&p.value, b) => ProcpsSystem::Same,
         (None, None) => ProcpsSystem::Same,
         (Some(_), None) => ProcpsSystem::Unset,
         (_, Some(_)) => ProcpsSystem::Differs,

@@ -123,7 +123,7 @@ impl Values {
     fn read(key: &str, boot: &MergedTree, proc_sys: Option<&Path>) -> Values {
         Values {
             live: proc_sys.and_then(|p| read_value(p, key).ok()),
-            boot: boot.lookup(key).map(|m| m.winner),
+            boot: boot.lookup(key).and_then(|m| m.held),
             live_system: proc_sys.is_some(),
         }
     }

@@ -69,6 +69,18 @@ pub fn problems<'a>(
     out
 }
 
+/// The winning line's value; one the kernel refuses is named so, with what
+/// the key keeps instead (an earlier write, or the kernel's own value).
+fn refused_or_value(value: &str, boot: Option<&str>) -> String {
+    if !crate::host::sysctl::merge::kernel_refuses(value) {
+        return value.to_string();
+    }
+    format!(
+        "{value:?}, which the kernel refuses (it keeps {})",
+        boot.unwrap_or("its own value")
+    )
+}
+
 impl Problem<'_> {
     /// The report's line for it (the text table, JSON `problems`, journal).
     pub fn text(&self) -> String {
@@ -83,7 +95,7 @@ impl Problem<'_> {
                         .as_ref()
                         .map(|g| format!(" (the glob {g})"))
                         .unwrap_or_default(),
-                    w.value,
+                    refused_or_value(&w.value, k.boot.as_deref()),
                     k.desired
                 ),
                 None => format!("{} is set by no sysctl.d file (wanted {})", k.key, k.desired),

@@ -149,6 +149,11 @@ pub struct KeyMerge {
     /// Dot form (`net.ipv4.tcp_sack`).
     pub key: String,
     pub winner: Setter,
+    /// The last write the kernel keeps: the winner, unless the kernel
+    /// refuses its value ([`kernel_refuses`]), then the write before it
+    /// that it took; `None` when it refused every one (its own value
+    /// stays). What `status` shows as the boot value.
+    pub held: Option<Setter>,
     /// Every line setting the key (exact or glob), in file order.
     pub setters: Vec<Setter>,
 }
@@ -196,7 +201,8 @@ impl TreeLine {
 /// What ends up applied for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
-    Set(Setter),
+    /// The last write, and the last one the kernel keeps.
+    Set(Setter, Option<Setter>),
     /// systemd only: an exclusion line replaced the key's own entry.
     Cancelled(Setter),
     Unset,
@@ -290,9 +296,10 @@ impl MergedTree {
     /// nothing sets it (or, for systemd, an exclusion line cancelled it).
     pub fn lookup(&self, key: &str) -> Option<KeyMerge> {
         match self.outcome(key) {
-            Outcome::Set(winner) => Some(KeyMerge {
+            Outcome::Set(winner, held) => Some(KeyMerge {
                 key: relative_path_to_key(&key_to_relative_path(key)),
                 winner,
+                held,
                 setters: self.setters(key),
             }),
             Outcome::Cancelled(_) | Outcome::Unset => None,
@@ -354,7 +361,7 @@ impl MergedTree {
                 MergeMode::SystemdSysctl => l.path.clone(),
             })
             .collect();
-        let mut winner = None;
+        let (mut winner, mut held) = (None, None);
         for line in self.kept.iter().filter(|l| l.value.is_some()) {
             let is_glob = has_glob_chars(&line.path);
             for spelling in self.match_spellings(&tree, line) {
@@ -368,11 +375,14 @@ impl MergedTree {
                 };
                 if !(is_glob && exact.contains(&stored)) {
                     winner = Some(line);
+                    if !line.value.as_deref().is_some_and(kernel_refuses) {
+                        held = Some(line);
+                    }
                 }
             }
         }
         if let Some(line) = winner {
-            return Outcome::Set(line.setter());
+            return Outcome::Set(line.setter(), held.map(TreeLine::setter));
         }
         let cancelled = self.mode == MergeMode::SystemdSysctl;
         match self
@@ -384,6 +394,16 @@ impl MergedTree {
             _ => Outcome::Unset,
         }
     }
+}
+
+/// A value the kernel refuses as written (EINVAL, the key keeps what it
+/// had): an empty one (both programs write `\n`) or one holding a control
+/// character other than a tab, such as systemd's `1008\f` (`\f` and `\v`
+/// are no blanks to systemd, and the kernel's number parser takes only
+/// space, tab and newline after a number). Tried on the kernel in a
+/// network namespace (tests/merge_differential.rs).
+pub fn kernel_refuses(value: &str) -> bool {
+    value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t')
 }
 
 /// systemd's `sysctl_write` refuses a path that is not normalized (`..` or
@@ -537,9 +557,10 @@ pub fn later_overrides(root: &Path, our_file_name: &str, wanted: &[(String, Stri
     let mut overrides = Vec::new();
     for (key, ours) in wanted {
         let theirs = match tree.outcome(key) {
-            Outcome::Set(s) if !same_value(&s.value, ours) => s,
+            // A later value the kernel refuses overrides nothing.
+            Outcome::Set(_, Some(held)) if !same_value(&held.value, ours) => held,
             Outcome::Cancelled(s) => s,
-            Outcome::Set(_) | Outcome::Unset => continue,
+            Outcome::Set(..) | Outcome::Unset => continue,
         };
         if sorts_after(&theirs.file) {
             overrides.push(Override {

@@ -10,4 +10,5 @@ pub mod abandoned;
 pub mod apply;
 pub mod merge;
 pub mod parse;
+pub mod proc_root;
 pub mod value;

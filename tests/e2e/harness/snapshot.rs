@@ -6,11 +6,12 @@
 //! ours), /var/lib/dpkg, /var/lib/apt, /var/cache, /var/log (bookkeeping that
 //! every install changes).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use super::chroot::Chroot;
 
@@ -38,7 +39,7 @@ impl Snapshot {
         let mut files = BTreeMap::new();
         let mut regular = Vec::new();
         walk(chroot.root(), "", &mut files, &mut regular);
-        for (path, hash) in hash_files(chroot.root(), &regular) {
+        for (path, hash) in hashes(chroot.root(), &regular) {
             if let Some(entry) = files.get_mut(&path) {
                 entry.push(' ');
                 entry.push_str(&hash);
@@ -101,7 +102,12 @@ fn diff_maps(
     }
 }
 
-fn walk(root: &Path, rel: &str, files: &mut BTreeMap<String, String>, regular: &mut Vec<String>) {
+fn walk(
+    root: &Path,
+    rel: &str,
+    files: &mut BTreeMap<String, String>,
+    regular: &mut Vec<(String, Version)>,
+) {
     let dir = root.join(rel.trim_start_matches('/'));
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
@@ -123,7 +129,17 @@ fn walk(root: &Path, rel: &str, files: &mut BTreeMap<String, String>, regular: &
             walk(root, &path, files, regular);
             format!("d {owner}")
         } else if kind.is_file() {
-            regular.push(path.clone());
+            regular.push((
+                path.clone(),
+                Version {
+                    path: format!("{}{path}", root.display()),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    size: meta.len(),
+                    mtime: (meta.mtime(), meta.mtime_nsec()),
+                    ctime: (meta.ctime(), meta.ctime_nsec()),
+                },
+            ));
             format!("f {owner} size={}", meta.len())
         } else if kind.is_char_device() || kind.is_block_device() {
             format!("dev {owner} {:x}", meta.rdev())
@@ -132,6 +148,44 @@ fn walk(root: &Path, rel: &str, files: &mut BTreeMap<String, String>, regular: &
         };
         files.insert(path, desc);
     }
+}
+
+/// What identifies one version of a regular file's content: a write, a
+/// rename over it or any metadata change moves its ctime, which no
+/// program can set back (the kill-point scenario snapshots the same chroot
+/// a hundred times; only what changed is hashed again).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Version {
+    path: String,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// sha256 of each regular file, from the cache when the file is the same
+/// version as when it was hashed.
+fn hashes(root: &Path, paths: &[(String, Version)]) -> Vec<(String, String)> {
+    static CACHE: Mutex<Option<HashMap<Version, String>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for (path, version) in paths {
+        match cache.get(version) {
+            Some(hash) => out.push((path.clone(), hash.clone())),
+            None => missing.push(path.clone()),
+        }
+    }
+    let by_path: HashMap<&String, &Version> = paths.iter().map(|(p, v)| (p, v)).collect();
+    for (path, hash) in hash_files(root, &missing) {
+        if let Some(version) = by_path.get(&path) {
+            cache.insert((*version).clone(), hash.clone());
+        }
+        out.push((path, hash));
+    }
+    out
 }
 
 /// sha256 of each regular file, one `sha256sum` batch for all of them.
