@@ -204,7 +204,7 @@ fn switching_variants_leaves_exactly_the_new_profile() {
     .run();
     host.install(&profile("ipv6"));
     assert_eq!(host.live("net.ipv6.conf.all.disable_ipv6"), "0");
-    assert_eq!(host.live("net.ipv6.conf.all.accept_source_route"), "-1");
+    assert_eq!(host.live("net.ipv6.conf.all.accept_source_route"), "0");
     assert_eq!(host.read("etc/default/chrony"), stock);
     assert_eq!(host.diversions(), "");
     let snapshot = host.read("var/lib/pve-tcp-hardening/snapshot.conf");
