@@ -715,22 +715,7 @@ pub fn lynis_under_strict(
     s.run(&format!("dpkg -i {inside}"));
     let flagged = |s: &mut crate::harness::Scenario| -> Vec<String> {
         s.run("sysctl -q --system >/dev/null 2>&1 || true");
-        s.run(
-            "rm -f /tmp/lynis.dat; lynis audit system --tests KRNL-6000 --no-colors --quick \
-             --report-file /tmp/lynis.dat >/dev/null",
-        );
-        let report = String::from_utf8(s.chroot.read("/tmp/lynis.dat").expect("lynis report"))
-            .expect("UTF-8");
-        let mut keys: Vec<String> = report
-            .lines()
-            .filter(|l| l.starts_with("details[]=KRNL-6000|sysctl|"))
-            .filter_map(|l| l.split("field:").nth(1))
-            .filter_map(|f| f.split(';').next())
-            .filter(|k| k.starts_with("net."))
-            .map(str::to_string)
-            .collect();
-        keys.sort();
-        keys
+        crate::scanners::lynis_flagged(&mut s.chroot)
     };
     let before = flagged(&mut s);
     s.apt_install(&[&strict], "");

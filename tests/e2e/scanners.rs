@@ -349,8 +349,9 @@ fn tailoring(rules: &[String]) -> String {
     )
 }
 
-/// The keys Lynis's KRNL-6000 flags in the chroot's namespace.
-fn lynis_flagged(chroot: &mut Chroot) -> Vec<String> {
+/// The keys Lynis's KRNL-6000 flags in the chroot's namespace, sorted
+/// (s16 reads them too).
+pub fn lynis_flagged(chroot: &mut Chroot) -> Vec<String> {
     chroot.run(
         "rm -f /tmp/lynis.dat; lynis audit system --tests KRNL-6000 --no-colors --quick \
          --report-file /tmp/lynis.dat >/dev/null",
@@ -364,6 +365,8 @@ fn lynis_flagged(chroot: &mut Chroot) -> Vec<String> {
         .filter_map(|f| f.split(';').next())
         .filter(|k| k.starts_with("net."))
         .map(str::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect()
 }
 
