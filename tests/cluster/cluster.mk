@@ -4,8 +4,8 @@
 # Python 3.13), and the role's static checks. Included by the
 # top-level Makefile; `make test` runs the static checks only: the
 # three-node run takes about 22-25 minutes under TCG on 2 cores, beside
-# `make test`'s 42; .ci/run runs it after `make test`. No $(MAKE) in the recipes on purpose: make -n would
-# run such a line, VMs and all.
+# `make test`'s 42; .ci/run runs it after `make test`. No $(MAKE) in the
+# recipes on purpose: make -n would run such a line, VMs and all.
 .PHONY: test-cluster test-ansible-lint
 test-cluster: deps-test
 	tests/cluster/run.sh --make-debs '$(DIST)'
