@@ -135,8 +135,9 @@ fn unit_matches(pattern: &str, unit: &str) -> bool {
 }
 
 /// glibc's `fnmatch(3)` without flags: the unit patterns match as key globs
-/// do in `glob(3)`; a NUL byte never matches.
-fn fnmatch(pattern: &str, name: &str) -> bool {
+/// do in `glob(3)`; a NUL byte never matches. [`super::precheck`] matches
+/// its table with it too.
+pub(super) fn fnmatch(pattern: &str, name: &str) -> bool {
     let (Ok(pattern), Ok(name)) = (CString::new(pattern), CString::new(name)) else {
         return false;
     };

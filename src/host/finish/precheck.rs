@@ -4,12 +4,15 @@
 //! socket on `::1` for a dead service. A unit whose check fails is not
 //! restarted, and is named with what the check said.
 //!
-//! The table is the data: a unit pattern (as in [`super::policy`]), and the
-//! command with `%i` for a template unit's instance. A unit the table does
+//! The table is the data: a unit pattern (fnmatch, as in [`super::policy`];
+//! a template's `*` must match a non-empty instance), and the command with
+//! `%i` for a template unit's instance. A unit the table does
 //! not name is restarted unchecked, as `systemctl` would.
 
 use std::io::ErrorKind;
 use std::process::{Command, Stdio};
+
+use super::policy::fnmatch;
 
 /// Unit, program, arguments. `postfix@-.service` is Debian's default
 /// instance; `postmulti -i INSTANCE -p check` is how its unit runs each.
@@ -84,14 +87,9 @@ fn instance_of<'u>(pattern: &str, unit: &'u str) -> &'u str {
     }
 }
 
-/// A pattern with at most one `*` (the table's only form).
+/// The table's pattern matches `unit`, a template's with an instance.
 fn glob(pattern: &str, unit: &str) -> bool {
-    match pattern.split_once('*') {
-        Some((head, tail)) => {
-            unit.len() > head.len() + tail.len() && unit.starts_with(head) && unit.ends_with(tail)
-        }
-        None => pattern == unit,
-    }
+    fnmatch(pattern, unit) && (!pattern.contains('*') || !instance_of(pattern, unit).is_empty())
 }
 
 #[cfg(test)]
