@@ -6,7 +6,10 @@
 //! namespace's live values and never this machine's; `/proc/sys` read-only
 //! but net), once per profile (default, strict, ipv6), after the install and
 //! a `sysctl --system` (what the next boot applies, pve-firewall.conf's
-//! rp_filter = 2 included).
+//! rp_filter = 2 included). One chroot serves the three profiles in turn:
+//! each installed alone, from a state asserted equal to the baseline (a
+//! booted node's: `lo` up, `sysctl --system` run; no variant known to
+//! dpkg), and purged after its scans, which must give that state back.
 //!
 //! Every control of a map the scanner can judge is compared, verdict for
 //! verdict: `status` pass = scanner pass; `status` fail or waived = scanner
@@ -40,7 +43,7 @@
 
 use crate::harness::base::{cache_dir, ensure_with_packages};
 use crate::harness::packages::release_deb;
-use crate::harness::{Chroot, Deb, Release};
+use crate::harness::{Chroot, Deb, Release, Snapshot};
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -74,13 +77,31 @@ pub fn scanners_agree(release: Release, name: &str, debs: impl FnOnce() -> Vec<D
         .unwrap_or_else(|e| panic!("cannot prepare the scanners' base: {e}"));
     let ds = ssg_datastream(release);
     let mut table: Vec<(String, String, usize, usize, Vec<String>)> = Vec::new();
+    // One chroot for the three profiles, each installed alone: the state
+    // before each install is asserted to be the baseline (files, diversions,
+    // live values; no variant known to dpkg), which the purge of the one
+    // before must give back. The baseline is a booted node's: `lo` up and
+    // `sysctl --system` run, as after every install below.
+    let mut chroot = Chroot::fresh(&tar, &name);
+    chroot.write(DS, &ds);
+    chroot.run("ip link set lo up; sysctl -q --system >/dev/null 2>&1 || true");
+    let baseline = Snapshot::take(&mut chroot);
     for deb in debs() {
         let profile = deb.package.clone();
-        let mut chroot = Chroot::fresh(&tar, &format!("{name}-{profile}"));
-        chroot.write(DS, &ds);
+        assert_only_baseline(
+            &mut chroot,
+            &baseline,
+            &format!("[{name}] before {profile}"),
+        );
         let inside = chroot.copy_in(&deb.path);
         chroot.run(&format!("apt-get install -y {inside}"));
-        chroot.run("ip link set lo up; sysctl -q --system >/dev/null 2>&1 || true");
+        chroot.run("sysctl -q --system >/dev/null 2>&1 || true");
+        let installed = chroot.run(VARIANTS);
+        assert_eq!(
+            installed.stdout.trim(),
+            format!("{profile} install ok installed"),
+            "[{name}] {profile}: not the only variant dpkg knows"
+        );
         let versions = chroot.run(
             "oscap --version | head -n1; dpkg-query -W -f '${Version}\\n' lynis openscap-scanner",
         );
@@ -128,7 +149,14 @@ pub fn scanners_agree(release: Release, name: &str, debs: impl FnOnce() -> Vec<D
                 failing,
             ));
         }
+        chroot.run(&format!("apt-get purge -y {profile}"));
+        std::fs::remove_file(chroot.path(&inside)).expect("remove the copied .deb");
     }
+    assert_only_baseline(
+        &mut chroot,
+        &baseline,
+        &format!("[{name}] after the last purge"),
+    );
     let mut report = String::new();
     let mut total = 0;
     for (profile, benchmark, compared, n, list) in &table {
@@ -142,6 +170,24 @@ pub fn scanners_agree(release: Release, name: &str, debs: impl FnOnce() -> Vec<D
     }
     eprintln!("[{name}] scanners vs status --compliance:\n{report}");
     assert_eq!(total, 0, "disagreements with the scanners:\n{report}");
+}
+
+/// Every variant of the package dpkg knows, with its status.
+const VARIANTS: &str =
+    "dpkg-query -W -f '${Package} ${Status}\\n' 'pve-tcp-hardening*' 2>/dev/null \
+     | grep -v ' not-installed$' || true";
+
+/// The chroot is at `baseline` (files, diversions, live values) and dpkg
+/// knows no variant of the package: what the next install may start from.
+fn assert_only_baseline(chroot: &mut Chroot, baseline: &Snapshot, when: &str) {
+    let known = chroot.run(VARIANTS);
+    assert_eq!(
+        known.stdout.trim(),
+        "",
+        "{when}: variants left: {}",
+        known.stdout
+    );
+    baseline.assert_same(&Snapshot::take(chroot), when);
 }
 
 /// `status` pass = scanner pass; fail and waived = scanner fail; n/a = the
