@@ -187,9 +187,14 @@ impl KnownState {
 
 /// Brings the chroot back to `state`, whose files were saved in `files`:
 /// the files by [`crate::harness::Chroot::restore`], the live values
-/// written back where they differ (twice at most: one key can move
-/// another, `all.forwarding` the interfaces'), then the whole state
-/// asserted, so every point starts from exactly `state`.
+/// written back where they differ, then the whole state asserted, so every
+/// point starts from exactly `state`. The values go in key order, each
+/// only if it still differs when its turn comes: `conf.all`/`conf.default`
+/// before `conf.lo`, because a value written to a device itself is marked
+/// as set there and no later `conf.default` write reaches it (the
+/// package's purge writes `default` and relies on that reaching `lo`, as
+/// it does after a real install); a second pass for keys another write
+/// moved (`all.forwarding` moves the interfaces').
 fn restore(s: &mut Scenario, files: &std::path::Path, state: &KnownState, when: &str) {
     s.chroot.restore(files);
     for _ in 0..2 {
@@ -199,7 +204,10 @@ fn restore(s: &mut Scenario, files: &std::path::Path, state: &KnownState, when: 
             .net
             .iter()
             .filter(|(k, v)| live.get(*k) != Some(*v))
-            .map(|(k, v)| format!("printf '%s\\n' '{v}' > /proc/sys/{}", k.replace('.', "/")))
+            .map(|(k, v)| {
+                let path = format!("/proc/sys/{}", k.replace('.', "/"));
+                format!("set -- $(cat {path}); [ \"$*\" = '{v}' ] || printf '%s\\n' '{v}' > {path}")
+            })
             .collect();
         if writes.is_empty() {
             break;
