@@ -30,7 +30,7 @@ BUILD_APT := dpkg-dev gcc
 REPO_APT  := apt-utils gnupg xz-utils
 TEST_APT  := $(BUILD_APT) $(REPO_APT) lintian debootstrap piuparts strace procps systemd util-linux iproute2 python3 python3-venv qemu-system-x86 e2fsprogs \
              qemu-utils ansible-core ansible-lint openssh-client netcat-openbsd jq prometheus lynis \
-             man-db zsh fish
+             man-db zsh fish rsync
 BUILD_TOOL := target/release/pve-tcp-hardening-build
 BUILD_FLAGS = --out $(DIST) --version '$(VERSION)' --maintainer '$(MAINTAINER)'
 

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::harness::{Deb, Release, Scenario};
+use crate::harness::{Deb, Release, Scenario, Snapshot};
 
 /// The hook the harness gives dpkg: debian/kill-point.sh's function, named
 /// after dpkg's phase (`dpkg-pre-unpack`, `dpkg-post-configure`, ...).
@@ -136,11 +136,100 @@ struct Operation<'a> {
     check: &'a dyn Fn(&mut Scenario),
 }
 
+/// Where an operation starts, exactly: the snapshot (files, diversions,
+/// live values) plus what it leaves out that the operation depends on:
+/// every package's dpkg status, the content of dpkg's, apt's and debconf's
+/// bookkeeping, and the namespace's links and addresses.
+#[derive(Clone, PartialEq, Eq)]
+struct KnownState {
+    snapshot: Snapshot,
+    bookkeeping: String,
+}
+
+impl KnownState {
+    fn take(s: &mut Scenario) -> KnownState {
+        let bookkeeping = s.chroot.read_output(
+            "dpkg-query -W -f '${Package} ${Version} ${Status}\\n'; \
+             cd / && find var/lib/dpkg var/lib/apt var/cache/debconf -xdev \\( -type f -o -type l \\) \
+             -printf '%p %m %U:%G %l\\n' | sort; \
+             find var/lib/dpkg var/lib/apt var/cache/debconf -xdev -type f -print0 | sort -z \
+             | xargs -0 -r sha256sum; ip -o link show; ip -o addr show",
+        );
+        KnownState {
+            snapshot: s.snapshot(),
+            bookkeeping,
+        }
+    }
+
+    /// Panics with the differences unless `now` is this state.
+    fn assert_same(&self, now: &KnownState, when: &str) {
+        self.snapshot.assert_same(&now.snapshot, when);
+        if self.bookkeeping != now.bookkeeping {
+            let old: Vec<&str> = self.bookkeeping.lines().collect();
+            let new: Vec<&str> = now.bookkeeping.lines().collect();
+            let diff: Vec<String> = old
+                .iter()
+                .filter(|l| !new.contains(l))
+                .map(|l| format!("- {l}"))
+                .chain(
+                    new.iter()
+                        .filter(|l| !old.contains(l))
+                        .map(|l| format!("+ {l}")),
+                )
+                .collect();
+            panic!(
+                "{when}: dpkg/apt/debconf bookkeeping or links differ:\n  {}",
+                diff.join("\n  ")
+            );
+        }
+    }
+}
+
+/// Brings the chroot back to `state`, whose files were saved in `files`:
+/// the files by [`crate::harness::Chroot::restore`], the live values
+/// written back where they differ, then the whole state asserted, so every
+/// point starts from exactly `state`. The values go in key order, each
+/// only if it still differs when its turn comes: `conf.all`/`conf.default`
+/// before `conf.lo`, because a value written to a device itself is marked
+/// as set there and no later `conf.default` write reaches it (the
+/// package's purge writes `default` and relies on that reaching `lo`, as
+/// it does after a real install); a second pass for keys another write
+/// moved (`all.forwarding` moves the interfaces').
+fn restore(s: &mut Scenario, files: &std::path::Path, state: &KnownState, when: &str) {
+    s.chroot.restore(files);
+    for _ in 0..2 {
+        let live = s.chroot.net_sysctls();
+        let writes: Vec<String> = state
+            .snapshot
+            .net
+            .iter()
+            .filter(|(k, v)| live.get(*k) != Some(*v))
+            .map(|(k, v)| {
+                let path = format!("/proc/sys/{}", k.replace('.', "/"));
+                format!("set -- $(cat {path}); [ \"$*\" = '{v}' ] || printf '%s\\n' '{v}' > {path}")
+            })
+            .collect();
+        if writes.is_empty() {
+            break;
+        }
+        s.run(&writes.join("\n"));
+    }
+    state.assert_same(&KnownState::take(s), when);
+}
+
 fn every_point(s: &mut Scenario, op: &Operation) -> BTreeMap<String, Vec<String>> {
     let before = s.before.clone().expect("baseline");
     for step in &op.setup {
         s.run(step);
     }
+    // The operation's starting point, reached once by its setup, saved and
+    // put back before every point: no setup again (the install it repeats
+    // costs more than the restore), and no point starts anywhere else.
+    let start = (!op.setup.is_empty()).then(|| {
+        let state = KnownState::take(s);
+        let files = s.chroot.save_files("before-operation");
+        (files, state)
+    });
     let Outcome::Finished { passed } = run_until(s, &op.command, 0) else {
         panic!("{}: the census stopped", op.name)
     };
@@ -150,8 +239,11 @@ fn every_point(s: &mut Scenario, op: &Operation) -> BTreeMap<String, Vec<String>
     before.assert_same(&s.snapshot(), &format!("{}: after the census run", op.name));
     let mut by_state: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, expected) in passed.iter().enumerate() {
-        for step in &op.setup {
-            s.run(step);
+        // The install starts at the baseline, where the purge before
+        // (census or point, compared with it below) left the chroot.
+        if let Some((files, state)) = &start {
+            let when = format!("{}: restored for point {}", op.name, i + 1);
+            restore(s, files, state, &when);
         }
         let Outcome::Killed { point, states } = run_until(s, &op.command, i + 1) else {
             panic!(

@@ -217,6 +217,46 @@ impl Chroot {
         );
     }
 
+    /// A copy of the chroot's files as they are now, next to it (removed
+    /// with the scenario), for [`Chroot::restore`]. Files only: live values
+    /// exist in the namespace, the caller restores and checks those.
+    pub fn save_files(&self, tag: &str) -> PathBuf {
+        let dir = self.dir.as_ref().expect("scenario dir").path().join(tag);
+        let _ = std::fs::remove_dir_all(&dir);
+        run_host(
+            Command::new("cp")
+                .args(["-a", "--reflink=auto"])
+                .arg(&self.root)
+                .arg(&dir),
+        );
+        dir
+    }
+
+    /// Puts the files of `saved` ([`Chroot::save_files`]) back: everything
+    /// added since is deleted, everything changed copied back (rsync's
+    /// size and mtime check over the tree, then a content check of dpkg's,
+    /// apt's and debconf's bookkeeping, which a snapshot does not hash). The
+    /// namespace's mounts live in the holder's mount namespace: from here
+    /// /proc and /dev are the empty directories of the copy. The caller
+    /// asserts the state it expects afterwards.
+    pub fn restore(&mut self, saved: &Path) {
+        let rsync = |extra: &[&str], from: &Path, to: &Path| {
+            run_host(
+                Command::new("rsync")
+                    .args(["-aHAX", "--numeric-ids", "--delete"])
+                    .args(extra)
+                    .arg(format!("{}/", from.display()))
+                    .arg(format!("{}/", to.display())),
+            )
+        };
+        rsync(&[], saved, &self.root);
+        for dir in ["var/lib/dpkg", "var/lib/apt", "var/cache/debconf"] {
+            if saved.join(dir).is_dir() {
+                rsync(&["--checksum"], &saved.join(dir), &self.root.join(dir));
+            }
+        }
+    }
+
     /// Bytes of a file in the chroot, `None` if it does not exist.
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
         match std::fs::read(self.path(path)) {
