@@ -17,8 +17,9 @@
 # not a TCG boot.
 #
 # Environment: as tests/vm/run.sh (PTH_VM_RELEASES, PTH_CACHE_DIR,
-# PTH_VM_TIMEOUT default 900, PTH_VM_ARTIFACTS, PTH_VM_KEEP_LOG, PTH_VM=0,
-# CI, PTH_SKIP_LOG, PTH_TEST_MISSING). Nothing here writes this machine's
+# PTH_VM_TIMEOUT default 1500, PTH_VM_ARTIFACTS, PTH_VM_KEEP_LOG, PTH_VM=0,
+# CI, PTH_SKIP_LOG, PTH_TEST_MISSING); PTH_POWERCUT_PAIRS=N runs only the
+# first N pairs of cuts (a quick look, not the proof). Nothing here writes this machine's
 # /proc/sys (checked before/after with tests/e2e/host-net-guard.sh).
 set -euo pipefail
 
@@ -51,7 +52,7 @@ deb_dir=$(realpath "$deb_dir")
 
 cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
 artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
-timeout=${PTH_VM_TIMEOUT:-900}
+timeout=${PTH_VM_TIMEOUT:-1500}
 mkdir -p "$cache/runs"
 
 guard=$(mktemp)
@@ -102,6 +103,7 @@ for release in "${releases[@]}"; do
 	start=$SECONDS
 	mkdir "$run/$release"
 	vm_tree "$run/$release/root" "$image" "$deb_dir" "$here/powercut-guest.sh" "$release"
+	[ -z "${PTH_POWERCUT_PAIRS:-}" ] || echo "$PTH_POWERCUT_PAIRS" >"$run/$release/root/var/lib/pth-vm/powercut-pairs"
 	# The finish step's daemons are run.sh's business, not this proof's.
 	rm -f "$run/$release/root"/etc/systemd/system/multi-user.target.wants/{pth-mail,corosync}.service
 	disk=$run/$release/disk.img
