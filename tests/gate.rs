@@ -152,7 +152,9 @@ fn shell_suites_follow_the_same_rule() {
         .env("CI", "true")
         .env("PTH_VM", "0")
         .status(1)
-        .stderr("FAILED: test-vm-powercut cannot run here: PTH_VM=0; with CI set no test may skip\n")
+        .stderr(
+            "FAILED: test-vm-powercut cannot run here: PTH_VM=0; with CI set no test may skip\n",
+        )
         .run();
     Run::program(repo_root().join("tests/e2e/run.sh"))
         .env("CI", "true")
