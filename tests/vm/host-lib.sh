@@ -50,8 +50,25 @@ vm_tree() { # TREE IMAGE DEB_DIR SCRIPT RELEASE
 	install -m 0644 "$here"/releases/*.env "$tree/usr/local/lib/pth-vm/releases/"
 	install -m 0644 "$here/pth-vm-check.service" "$tree/etc/systemd/system/"
 	ln -s ../pth-vm-check.service "$tree/etc/systemd/system/multi-user.target.wants/pth-vm-check.service"
-	# The finish step (issue 19): a mail-like daemon on 127.0.0.1 and [::1], a
-	# dual-stack wildcard listener and a stub corosync on [::1], at every boot.
+	# postfix as the Proxmox VE installer leaves it, where the image has
+	# postfix (run.sh's node-packages, installed with debconf's "No
+	# configuration" as the installer preseeds). pve-installer's
+	# Proxmox/Install.pm: /etc/mailname removed, its main.cf (pve-main.cf)
+	# with the node's FQDN, then `postfix check`, `postsuper -d ALL` and
+	# `newaliases` in the target's chroot. Here: tests/e2e/sandbox.sh, its
+	# own network namespace with lo up (postfix wants a loopback address).
+	if [ -x "$tree/usr/sbin/postfix" ]; then
+		rm -f "$tree/etc/mailname"
+		sed 's/__FQDN__/pth-vm.pth.invalid/' "$here/pve-main.cf" >"$tree/etc/postfix/main.cf"
+		# The installer's base system ships /etc/aliases; Debian's postfix
+		# creates it only when it configures main.cf itself.
+		[ -e "$tree/etc/aliases" ] || printf 'postmaster: root\n' >"$tree/etc/aliases"
+		"$e2e/sandbox.sh" run "$tree" sh -c 'ip link set lo up && /usr/sbin/postfix check &&
+			/usr/sbin/postsuper -d ALL && /usr/bin/newaliases'
+	fi
+	# The finish step (issue 19): a stub corosync on 127.0.0.1 and [::1]
+	# (never restarted), at every boot; the image's dual-stack wildcard
+	# listener; real postfix and redis (node-packages) hold [::1] too.
 	install -m 0755 "$here/finish/listen.pl" "$tree/usr/local/lib/pth-vm/listen.pl"
 	for unit in "$here"/finish/*.service; do
 		install -m 0644 "$unit" "$tree/etc/systemd/system/"

@@ -34,14 +34,30 @@ packages+=(openssh-server socat)
 # trixie: /usr/lib/sysctl.d/50-default.conf, as on every PVE 9 node (procps
 # only recommends it).
 [ "$release" != trixie ] || packages+=(linux-sysctl-defaults)
-# Extra packages of the caller (tests/cluster: python3-apt and dbus).
-packages+=("${@:4}")
+# Extra packages of the caller (tests/cluster: python3-apt, dbus, sudo;
+# tests/vm/run.sh: the node's daemons of tests/vm/node-packages).
+extra=("${@:4}")
 
 work=$(mktemp -d "$(dirname "$out")/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
 
 "$e2e/bootstrap.sh" "$root" "$sources" --no-install-recommends "${packages[@]}"
+# The extra packages the same way (download with network, install without),
+# after debconf has the answer the Proxmox VE installer preseeds for postfix
+# (pve-installer, Proxmox/Install.pm): "No configuration", so postfix's
+# postinst writes no main.cf and runs no newaliases (which needs an
+# interface up: the sandbox has none); run.sh's tree gets the installer's
+# own main.cf (tests/vm/host-lib.sh, vm_tree).
+if [ ${#extra[@]} -gt 0 ]; then
+	unshare --mount --propagation private -- chroot "$root" /usr/bin/env -i \
+		PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends --download-only "${extra[@]}" </dev/null
+	printf 'postfix postfix/main_mailer_type select No configuration\n' >"$root/tmp/pth-debconf"
+	"$e2e/sandbox.sh" run "$root" debconf-set-selections /tmp/pth-debconf
+	rm "$root/tmp/pth-debconf"
+	"$e2e/sandbox.sh" run "$root" apt-get install -y --no-install-recommends --no-download "${extra[@]}"
+fi
 "$e2e/sandbox.sh" run "$root" apt-get clean
 
 # A small initramfs with just what mounts an ext4 root on virtio: under TCG

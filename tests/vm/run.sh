@@ -47,6 +47,8 @@ if [ "${1:-}" = --make-debs ]; then
 fi
 deb_dir=${1:?usage: tests/vm/run.sh [--make-debs] DEB_DIR}
 read -r -a releases <<<"${PTH_VM_RELEASES:-bookworm trixie}"
+# The node's real daemons (issue 28), one package a line.
+mapfile -t node_packages < <(sed -e 's/#.*//' -e '/^[[:blank:]]*$/d' "$here/node-packages")
 for release in "${releases[@]}"; do
 	[ -f "$here/releases/$release.env" ] || die "unknown release $release (no tests/vm/releases/$release.env)"
 done
@@ -73,9 +75,10 @@ trap 'rm -rf "$run" "$guard"' EXIT
 failures=()
 for release in "${releases[@]}"; do
 	label="$suite $release"
-	# The image: cached per recipe and release.
 	start=$SECONDS
-	image=$("$here/image.sh" --release "$release" "$cache" "$release")
+	# The image: cached per recipe, release and node packages; named
+	# node-RELEASE so it does not evict upgrade.sh's plain RELEASE image.
+	image=$("$here/image.sh" --release "$release" "$cache" "node-$release" "${node_packages[@]}")
 	image_s=$((SECONDS - start))
 
 	# This run's disk: image + packages + check unit.
@@ -89,7 +92,7 @@ for release in "${releases[@]}"; do
 
 	console=$run/$release/console.log
 	echo "$label: booting (TCG, 2 vCPUs, no network); console: $console"
-	vm_boot "$image" "$disk" "$console" "$timeout" 6
+	vm_boot "$image" "$disk" "$console" "$timeout" 7
 	rm -f "$disk"
 	echo "$label: times: image ${image_s}s, disk ${disk_s}s, VM ${vm_s}s"
 	nfail=${#failures[@]}
