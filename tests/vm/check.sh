@@ -120,9 +120,15 @@ check_mail() { # NAME
 	check "$1.mail-delivered" delivered "$(mail_of "$1" 90)"
 }
 
-# The state of postfix's instance unit, and its journal since boot.
+# The state of postfix's instance unit.
 postfix_unit_state() {
 	systemctl show -p ActiveState --value postfix@-.service
+}
+
+# The pid of postfix's master (postfix@-.service is Type=forking without a
+# PIDFile=: systemd shows MainPID 0).
+postfix_master_pid() {
+	tr -d ' ' </var/spool/postfix/pid/master.pid 2>/dev/null
 }
 
 # "net/ipv4/tcp_sack:0" for every key of the four profiles the kernel has,
@@ -132,12 +138,14 @@ record_values() { # FILE
 		tr -s '\t ' '  ' >"$1"
 }
 
-# Boot 1, after the install: `finish` restarts pth-mail (on [::1]:25), leaves
-# the stub corosync alone and says a reboot is still needed for it; the
+# Boot 1, after the install (which restarted postfix IPv4-only itself):
+# `finish` restarts redis (on [::1]:6379), leaves postfix and the stub
+# corosync alone and says a reboot is still needed for the stub; the
 # sockets and values it leaves are recorded for boot 2. With the stub
 # stopped, finish takes back the reboot request and status exits 0.
 finish_instead_of_reboot() {
-	mail_before=$(systemctl show -p MainPID --value postfix@-.service)
+	mail_before=$(postfix_master_pid)
+	redis_before=$(systemctl show -p MainPID --value redis-server)
 	corosync_before=$(systemctl show -p MainPID --value corosync)
 	pve-tcp-hardening finish >"$state/finish.out" 2>&1
 	rc=$?
@@ -147,12 +155,14 @@ finish_instead_of_reboot() {
 		"$(grep -q '^reboot still needed for: corosync.service' "$state/finish.out" && echo yes || echo no)"
 	check finish.stub-not-restarted "$corosync_before" "$(systemctl show -p MainPID --value corosync)"
 	check finish.stub-sockets "127.0.0.1:5405 [::1]:5405" "$(sockets_of corosync)"
-	mail_after=$(systemctl show -p MainPID --value postfix@-.service)
-	if [ "$mail_after" != 0 ] && [ "$mail_after" != "$mail_before" ]; then
-		result finish.mail-restarted PASS "a new postfix master pid" "$mail_before -> $mail_after"
+	redis_after=$(systemctl show -p MainPID --value redis-server)
+	if [ "$redis_after" != 0 ] && [ "$redis_after" != "$redis_before" ]; then
+		result finish.redis-restarted PASS "a new redis-server pid" "$redis_before -> $redis_after"
 	else
-		result finish.mail-restarted FAIL "a new postfix master pid" "$mail_before -> $mail_after"
+		result finish.redis-restarted FAIL "a new redis-server pid" "$redis_before -> $redis_after"
 	fi
+	check finish.names-redis yes "$(grep -qx 'restarted redis-server.service' "$state/finish.out" && echo yes || echo no)"
+	check finish.mail-not-restarted "$mail_before" "$(postfix_master_pid)"
 	check finish.mail-sockets 127.0.0.1:25 "$(sockets_of master)"
 	check finish.redis-sockets 127.0.0.1:6379 "$(sockets_of redis-server)"
 	check finish.reboot-still-required present "$([ -e /run/reboot-required ] && echo present || echo absent)"
@@ -306,6 +316,7 @@ case $boot in
 	rm -rf "$pkg"
 
 	chronyd_before=$(pidof chronyd)
+	master_before=$(postfix_master_pid)
 	# Dpkg::Use-Pty=0: by default apt runs dpkg on a pty that merges the
 	# maintainer scripts' stderr into apt's stdout; without it the notice
 	# must arrive on stderr, where the helper writes it.
@@ -328,7 +339,18 @@ case $boot in
 	check reboot-required.pkgs pve-tcp-hardening \
 		"$(grep -x pve-tcp-hardening /run/reboot-required.pkgs 2>/dev/null || cat /run/reboot-required.pkgs 2>/dev/null)"
 	check install-default.reboot-notice-on-stderr yes "$(grep -qi reboot "$apt_err" && echo yes || echo no)"
+	# postfix: inet_protocols = ipv4 by postconf, then restarted by the
+	# install itself, on 127.0.0.1:25 only.
 	check postfix.inet_protocols ipv4 "$(postconf -h inet_protocols)"
+	check postfix.install-says-why yes \
+		"$(grep -q 'postfix: inet_protocols set to ipv4 (was all) in /etc/postfix/main.cf' "$apt_err" && echo yes || echo no)"
+	master_after=$(postfix_master_pid)
+	if [ -n "$master_after" ] && [ "$master_after" != "$master_before" ]; then
+		result postfix.restarted PASS "a new postfix master pid" "$master_before -> $master_after"
+	else
+		result postfix.restarted FAIL "a new postfix master pid" "$master_before -> $master_after"
+	fi
+	check postfix.sockets 127.0.0.1:25 "$(sockets_of master)"
 	check_units install "$state/units.boot1"
 	finish_instead_of_reboot
 
