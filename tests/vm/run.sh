@@ -19,7 +19,7 @@
 #   PTH_VM_RELEASES    the releases to prove, in order (default "bookworm trixie")
 #   PTH_CACHE_DIR      cache root (default /var/cache/pve-tcp-hardening-tests);
 #                      the images live in its vm/ subdirectory
-#   PTH_VM_TIMEOUT     seconds for each release's VM part (default 1200)
+#   PTH_VM_TIMEOUT     seconds for each release's VM part (default 3000)
 #   PTH_VM_ARTIFACTS   where failed runs' console logs go (default CACHE/vm/artifacts)
 #   PTH_VM_KEEP_LOG=1  keep the console log of a passing run too
 #   PTH_VM=0           skip (with CI=true: fail, as any skip does; see
@@ -64,7 +64,7 @@ deb_dir=$(realpath "$deb_dir")
 
 cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
 artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
-timeout=${PTH_VM_TIMEOUT:-1200}
+timeout=${PTH_VM_TIMEOUT:-3000}
 mkdir -p "$cache/runs"
 
 guard=$(mktemp)
