@@ -517,8 +517,9 @@ case $boot in
 		"$(grep -q 'no local interface found for ::1' "$state/postfix.boot5" && echo yes || echo no)"
 	send_mail unfixed
 	check unfixed.mail-not-delivered "not delivered" "$(mail_of unfixed 20)"
-	# Not under /tmp: the boot check's unit below has PrivateTmp=.
-	pkg=/run/pth-vm-pkg
+	# Not under /tmp (the boot check's unit below has PrivateTmp=) nor /run
+	# (mounted noexec).
+	pkg=$state/pkg
 	rm -rf "$pkg"
 	dpkg-deb -x "$debs/pve-tcp-hardening.deb" "$pkg"
 	"$pkg/usr/sbin/pve-tcp-hardening" status --profile "$pkg/usr/share/pve-tcp-hardening/profile.json" \
