@@ -92,7 +92,7 @@ for release in "${releases[@]}"; do
 
 	console=$run/$release/console.log
 	echo "$label: booting (TCG, 2 vCPUs, no network); console: $console"
-	vm_boot "$image" "$disk" "$console" "$timeout" 7
+	vm_boot "$image" "$disk" "$console" "$timeout" 6
 	rm -f "$disk"
 	echo "$label: times: image ${image_s}s, disk ${disk_s}s, VM ${vm_s}s"
 	nfail=${#failures[@]}
