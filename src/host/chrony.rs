@@ -524,6 +524,16 @@ pub fn restart_chronyd(root: &Path) -> Result<RestartOutcome> {
 /// the host (`root` = `/`) only; never prompts (stdin is /dev/null) and
 /// gives up waiting after a minute.
 pub fn try_restart(root: &Path, service: &str) -> Result<RestartOutcome> {
+    invoke(root, service, "try-restart")
+}
+
+/// `invoke-rc.d SERVICE restart`: as [`try_restart`], but a service that
+/// is stopped or failed is started too.
+pub fn restart(root: &Path, service: &str) -> Result<RestartOutcome> {
+    invoke(root, service, "restart")
+}
+
+fn invoke(root: &Path, service: &str, action: &str) -> Result<RestartOutcome> {
     if root != Path::new("/") {
         return Ok(RestartOutcome::SkippedNotHostRoot);
     }
@@ -531,12 +541,12 @@ pub fn try_restart(root: &Path, service: &str) -> Result<RestartOutcome> {
         return Ok(RestartOutcome::NotInstalled);
     }
     let mut child = Command::new("invoke-rc.d")
-        .args([service, "try-restart"])
+        .args([service, action])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("cannot run invoke-rc.d {service} try-restart"))?;
+        .with_context(|| format!("cannot run invoke-rc.d {service} {action}"))?;
     let started = Instant::now();
     loop {
         if child

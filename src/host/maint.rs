@@ -14,7 +14,8 @@ use crate::contract::{Profile, BASE_PACKAGE, PROFILE_JSON, SYSCTL_FILE, SYSCTL_F
 use crate::files::{read_to_string_if_exists, under_root};
 use crate::host::adopt::{adopt, adopted_path, adopted_path_shown, describe_differences};
 use crate::host::chrony::{
-    restart_chronyd, try_restart, ChronyDiversion, GeneratedState, RestartOutcome, UndivertOutcome,
+    restart, restart_chronyd, try_restart, ChronyDiversion, GeneratedState, RestartOutcome,
+    UndivertOutcome,
 };
 use crate::host::kill_point;
 use crate::host::outcome::{Applied, ChronyChange, Ipv6Change, Occasion, Outcome};
@@ -632,12 +633,22 @@ fn sync_postfix(host: &Host, profile: &Profile) -> Result<()> {
 }
 
 fn restart_postfix(host: &Host) {
+    let mut how = PostfixRestart::TryRestart;
     let outcome = match live_target(host) {
         LiveTarget::ImageBuild(why) => RestartOutcome::SkippedImageBuild(why),
-        _ => try_restart(&host.root, "postfix")
-            .unwrap_or_else(|e| RestartOutcome::Failed(format!("{e:#}"))),
+        _ => {
+            how = postfix_restart(postfix_unit_failed());
+            match how {
+                PostfixRestart::Restart => restart(&host.root, "postfix"),
+                PostfixRestart::TryRestart => try_restart(&host.root, "postfix"),
+            }
+            .unwrap_or_else(|e| RestartOutcome::Failed(format!("{e:#}")))
+        }
     };
     let note = match outcome {
+        RestartOutcome::Restarted if how == PostfixRestart::Restart => {
+            "postfix had failed; started again: IPv4 only".into()
+        }
         RestartOutcome::Restarted => "postfix restarted (if it was running): IPv4 only".into(),
         RestartOutcome::SkippedNotHostRoot => "not restarting postfix: not the host root".into(),
         RestartOutcome::SkippedImageBuild(why) => format!("not restarting postfix ({why})"),
@@ -651,6 +662,46 @@ fn restart_postfix(host: &Host) {
         RestartOutcome::Failed(msg) => format!("warning: restarting postfix failed: {msg}"),
     };
     tell_admin(&note);
+}
+
+/// How postfix is restarted once its main.cf is IPv4-only.
+#[derive(Debug, PartialEq, Eq)]
+enum PostfixRestart {
+    /// `invoke-rc.d postfix try-restart`: a stopped postfix stays stopped.
+    TryRestart,
+    /// `invoke-rc.d postfix restart`: postfix's unit failed (with IPv6 off,
+    /// `inet_interfaces = localhost` fails for want of ::1, and the change
+    /// just made is its fix). try-restart leaves a failed unit alone, and
+    /// on Debian 13 postfix.service is postfix itself; Debian 12's
+    /// postfix.service is a wrapper that stays active and brings up its
+    /// failed postfix@-.service either way.
+    Restart,
+}
+
+fn postfix_restart(unit_failed: bool) -> PostfixRestart {
+    if unit_failed {
+        PostfixRestart::Restart
+    } else {
+        PostfixRestart::TryRestart
+    }
+}
+
+/// `systemctl is-failed` of postfix's default instance (Debian 13:
+/// postfix.service; Debian 12: postfix@-.service); false when systemctl
+/// cannot tell.
+fn postfix_unit_failed() -> bool {
+    std::process::Command::new("systemctl")
+        .args([
+            "is-failed",
+            "--quiet",
+            "postfix.service",
+            "postfix@-.service",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Undo our diversion (or a leftover sibling's). Returns whether chronyd
@@ -729,5 +780,16 @@ fn host_path_shown(path: &Path, host: &Host) -> String {
     match path.strip_prefix(&host.root) {
         Ok(rel) if !host.is_real_root() => format!("/{}", rel.display()),
         _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_postfix_is_restarted_a_stopped_one_stays_stopped() {
+        assert_eq!(postfix_restart(true), PostfixRestart::Restart);
+        assert_eq!(postfix_restart(false), PostfixRestart::TryRestart);
     }
 }
