@@ -550,8 +550,8 @@ case $boot in
 	check localhost.postfix-sockets "127.0.0.1:25 [::1]:25" "$(sockets_of master)"
 	active_units "$state/units.boot4"
 	check localhost.no-failed-units "" "$(failed_units)"
-	# Issue 15: the guide done by hand on this host, and the reboot it asks
-	# for; the package comes at the next boot, over it.
+	# Issue 15: the guide done by hand on this host; the package comes
+	# over it below.
 	guide_by_hand
 	sha256sum /etc/postfix/main.cf >"$state/main.cf.hand"
 	# Issue 28, the case the package's postfix step is for, without it:
