@@ -657,7 +657,7 @@ fn restart_postfix(host: &Host) {
         }
         RestartOutcome::NotInstalled => return,
         RestartOutcome::TimedOut => {
-            "restarting postfix takes too long; check `systemctl status postfix@-`".into()
+            "restarting postfix takes too long; check `systemctl status 'postfix*'`".into()
         }
         RestartOutcome::Failed(msg) => format!("warning: restarting postfix failed: {msg}"),
     };
