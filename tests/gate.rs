@@ -136,26 +136,22 @@ fn shell_suites_follow_the_same_rule() {
             .stderr("FAILED: test-vm cannot run here: qemu-system-x86_64 has no TCG accelerator; with CI set no test may skip\n")
             .run();
     }
-    Run::program(repo_root().join("tests/vm/upgrade.sh"))
-        .args(["dist"])
-        .env_remove("PTH_SKIP_LOG")
-        .env_remove("PTH_TEST_MISSING")
-        .env("CI", "true")
-        .env("PTH_VM", "0")
-        .status(1)
-        .stderr("FAILED: test-vm-upgrade cannot run here: PTH_VM=0; with CI set no test may skip\n")
-        .run();
-    Run::program(repo_root().join("tests/vm/powercut.sh"))
-        .args(["dist"])
-        .env_remove("PTH_SKIP_LOG")
-        .env_remove("PTH_TEST_MISSING")
-        .env("CI", "true")
-        .env("PTH_VM", "0")
-        .status(1)
-        .stderr(
-            "FAILED: test-vm-powercut cannot run here: PTH_VM=0; with CI set no test may skip\n",
-        )
-        .run();
+    for (script, suite) in [
+        ("upgrade.sh", "test-vm-upgrade"),
+        ("powercut.sh", "test-vm-powercut"),
+    ] {
+        Run::program(repo_root().join("tests/vm").join(script))
+            .args(["dist"])
+            .env_remove("PTH_SKIP_LOG")
+            .env_remove("PTH_TEST_MISSING")
+            .env("CI", "true")
+            .env("PTH_VM", "0")
+            .status(1)
+            .stderr(&format!(
+                "FAILED: {suite} cannot run here: PTH_VM=0; with CI set no test may skip\n"
+            ))
+            .run();
+    }
     Run::program(repo_root().join("tests/e2e/run.sh"))
         .env("CI", "true")
         .env("PTH_E2E", "0")

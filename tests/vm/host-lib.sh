@@ -1,7 +1,8 @@
 #!/bin/bash
 # What the host side of the VM proofs shares (run.sh: the reboot proof on
-# each release; upgrade.sh: the PVE 8 -> 9 upgrade proof): the gate, the
-# run's disk, the boot loop and the RESULT count. Sourced by those two,
+# each release; upgrade.sh: the PVE 8 -> 9 upgrade proof; powercut.sh: the
+# power-cut proof): the arguments, the gate and the run's places, the
+# run's disk, the boot loop and the RESULT count. Sourced by those three,
 # which set here, repo, suite (the gate's name) and packages first.
 
 e2e=$repo/tests/e2e
@@ -36,6 +37,48 @@ vm_gate() {
 # The run's root tree TREE from IMAGE.tar plus the packages of DEB_DIR, the
 # check scripts (SCRIPT runs at every boot as check.sh), the release files
 # and the finish step's units; RELEASE goes to /var/lib/pth-vm/release.
+# PTH_VM_RELEASES (default "bookworm trixie") into the array releases,
+# each one that tests/vm/releases/ knows.
+vm_releases() {
+	local release
+	read -r -a releases <<<"${PTH_VM_RELEASES:-bookworm trixie}"
+	for release in "${releases[@]}"; do
+		[ -f "$here/releases/$release.env" ] || die "unknown release $release (no tests/vm/releases/$release.env)"
+	done
+}
+
+# The start every harness shares: `[--make-debs] DEB_DIR` from ARGS (with
+# --make-debs the debs are built there, once the gate passed), the gate,
+# each of $packages checked in DEB_DIR, this machine's network values
+# recorded. Sets deb_dir (absolute), cache, artifacts, run (a new
+# directory named PREFIX.XXXXXX under the cache's runs/) and guard; the
+# EXIT trap removes run and guard.
+vm_setup() { # PREFIX USAGE ARGS...
+	local prefix=$1 usage=$2 make_debs=false pkg
+	shift 2
+	if [ "${1:-}" = --make-debs ]; then
+		make_debs=true
+		shift
+	fi
+	[ -n "${1:-}" ] || die "$usage"
+	deb_dir=$1
+	vm_gate
+	if $make_debs; then
+		make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"
+	fi
+	for pkg in "${packages[@]}"; do
+		[ -f "$deb_dir/$pkg.deb" ] || die "$deb_dir/$pkg.deb missing (run make debs)"
+	done
+	deb_dir=$(realpath "$deb_dir")
+	cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
+	artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
+	mkdir -p "$cache/runs"
+	guard=$(mktemp)
+	run=$(mktemp -d "$cache/runs/$prefix.XXXXXX")
+	trap 'rm -rf "$run" "$guard"' EXIT
+	"$e2e/host-net-guard.sh" record "$guard"
+}
+
 vm_tree() { # TREE IMAGE DEB_DIR SCRIPT RELEASE
 	local tree=$1 image=$2 deb_dir=$3 script=$4 release=$5 pkg unit
 	mkdir "$tree"
@@ -108,6 +151,9 @@ vm_tree() { # TREE IMAGE DEB_DIR SCRIPT RELEASE
 # int3 oops in sched_clock_cpu 4 s into boot 3, and 40 minutes lost); such
 # a boot, before the check unit started, is tried once more (qemu_rc 125
 # if it panics again or panicked after the check started).
+# The array vm_qemu_extra, when a harness sets it, goes to qemu as more
+# arguments (powercut.sh: its second disk).
+vm_qemu_extra=()
 vm_boot() { # IMAGE DISK CONSOLE TIMEOUT MAX-BOOTS
 	local image=$1 disk=$2 console=$3 timeout=$4 max=$5 n left kernel initrd before panics=0
 	local vm_start=${EPOCHREALTIME/./} deadline=$((SECONDS + timeout))
@@ -127,7 +173,7 @@ vm_boot() { # IMAGE DISK CONSOLE TIMEOUT MAX-BOOTS
 			-nodefaults -nic none -nographic -serial mon:stdio -no-reboot \
 			-kernel "$kernel" -initrd "$initrd" \
 			-append "root=/dev/vda rw console=ttyS0 no_timer_check loglevel=4 panic=-1" \
-			-drive "file=$disk,if=virtio,format=raw" </dev/null 2>&1 |
+			-drive "file=$disk,if=virtio,format=raw" "${vm_qemu_extra[@]}" </dev/null 2>&1 |
 			while IFS= read -r line; do
 				# Seconds since the first boot started, for the timings below.
 				ds=$(((${EPOCHREALTIME/./} - vm_start) / 100000))
@@ -207,4 +253,29 @@ vm_keep_log() { # CONSOLE ARTIFACTS NAME
 	kept=$2/$3-$(date +%Y%m%d-%H%M%S).log
 	cp "$1" "$kept"
 	echo "$suite: console log kept: $kept"
+}
+
+# A release's (or run's) RESULT lines counted into failures (vm_results),
+# its console kept under the artifacts as NAME when that added a failure or
+# PTH_VM_KEEP_LOG=1.
+vm_done() { # LABEL CONSOLE NAME
+	local nfail=${#failures[@]}
+	vm_results "$1" "$2"
+	if [ "${#failures[@]}" != "$nfail" ] || [ "${PTH_VM_KEEP_LOG:-0}" = 1 ]; then
+		vm_keep_log "$2" "$artifacts" "$3"
+	fi
+}
+
+# The end of a run: this machine's network values compared with the
+# record, then every failure printed and exit 1, or the pass line for WHAT.
+vm_end() { # WHAT
+	local f
+	"$e2e/host-net-guard.sh" compare "$guard"
+	if [ ${#failures[@]} -gt 0 ]; then
+		for f in "${failures[@]}"; do
+			echo "FAIL: $f"
+		done
+		exit 1
+	fi
+	echo "$suite: all assertions passed${1:+ ($1)}"
 }

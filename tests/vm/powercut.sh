@@ -30,35 +30,9 @@ packages=(pve-tcp-hardening)
 # shellcheck source=tests/vm/host-lib.sh
 . "$here/host-lib.sh"
 
-make_debs=false
-if [ "${1:-}" = --make-debs ]; then
-	make_debs=true
-	shift
-fi
-deb_dir=${1:?usage: tests/vm/powercut.sh [--make-debs] DEB_DIR}
-read -r -a releases <<<"${PTH_VM_RELEASES:-bookworm trixie}"
-for release in "${releases[@]}"; do
-	[ -f "$here/releases/$release.env" ] || die "unknown release $release (no tests/vm/releases/$release.env)"
-done
-vm_gate
-
-if $make_debs; then
-	make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"
-fi
-for pkg in "${packages[@]}"; do
-	[ -f "$deb_dir/$pkg.deb" ] || die "$deb_dir/$pkg.deb missing (run make debs)"
-done
-deb_dir=$(realpath "$deb_dir")
-
-cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
-artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
+vm_releases
+vm_setup powercut "usage: tests/vm/powercut.sh [--make-debs] DEB_DIR" "$@"
 timeout=${PTH_VM_TIMEOUT:-1500}
-mkdir -p "$cache/runs"
-
-guard=$(mktemp)
-run=$(mktemp -d "$cache/runs/powercut.XXXXXX")
-trap 'rm -rf "$run" "$guard"' EXIT
-"$e2e/host-net-guard.sh" record "$guard"
 
 # run.sh's image when it has dmsetup (bookworm's does: systemd pulls it
 # in), else one of our own with it added.
@@ -69,28 +43,6 @@ vm_image() { # RELEASE
 		image=$("$here/image.sh" --release "$1" "$cache" "powercut-$1" dmsetup)
 	fi
 	echo "$image"
-}
-
-# One boot of DISK (vda) with UNDER (vdb), as host-lib.sh's vm_boot (same
-# qemu options, see there) but with the second disk and no reboot loop.
-# Sets qemu_rc (124: timeout) and vm_s.
-vm_boot_powercut() { # IMAGE DISK UNDER CONSOLE TIMEOUT
-	local image=$1 disk=$2 under=$3 console=$4 timeout=$5 vm_start=${EPOCHREALTIME/./}
-	set +e
-	timeout "$timeout" qemu-system-x86_64 \
-		-accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
-		-nodefaults -nic none -nographic -serial mon:stdio -no-reboot \
-		-kernel "$image.vmlinuz" -initrd "$image.initrd" \
-		-append "root=/dev/vda rw console=ttyS0 no_timer_check loglevel=4" \
-		-drive "file=$disk,if=virtio,format=raw" \
-		-drive "file=$under,if=virtio,format=raw,cache=writeback" </dev/null 2>&1 |
-		while IFS= read -r line; do
-			ds=$(((${EPOCHREALTIME/./} - vm_start) / 100000))
-			printf '[%5d.%d] %s\n' $((ds / 10)) $((ds % 10)) "${line%$'\r'}"
-		done >>"$console"
-	qemu_rc=${PIPESTATUS[0]}
-	set -e
-	vm_s=$(((${EPOCHREALTIME/./} - vm_start) / 1000000))
 }
 
 failures=()
@@ -128,23 +80,13 @@ for release in "${releases[@]}"; do
 
 	console=$run/$release/console.log
 	echo "$label: booting (TCG, 2 vCPUs, no network); console: $console"
-	vm_boot_powercut "$image" "$disk" "$under_disk" "$console" "$timeout"
+	# One boot (host-lib.sh's vm_boot), UNDER as the second disk (vdb).
+	vm_qemu_extra=(-drive "file=$under_disk,if=virtio,format=raw,cache=writeback")
+	vm_boot "$image" "$disk" "$console" "$timeout" 1
 	rm -f "$disk" "$under_disk"
 	echo "$label: times: image ${image_s}s, disks ${disk_s}s, VM ${vm_s}s"
 	sed -n 's/^\[ *\([0-9.]*\)\] PTH-VM \(census\|cut\|install points\|purge points\)/  [\1] \2/p' "$console"
-	nfail=${#failures[@]}
-	vm_results "$label" "$console"
-	if [ "${#failures[@]}" != "$nfail" ] || [ "${PTH_VM_KEEP_LOG:-0}" = 1 ]; then
-		vm_keep_log "$console" "$artifacts" "powercut-$release"
-	fi
+	vm_done "$label" "$console" "powercut-$release"
 done
 
-"$e2e/host-net-guard.sh" compare "$guard"
-
-if [ ${#failures[@]} -gt 0 ]; then
-	for f in "${failures[@]}"; do
-		echo "FAIL: $f"
-	done
-	exit 1
-fi
-echo "$suite: all assertions passed (${releases[*]})"
+vm_end "${releases[*]}"

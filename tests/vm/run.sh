@@ -40,37 +40,11 @@ packages=(pve-tcp-hardening pve-tcp-hardening-ipv6 pve-tcp-hardening-strict pve-
 # shellcheck source=tests/vm/host-lib.sh
 . "$here/host-lib.sh"
 
-make_debs=false
-if [ "${1:-}" = --make-debs ]; then
-	make_debs=true
-	shift
-fi
-deb_dir=${1:?usage: tests/vm/run.sh [--make-debs] DEB_DIR}
-read -r -a releases <<<"${PTH_VM_RELEASES:-bookworm trixie}"
+vm_releases
 # The node's real daemons (issue 28), one package a line.
 mapfile -t node_packages < <(sed -e 's/#.*//' -e '/^[[:blank:]]*$/d' "$here/node-packages")
-for release in "${releases[@]}"; do
-	[ -f "$here/releases/$release.env" ] || die "unknown release $release (no tests/vm/releases/$release.env)"
-done
-vm_gate
-
-if $make_debs; then
-	make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"
-fi
-for pkg in "${packages[@]}"; do
-	[ -f "$deb_dir/$pkg.deb" ] || die "$deb_dir/$pkg.deb missing (run make debs)"
-done
-deb_dir=$(realpath "$deb_dir")
-
-cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
-artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
+vm_setup run "usage: tests/vm/run.sh [--make-debs] DEB_DIR" "$@"
 timeout=${PTH_VM_TIMEOUT:-3000}
-mkdir -p "$cache/runs"
-
-guard=$(mktemp)
-run=$(mktemp -d "$cache/runs/run.XXXXXX")
-trap 'rm -rf "$run" "$guard"' EXIT
-"$e2e/host-net-guard.sh" record "$guard"
 
 failures=()
 for release in "${releases[@]}"; do
@@ -95,19 +69,7 @@ for release in "${releases[@]}"; do
 	vm_boot "$image" "$disk" "$console" "$timeout" 6
 	rm -f "$disk"
 	echo "$label: times: image ${image_s}s, disk ${disk_s}s, VM ${vm_s}s"
-	nfail=${#failures[@]}
-	vm_results "$label" "$console"
-	if [ "${#failures[@]}" != "$nfail" ] || [ "${PTH_VM_KEEP_LOG:-0}" = 1 ]; then
-		vm_keep_log "$console" "$artifacts" "console-$release"
-	fi
+	vm_done "$label" "$console" "console-$release"
 done
 
-"$e2e/host-net-guard.sh" compare "$guard"
-
-if [ ${#failures[@]} -gt 0 ]; then
-	for f in "${failures[@]}"; do
-		echo "FAIL: $f"
-	done
-	exit 1
-fi
-echo "$suite: all assertions passed (${releases[*]})"
+vm_end "${releases[*]}"

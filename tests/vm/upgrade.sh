@@ -25,28 +25,8 @@ packages=(pve-tcp-hardening)
 # shellcheck source=tests/vm/host-lib.sh
 . "$here/host-lib.sh"
 
-make_debs=false
-if [ "${1:-}" = --make-debs ]; then
-	make_debs=true
-	shift
-fi
-deb_dir=${1:?usage: tests/vm/upgrade.sh [--make-debs] DEB_DIR}
-vm_gate
-if $make_debs; then
-	make -C "$repo" --no-print-directory debs DIST="$(realpath -m "$deb_dir")"
-fi
-[ -f "$deb_dir/pve-tcp-hardening.deb" ] || die "$deb_dir/pve-tcp-hardening.deb missing (run make debs)"
-deb_dir=$(realpath "$deb_dir")
-
-cache=${PTH_CACHE_DIR:-/var/cache/pve-tcp-hardening-tests}/vm
-artifacts=${PTH_VM_ARTIFACTS:-$cache/artifacts}
+vm_setup upgrade "usage: tests/vm/upgrade.sh [--make-debs] DEB_DIR" "$@"
 timeout=${PTH_VM_UPGRADE_TIMEOUT:-2400}
-mkdir -p "$cache/runs"
-
-guard=$(mktemp)
-run=$(mktemp -d "$cache/runs/upgrade.XXXXXX")
-trap 'rm -rf "$run" "$guard"' EXIT
-"$e2e/host-net-guard.sh" record "$guard"
 
 start=$SECONDS
 image=$("$here/image.sh" --release bookworm "$cache" bookworm)
@@ -70,19 +50,8 @@ echo "$suite: booting (TCG, 2 vCPUs, no network); console: $console"
 vm_boot "$image" "$disk" "$console" "$timeout" 2
 echo "$suite: times: image ${image_s}s, staging ${stage_s}s ($(du -sh "$staged" | cut -f1)), disk ${disk_s}s, VM ${vm_s}s"
 failures=()
-vm_results "$suite" "$console"
+vm_done "$suite" "$console" console-upgrade
 # What status said after the upgrade, for the log (check_status_after_upgrade).
 awk '/PTH-VM --- pve-tcp-hardening status after the upgrade/ { on = 1; print; next }
 	/PTH-VM ---/ { on = 0 } on' "$console"
-
-"$e2e/host-net-guard.sh" compare "$guard"
-if [ ${#failures[@]} -gt 0 ] || [ "${PTH_VM_KEEP_LOG:-0}" = 1 ]; then
-	vm_keep_log "$console" "$artifacts" console-upgrade
-fi
-if [ ${#failures[@]} -gt 0 ]; then
-	for f in "${failures[@]}"; do
-		echo "FAIL: $f"
-	done
-	exit 1
-fi
-echo "$suite: all assertions passed"
+vm_end
