@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::harness::snapshot::diff_lines;
 use crate::harness::{Deb, Release, Scenario, Snapshot};
 
 /// The hook the harness gives dpkg: debian/kill-point.sh's function, named
@@ -167,16 +168,8 @@ impl KnownState {
         if self.bookkeeping != now.bookkeeping {
             let old: Vec<&str> = self.bookkeeping.lines().collect();
             let new: Vec<&str> = now.bookkeeping.lines().collect();
-            let diff: Vec<String> = old
-                .iter()
-                .filter(|l| !new.contains(l))
-                .map(|l| format!("- {l}"))
-                .chain(
-                    new.iter()
-                        .filter(|l| !old.contains(l))
-                        .map(|l| format!("+ {l}")),
-                )
-                .collect();
+            let mut diff = Vec::new();
+            diff_lines("", &old, &new, &mut diff);
             panic!(
                 "{when}: dpkg/apt/debconf bookkeeping or links differ:\n  {}",
                 diff.join("\n  ")

@@ -56,16 +56,7 @@ impl Snapshot {
     pub fn diff(&self, after: &Snapshot) -> Vec<String> {
         let mut out = Vec::new();
         diff_maps("", &self.files, &after.files, &mut out);
-        for d in &self.diversions {
-            if !after.diversions.contains(d) {
-                out.push(format!("- diversion: {d}"));
-            }
-        }
-        for d in &after.diversions {
-            if !self.diversions.contains(d) {
-                out.push(format!("+ diversion: {d}"));
-            }
-        }
+        diff_lines("diversion: ", &self.diversions, &after.diversions, &mut out);
         diff_maps("sysctl ", &self.net, &after.net, &mut out);
         out
     }
@@ -79,6 +70,22 @@ impl Snapshot {
             diff.len(),
             diff.join("\n  ")
         );
+    }
+}
+
+/// Lines of `before` missing from `after` (`- LABEL line`), then lines of
+/// `after` missing from `before` (`+ LABEL line`), each in its list's order.
+pub fn diff_lines<S: AsRef<str>>(label: &str, before: &[S], after: &[S], out: &mut Vec<String>) {
+    let has = |list: &[S], line: &str| list.iter().any(|l| l.as_ref() == line);
+    for l in before.iter().map(AsRef::as_ref) {
+        if !has(after, l) {
+            out.push(format!("- {label}{l}"));
+        }
+    }
+    for l in after.iter().map(AsRef::as_ref) {
+        if !has(before, l) {
+            out.push(format!("+ {label}{l}"));
+        }
     }
 }
 
