@@ -83,13 +83,33 @@ mkdir -p "$cache/runs"
 run=$(mktemp -d "$cache/runs/cluster.XXXXXX")
 guard=$run/host-net
 pids=()
+# A failed run (a failed check, or a stop with die) keeps what explains it
+# without its disks: the playbooks' logs and every node's consoles, under
+# the VM proofs' artifacts (PTH_VM_ARTIFACTS), and prints the end of each
+# node's last console (a node that stopped answering SSH says why there).
+keep_evidence() {
+	local kept node console
+	kept=${PTH_VM_ARTIFACTS:-$cache/artifacts}/cluster-$(date +%Y%m%d-%H%M%S)
+	mkdir -p "$kept"
+	find "$run" -maxdepth 1 -type f \( -name '*.log' -o -name '*.console.*' -o -name inventory.ini \) \
+		-exec cp -t "$kept" {} +
+	for node in "${nodes[@]}"; do
+		console=$(find "$run" -maxdepth 1 -name "$node.console.*" | sort | tail -n 1)
+		[ -n "$console" ] || continue
+		echo "--- $node: end of its last console ($(basename "$console"))"
+		tail -n 25 "$console" | tr -d '\r'
+	done
+	echo "test-cluster: logs and consoles kept in $kept"
+}
 cleanup() {
+	local rc=$?
 	for node in "${nodes[@]}"; do : >"$run/$node.stop"; done
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	# The loops' running qemu (and its guestfwd nc) outlive the loops: end
 	# everything started with this run's files.
 	pkill -f -- "$run/" 2>/dev/null || true
 	wait 2>/dev/null || true
+	[ "$rc" = 0 ] || keep_evidence
 	if [ "${PTH_CLUSTER_KEEP:-0}" = 1 ]; then
 		echo "test-cluster: run kept in $run"
 	else
@@ -318,8 +338,5 @@ expect_play() {
 
 echo "test-cluster: $pass passed, $fail failed in $((SECONDS - started))s"
 "$e2e/host-net-guard.sh" compare "$guard"
-if [ "$fail" -gt 0 ]; then
-	PTH_CLUSTER_KEEP=1
-	exit 1
-fi
+[ "$fail" = 0 ] || exit 1
 echo "test-cluster: all checks passed"
