@@ -60,10 +60,22 @@ test: deps-test release debs
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo test --locked
 	tests/msrv.sh
-	tests/vm/run.sh '$(DIST)'
-	tests/vm/upgrade.sh '$(DIST)'
+	$(MAKE) --no-print-directory -j2 --output-sync=target vm-lanes
 	$(MAKE) --no-print-directory test-ansible-lint
 	@tests/common/gate.sh summary '$(PTH_SKIP_LOG)'
+
+# make test's qemu proofs in two lanes side by side: a TCG guest keeps
+# about 1.2 of two cores busy (it waits on its disk, its timers and the
+# host's checks), so two guests share the machine well. Each lane's output
+# is printed whole when it ends. The reboot proof on both releases in one;
+# the upgrade proof, then the power-cut proof (issue 29) in the other.
+.PHONY: vm-lanes vm-lane-reboot vm-lane-crash
+vm-lanes: vm-lane-reboot vm-lane-crash
+vm-lane-reboot:
+	tests/vm/run.sh '$(DIST)'
+vm-lane-crash:
+	tests/vm/upgrade.sh '$(DIST)'
+	tests/vm/powercut.sh '$(DIST)'
 
 # Install missing apt packages (as root) and the pinned cargo-deb.
 deps-build:

@@ -34,14 +34,18 @@ vm_releases
 vm_setup powercut "usage: tests/vm/powercut.sh [--make-debs] DEB_DIR" "$@"
 timeout=${PTH_VM_TIMEOUT:-1500}
 
-# run.sh's image when it has dmsetup (bookworm's does: systemd pulls it
-# in), else one of our own with it added.
+# The VM's own root needs dmsetup. Debian 12's plain image has it (its
+# systemd pulls it in) and is upgrade.sh's image too; Debian 13's systemd
+# no longer does, so trixie gets the plain recipe with dmsetup added
+# (deciding up front: probing the plain image first would build it cold
+# for nothing).
 vm_image() { # RELEASE
 	local image
-	image=$("$here/image.sh" --release "$1" "$cache" "$1")
-	if ! tar -tf "$image.tar" ./usr/sbin/dmsetup >/dev/null 2>&1; then
-		image=$("$here/image.sh" --release "$1" "$cache" "powercut-$1" dmsetup)
-	fi
+	case $1 in
+	bookworm) image=$("$here/image.sh" --release "$1" "$cache" "$1") ;;
+	*) image=$("$here/image.sh" --release "$1" "$cache" "powercut-$1" dmsetup) ;;
+	esac
+	tar -tf "$image.tar" ./usr/sbin/dmsetup >/dev/null 2>&1 || die "$image.tar has no dmsetup"
 	echo "$image"
 }
 
