@@ -1,5 +1,7 @@
 //! s20 (issue 29): apt and dpkg killed at every point of an install, a
-//! profile switch and a purge, then recovered as an admin would, then
+//! profile switch, a reinstall of chrony (which leaves us triggers-pending
+//! until dpkg runs our `postinst triggered`) and a purge, then recovered
+//! as an admin would, then
 //! purged: every point must come back to the exact state before the
 //! install (files with content and metadata, diversions, live values).
 //!
@@ -293,6 +295,15 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
     s.baseline();
 
     let install_default = format!("apt-get install -y {default_in}");
+    // chrony's own .deb, kept in the base for offline reinstalls: its
+    // unpack writes the diverted conffile and so activates our trigger
+    // (debian/triggers), leaving us triggers-pending until dpkg runs
+    // `postinst triggered`.
+    let chrony_deb = s
+        .chroot
+        .read_output("ls /var/cache/apt/archives/chrony_*.deb")
+        .trim()
+        .to_string();
     let (d, st) = (default.clone(), strict.clone());
     let operations = [
         Operation {
@@ -311,6 +322,15 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
             command: format!("apt-get install -y {strict_in}"),
             check: &|s: &mut Scenario| {
                 s.expect_active(&st, &[&d, &st]);
+            },
+        },
+        Operation {
+            name: "chrony reinstalled (our trigger)",
+            package: &default.package,
+            setup: vec![install_default.clone()],
+            command: format!("apt-get install -y --reinstall {chrony_deb}"),
+            check: &|s: &mut Scenario| {
+                s.expect_active(&d, &[]);
             },
         },
         Operation {
@@ -357,4 +377,21 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
         started.elapsed().as_secs_f64(),
         summary.join("\n")
     );
+    // Every state dpkg can leave one of our packages in was hit at least
+    // once (the issue's "every dpkg state"; triggers-awaited cannot happen:
+    // our triggers are interest-noawait and we activate none).
+    let all = summary.join("\n");
+    for state in [
+        "half-installed",
+        "unpacked",
+        "half-configured",
+        "triggers-pending",
+        "config-files",
+        "installed",
+    ] {
+        assert!(
+            all.contains(&format!(" {state}")),
+            "no kill point left a package {state}:\n{all}"
+        );
+    }
 }
