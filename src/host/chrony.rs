@@ -13,10 +13,12 @@ use crate::atomic::write_atomic_as;
 use crate::files::{if_exists, under_root};
 use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 const CONFFILE: &str = crate::contract::CHRONY_DEFAULT;
 const DIVERTED_TO: &str = crate::contract::CHRONY_DIVERTED;
@@ -244,7 +246,16 @@ pub struct ChronyDiversion {
     root: PathBuf,
     package: String,
     sibling_prefix: String,
+    /// What `dpkg-divert --listpackage` last said, with the identity of
+    /// dpkg's diversions file then: dpkg-divert replaces that file on every
+    /// change, so while it is the same file the answer stands. One install
+    /// asked five times, each a process start on a slow node.
+    holder: RefCell<Option<(DiversionsFile, Option<String>)>>,
 }
+
+/// Device, inode, size and change time of `<root>/var/lib/dpkg/diversions`
+/// (`None` when it cannot be read: then nothing is reused).
+type DiversionsFile = Option<(u64, u64, u64, i64, i64)>;
 
 impl ChronyDiversion {
     /// `root` is `/` on a host; `sibling_prefix` (e.g. `pve-tcp-hardening`)
@@ -255,6 +266,7 @@ impl ChronyDiversion {
             root: root.into(),
             package: package.to_string(),
             sibling_prefix: sibling_prefix.to_string(),
+            holder: RefCell::new(None),
         }
     }
 
@@ -264,9 +276,28 @@ impl ChronyDiversion {
 
     /// Which package diverts `/etc/default/chrony`, if any.
     pub fn diverted_by(&self) -> Result<Option<String>> {
+        let file = self.diversions_file();
+        if let Some((seen, holder)) = self.holder.borrow().as_ref() {
+            if file.is_some() && *seen == file {
+                return Ok(holder.clone());
+            }
+        }
         let out = self.dpkg_divert(&["--listpackage", CONFFILE])?;
         let holder = out.trim();
-        Ok((!holder.is_empty()).then(|| holder.to_string()))
+        let holder = (!holder.is_empty()).then(|| holder.to_string());
+        *self.holder.borrow_mut() = Some((file, holder.clone()));
+        Ok(holder)
+    }
+
+    fn diversions_file(&self) -> DiversionsFile {
+        let meta = fs_err::metadata(self.host_path("/var/lib/dpkg/diversions")).ok()?;
+        Some((
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        ))
     }
 
     /// Whether our package holds the diversion.
@@ -414,6 +445,11 @@ impl ChronyDiversion {
     /// Run dpkg-divert on our root; `--root` sets both the install dir and
     /// the admin dir `<root>/var/lib/dpkg` (dpkg-divert(1)).
     fn dpkg_divert(&self, args: &[&str]) -> Result<String> {
+        if args.first() != Some(&"--listpackage") {
+            // A change (even one that fails half-way): ask again next time,
+            // whatever the file looks like.
+            self.holder.borrow_mut().take();
+        }
         let mut cmd = Command::new("dpkg-divert");
         if self.root != Path::new("/") {
             cmd.arg("--root").arg(&self.root);
@@ -540,30 +576,29 @@ fn invoke(root: &Path, service: &str, action: &str) -> Result<RestartOutcome> {
     if !Path::new("/etc/init.d").join(service).exists() {
         return Ok(RestartOutcome::NotInstalled);
     }
-    let mut child = Command::new("invoke-rc.d")
+    let child = Command::new("invoke-rc.d")
         .args([service, action])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run invoke-rc.d {service} {action}"))?;
-    let started = Instant::now();
-    loop {
-        if child
-            .try_wait()
-            .context("cannot wait for invoke-rc.d")?
-            .is_some()
-        {
-            break;
+    // Waited for on a thread of its own, which also drains stderr: the
+    // answer comes the moment invoke-rc.d ends (a polling loop added up to
+    // its period to every install and purge), and a chatty init script
+    // cannot fill the pipe and stall until the time limit. On a timeout
+    // the service is left to finish on its own.
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let out = match result.recv_timeout(RESTART_TIME_LIMIT) {
+        Ok(out) => out.context("cannot read invoke-rc.d's output")?,
+        Err(RecvTimeoutError::Timeout) => return Ok(RestartOutcome::TimedOut),
+        Err(RecvTimeoutError::Disconnected) => {
+            bail!("invoke-rc.d's waiter ended without an answer")
         }
-        if started.elapsed() > RESTART_TIME_LIMIT {
-            return Ok(RestartOutcome::TimedOut);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child
-        .wait_with_output()
-        .context("cannot read invoke-rc.d's output")?;
+    };
     Ok(classify_invoke_rc_d(
         out.status.code(),
         &String::from_utf8_lossy(&out.stderr),
