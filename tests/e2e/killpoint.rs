@@ -305,15 +305,16 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
         .trim()
         .to_string();
     let (d, st) = (default.clone(), strict.clone());
+    let default_active = |s: &mut Scenario| {
+        s.expect_active(&d, &[]);
+    };
     let operations = [
         Operation {
             name: "install",
             package: &default.package,
             setup: vec![],
             command: install_default.clone(),
-            check: &|s: &mut Scenario| {
-                s.expect_active(&d, &[]);
-            },
+            check: &default_active,
         },
         Operation {
             name: "switch to strict",
@@ -329,9 +330,7 @@ pub fn killed_at_every_point(release: Release, name: &str, debs: impl FnOnce() -
             package: &default.package,
             setup: vec![install_default.clone()],
             command: format!("apt-get install -y --reinstall {chrony_deb}"),
-            check: &|s: &mut Scenario| {
-                s.expect_active(&d, &[]);
-            },
+            check: &default_active,
         },
         Operation {
             name: "purge",
