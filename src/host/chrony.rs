@@ -13,7 +13,6 @@ use crate::atomic::write_atomic_as;
 use crate::files::{if_exists, under_root};
 use crate::tool::run_checked;
 use anyhow::{bail, Context, Result};
-use std::cell::RefCell;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -246,16 +245,7 @@ pub struct ChronyDiversion {
     root: PathBuf,
     package: String,
     sibling_prefix: String,
-    /// What `dpkg-divert --listpackage` last said, with the identity of
-    /// dpkg's diversions file then: dpkg-divert replaces that file on every
-    /// change, so while it is the same file the answer stands. One install
-    /// asked five times, each a process start on a slow node.
-    holder: RefCell<Option<(DiversionsFile, Option<String>)>>,
 }
-
-/// Device, inode, size and change time of `<root>/var/lib/dpkg/diversions`
-/// (`None` when it cannot be read: then nothing is reused).
-type DiversionsFile = Option<(u64, u64, u64, i64, i64)>;
 
 impl ChronyDiversion {
     /// `root` is `/` on a host; `sibling_prefix` (e.g. `pve-tcp-hardening`)
@@ -266,7 +256,6 @@ impl ChronyDiversion {
             root: root.into(),
             package: package.to_string(),
             sibling_prefix: sibling_prefix.to_string(),
-            holder: RefCell::new(None),
         }
     }
 
@@ -276,28 +265,9 @@ impl ChronyDiversion {
 
     /// Which package diverts `/etc/default/chrony`, if any.
     pub fn diverted_by(&self) -> Result<Option<String>> {
-        let file = self.diversions_file();
-        if let Some((seen, holder)) = self.holder.borrow().as_ref() {
-            if file.is_some() && *seen == file {
-                return Ok(holder.clone());
-            }
-        }
         let out = self.dpkg_divert(&["--listpackage", CONFFILE])?;
         let holder = out.trim();
-        let holder = (!holder.is_empty()).then(|| holder.to_string());
-        *self.holder.borrow_mut() = Some((file, holder.clone()));
-        Ok(holder)
-    }
-
-    fn diversions_file(&self) -> DiversionsFile {
-        let meta = fs_err::metadata(self.host_path("/var/lib/dpkg/diversions")).ok()?;
-        Some((
-            meta.dev(),
-            meta.ino(),
-            meta.size(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-        ))
+        Ok((!holder.is_empty()).then(|| holder.to_string()))
     }
 
     /// Whether our package holds the diversion.
@@ -445,11 +415,6 @@ impl ChronyDiversion {
     /// Run dpkg-divert on our root; `--root` sets both the install dir and
     /// the admin dir `<root>/var/lib/dpkg` (dpkg-divert(1)).
     fn dpkg_divert(&self, args: &[&str]) -> Result<String> {
-        if args.first() != Some(&"--listpackage") {
-            // A change (even one that fails half-way): ask again next time,
-            // whatever the file looks like.
-            self.holder.borrow_mut().take();
-        }
         let mut cmd = Command::new("dpkg-divert");
         if self.root != Path::new("/") {
             cmd.arg("--root").arg(&self.root);
