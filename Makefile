@@ -9,7 +9,7 @@
 #                            CI=true: a test that cannot run here fails the run)
 #   make bench               time apply, packaging and install; writes BENCHMARKS.md
 #   make fuzz                differential tests on random seeds (FUZZ_SEED, FUZZ_CASES)
-#   make test-cluster        the Ansible rollout on three qemu VMs (~22-25 min; CI runs it after make test)
+#   make test-cluster        the Ansible rollout on three qemu VMs (~19-25 min; CI runs it after make test)
 #
 # On a fresh Debian 12 machine the targets install what they lack (apt
 # packages as root, a pinned cargo-deb through cargo).
